@@ -1,0 +1,39 @@
+//! `probeaddr`: the command-line shell over the probeaddr library. Flags,
+//! output and exit codes live here; everything else is in the library.
+//!
+//! Exit status: 0 on success (and on a closed pipe), 2 on any error — a
+//! probe point that matches nothing included. Every failing probe point of a
+//! batch is reported, not just the first.
+
+mod args;
+mod output;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = match cli.command {
+        args::Command::Resolve(a) => output::resolve(&a, &mut out),
+    };
+    let result = result.and_then(|ok| out.flush().map(|()| ok).map_err(anyhow::Error::from));
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(2),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("probeaddr: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}

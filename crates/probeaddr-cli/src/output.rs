@@ -1,0 +1,347 @@
+//! `probeaddr resolve`: open objects, resolve every probe point, print.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use probeaddr::emit::event::{sanitize, EventNamer, GroupName};
+use probeaddr::emit::uprobe;
+use probeaddr::link::ProcessImage;
+use probeaddr::resolve::{pin_for, Location, ResolveOptions, UserObject};
+use probeaddr::sources::debuginfo::DebugSearch;
+use probeaddr::sources::maps;
+use probeaddr::spec::{ProbeKind, Target};
+use probeaddr::{ErrorKind, ProbeSpec, RuntimeAddr};
+
+use crate::args::{Format, ResolveArgs};
+
+/// One output row: a location with its event name and definitions.
+struct Row {
+    point: String,
+    loc: Location,
+    matches: usize,
+    event: String,
+    uprobe: Result<String, String>,
+    runtime: Option<RuntimeAddr>,
+}
+
+/// Print a library error with its detail lines.
+fn report(e: &probeaddr::Error) {
+    eprintln!("probeaddr: error: {e}");
+    if let Some(d) = e.detail() {
+        eprintln!("{d}");
+    }
+}
+
+/// Resolve all points; returns Ok(false) if any point failed (already reported).
+pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
+    let group = match GroupName::new(&args.group) {
+        Ok(g) => g,
+        Err(e) => {
+            report(&e);
+            return Ok(false);
+        }
+    };
+    let mut search = DebugSearch::default();
+    search.dirs.splice(0..0, args.debug_dirs.iter().cloned());
+    search.check_build_id = !args.no_build_id_check;
+    let opts = ResolveOptions { unique: args.unique };
+
+    let mut objects: HashMap<PathBuf, Result<UserObject, probeaddr::Error>> = HashMap::new();
+    let mut images: HashMap<PathBuf, Result<ProcessImage, probeaddr::Error>> = HashMap::new();
+    let maps_list = match (args.pid, &args.maps) {
+        (Some(pid), _) => match maps::read_pid(pid) {
+            Ok(m) => Some((m, format!("process {pid}"))),
+            Err(e) => {
+                report(&e);
+                return Ok(false);
+            }
+        },
+        (None, Some(f)) => {
+            let text = match std::fs::read_to_string(f) {
+                Ok(t) => t,
+                Err(e) => {
+                    report(&probeaddr::Error::io(f, e));
+                    return Ok(false);
+                }
+            };
+            match maps::parse(&text, f) {
+                Ok(m) => Some((m, format!("maps file {}", f.display()))),
+                Err(e) => {
+                    report(&e);
+                    return Ok(false);
+                }
+            }
+        }
+        (None, None) => None,
+    };
+
+    let mut ok = true;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut namer = EventNamer::new();
+    for text in &args.points {
+        let spec = match ProbeSpec::parse(text) {
+            Ok(s) => s,
+            Err(e) => {
+                report(&e);
+                ok = false;
+                continue;
+            }
+        };
+        let path = match object_path(&spec, args.exec.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                report(&e);
+                ok = false;
+                continue;
+            }
+        };
+        let obj = objects
+            .entry(path.clone())
+            .or_insert_with(|| {
+                let o = UserObject::open(&path, &search);
+                if let Ok(o) = &o {
+                    for n in o.notes() {
+                        eprintln!("probeaddr: note: {n}");
+                    }
+                }
+                o
+            });
+        let obj = match obj {
+            Ok(o) => &*o,
+            Err(e) => {
+                report(e);
+                ok = false;
+                continue;
+            }
+        };
+        let locs = match obj.resolve(&spec, &opts) {
+            Ok(l) => l,
+            Err(e) => {
+                report(&e);
+                ok = false;
+                continue;
+            }
+        };
+        if locs.len() > 1 {
+            let listed: Vec<String> = locs
+                .iter()
+                .map(|l| match &l.file {
+                    Some(f) => format!("{} [{f}]", l.symbol),
+                    None => l.symbol.clone(),
+                })
+                .collect();
+            let pins: Vec<String> = locs.iter().filter_map(|l| pin_for(l, &locs)).map(|p| format!("'{p}'")).collect();
+            eprintln!(
+                "probeaddr: note: '{text}' matches {} functions: {}{}; add --unique to make this an error",
+                locs.len(),
+                listed.join(", "),
+                if pins.is_empty() { String::new() } else { format!("; pin one with {}", pins.join(", ")) }
+            );
+        }
+        let image = match &maps_list {
+            None => None,
+            Some((m, describe)) => {
+                let img = images
+                    .entry(path.clone())
+                    .or_insert_with(|| ProcessImage::new(&path, m, describe));
+                match img {
+                    Ok(i) => Some(&*i),
+                    Err(e) => {
+                        report(e);
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+        };
+        let n = locs.len();
+        let mut point_rows = Vec::new();
+        let mut failed = false;
+        for loc in &locs {
+            let dup_name = locs.iter().filter(|o| o.symbol == loc.symbol).count() > 1;
+            let runtime = match image.map(|i| i.runtime_addr(loc.file_offset)).transpose() {
+                Ok(r) => r,
+                Err(e) => {
+                    report(&e);
+                    failed = true;
+                    break;
+                }
+            };
+            let event = namer.claim(&event_name(&spec, loc, dup_name));
+            let uprobe = uprobe::uprobe_path(&loc.object)
+                .and_then(|p| uprobe::definition(loc.kind, &group, &event, &p, loc.file_offset))
+                .map_err(|e| e.to_string());
+            point_rows.push(Row {
+                point: text.clone(),
+                loc: loc.clone(),
+                matches: n,
+                event,
+                uprobe,
+                runtime,
+            });
+        }
+        if failed {
+            ok = false;
+            continue;
+        }
+        rows.extend(point_rows);
+    }
+
+    match args.format {
+        Format::Uprobe => {
+            for r in &rows {
+                match &r.uprobe {
+                    Ok(line) => writeln!(out, "{line}")?,
+                    Err(e) => {
+                        eprintln!("probeaddr: error: {e}");
+                        ok = false;
+                    }
+                }
+            }
+        }
+        Format::Json => {
+            let v: Vec<serde_json::Value> = rows.iter().map(row_json).collect();
+            serde_json::to_writer_pretty(&mut *out, &v)?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            write_table(out, &rows, maps_list.is_some())?;
+            if let Some(e) = rows.iter().find_map(|r| r.uprobe.as_ref().err()) {
+                eprintln!("probeaddr: warning: no uprobe definition: {e}");
+            }
+        }
+    }
+    Ok(ok)
+}
+
+/// The object a probe point lives in: `process("PATH")` or `-x PATH`.
+fn object_path(spec: &ProbeSpec, exec: Option<&Path>) -> Result<PathBuf, probeaddr::Error> {
+    match (&spec.target, exec) {
+        (Target::Process(Some(p)), Some(x)) => {
+            let same = match (std::fs::canonicalize(p), std::fs::canonicalize(x)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => p == x,
+            };
+            if !same {
+                return Err(probeaddr::Error::new(
+                    ErrorKind::BadInput,
+                    format!("'{spec}' names {} but -x names {}; give one object", p.display(), x.display()),
+                ));
+            }
+            Ok(p.clone())
+        }
+        (Target::Process(Some(p)), None) => Ok(p.clone()),
+        (Target::Process(None), Some(x)) => Ok(x.to_path_buf()),
+        (Target::Process(None), None) => Err(probeaddr::Error::new(
+            ErrorKind::BadInput,
+            format!("'{spec}' names no object: give -x PATH, or write process(\"PATH\").function(\"...\")"),
+        )),
+        (_, _) => Err(probeaddr::Error::new(
+            ErrorKind::NotImplemented,
+            format!("'{spec}' is a kernel probe point; kernel and module probe points are not supported yet"),
+        )),
+    }
+}
+
+/// `helper`, `helper_b_c` for one of several `helper`s, `helper_b_c_0x4`,
+/// `helper__return`; or the user's `EVENT=` name.
+fn event_name(spec: &ProbeSpec, loc: &Location, dup_name: bool) -> String {
+    if let Some(e) = &spec.event {
+        return e.clone();
+    }
+    let mut name = sanitize(&loc.symbol);
+    if dup_name {
+        if let Some(f) = &loc.file {
+            let base = f.rsplit('/').next().unwrap_or(f);
+            name.push('_');
+            name.push_str(&sanitize(base));
+        }
+    }
+    if loc.offset > 0 {
+        name.push_str(&format!("_{:#x}", loc.offset));
+    }
+    if loc.kind == ProbeKind::Return {
+        name.push_str("__return");
+    }
+    name
+}
+
+fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+fn row_json(r: &Row) -> serde_json::Value {
+    let l = &r.loc;
+    serde_json::json!({
+        "point": r.point,
+        "matches": r.matches,
+        "object": l.object,
+        "symbol": l.symbol,
+        "function": l.function,
+        "variant": l.variant,
+        "file": l.file,
+        "binding": l.binding,
+        "table": l.table,
+        "aliases": l.aliases,
+        "func_addr": hex(l.func_addr.get()),
+        "offset": hex(l.offset),
+        "link_addr": hex(l.addr.get()),
+        "size": l.size,
+        "file_offset": hex(l.file_offset.get()),
+        "runtime_addr": r.runtime.map(|a| hex(a.get())),
+        "kind": match l.kind { ProbeKind::Entry => "entry", ProbeKind::Return => "return" },
+        "event": r.event,
+        "uprobe": r.uprobe.as_ref().ok(),
+    })
+}
+
+fn write_table(out: &mut dyn Write, rows: &[Row], runtime: bool) -> std::io::Result<()> {
+    let mut head = vec!["OBJECT", "SYMBOL", "FILE", "LINK_ADDR", "SIZE", "FILE_OFF"];
+    if runtime {
+        head.push("RUNTIME_ADDR");
+    }
+    head.push("UPROBE");
+    let mut cells: Vec<Vec<String>> = vec![head.iter().map(|s| s.to_string()).collect()];
+    for r in rows {
+        let l = &r.loc;
+        let mut sym = l.symbol.clone();
+        if l.offset > 0 {
+            sym.push_str(&format!("+{:#x}", l.offset));
+        }
+        if l.kind == ProbeKind::Return {
+            sym.push_str("%return");
+        }
+        if l.variant == probeaddr::index::Variant::Clone {
+            sym.push_str(" (clone)");
+        }
+        let mut row = vec![
+            l.object.display().to_string(),
+            sym,
+            l.file.clone().unwrap_or_else(|| "-".into()),
+            hex(l.addr.get()),
+            l.size.to_string(),
+            hex(l.file_offset.get()),
+        ];
+        if runtime {
+            row.push(r.runtime.map_or("-".into(), |a| hex(a.get())));
+        }
+        row.push(r.uprobe.clone().unwrap_or_else(|_| "-".into()));
+        cells.push(row);
+    }
+    let ncol = cells[0].len();
+    let widths: Vec<usize> = (0..ncol).map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for row in &cells {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == ncol {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Event and group names under the kernel's rules (`is_good_name()` in
+//! `kernel/trace/trace_probe.h`): `[A-Za-z_][A-Za-z0-9_]*`, at most
+//! `MAX_EVENT_NAME_LEN - 1` = 63 characters.
+
+use std::collections::HashSet;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Longest event or group name the kernel accepts.
+pub const MAX_NAME_LEN: usize = 63;
+
+/// A validated group name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupName(String);
+
+impl GroupName {
+    /// Validate a group name.
+    pub fn new(name: &str) -> Result<GroupName> {
+        validate(name, "group")?;
+        Ok(GroupName(name.to_string()))
+    }
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for GroupName {
+    fn default() -> Self {
+        GroupName("probeaddr".into())
+    }
+}
+
+/// Check a name against the kernel's rules.
+pub fn validate(name: &str, what: &str) -> Result<()> {
+    let ok_first = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    let ok_rest = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !ok_first || !ok_rest {
+        return Err(Error::new(
+            ErrorKind::Unrepresentable,
+            format!("invalid {what} name {name:?}: the kernel takes [A-Za-z_][A-Za-z0-9_]*"),
+        ));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::new(
+            ErrorKind::Unrepresentable,
+            format!("{what} name {name:?} is {} characters; the kernel takes at most {MAX_NAME_LEN}", name.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Turn arbitrary text into a valid name fragment: invalid bytes become `_`,
+/// runs of `_` collapse, a leading digit gets a `_` before it.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '_' };
+        if c == '_' && out.ends_with('_') {
+            continue;
+        }
+        out.push(c);
+    }
+    let trimmed = out.trim_matches('_');
+    let mut out = if trimmed.is_empty() { "probe".to_string() } else { trimmed.to_string() };
+    if out.as_bytes()[0].is_ascii_digit() {
+        out.insert(0, '_');
+    }
+    out
+}
+
+/// Hands out distinct, valid event names within one group.
+#[derive(Debug, Default)]
+pub struct EventNamer {
+    used: HashSet<String>,
+}
+
+impl EventNamer {
+    /// A namer with nothing used yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reserve `name` exactly if free, else `name_1`, `name_2`… (each cut to
+    /// fit in 63 characters). A name that breaks the kernel's rules is
+    /// sanitized first.
+    pub fn claim(&mut self, name: &str) -> String {
+        let valid = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let base = if valid { name.to_string() } else { sanitize(name) };
+        let fit = |s: &str, room: usize| -> String { s.chars().take(MAX_NAME_LEN - room).collect() };
+        let first = fit(&base, 0);
+        if self.used.insert(first.clone()) {
+            return first;
+        }
+        for n in 1u64.. {
+            let suffix = format!("_{n}");
+            let cand = format!("{}{suffix}", fit(&base, suffix.len()));
+            if self.used.insert(cand.clone()) {
+                return cand;
+            }
+        }
+        unreachable!("u64 suffixes exhausted")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitizing() {
+        assert_eq!(sanitize("helper"), "helper");
+        assert_eq!(sanitize("helper.constprop.0"), "helper_constprop_0");
+        assert_eq!(sanitize("helper b.c"), "helper_b_c");
+        assert_eq!(sanitize("9lives"), "_9lives");
+        assert_eq!(sanitize("..."), "probe");
+    }
+
+    #[test]
+    fn unique_and_bounded() {
+        let mut n = EventNamer::new();
+        assert_eq!(n.claim("helper_b_c"), "helper_b_c");
+        assert_eq!(n.claim("helper_b_c"), "helper_b_c_1");
+        assert_eq!(n.claim("helper_b_c"), "helper_b_c_2");
+        let long = "x".repeat(100);
+        let a = n.claim(&long);
+        let b = n.claim(&long);
+        assert_eq!(a.len(), 63);
+        assert_eq!(b.len(), 63);
+        assert!(b.ends_with("_1"));
+        assert!(validate(&a, "event").is_ok() && validate(&b, "event").is_ok());
+    }
+
+    #[test]
+    fn validation() {
+        assert!(validate("probeaddr", "group").is_ok());
+        assert!(validate("1x", "group").is_err());
+        assert!(validate("a-b", "group").is_err());
+        assert!(validate("", "group").is_err());
+        assert!(validate(&"a".repeat(64), "group").is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! Instruction boundaries. A probe must sit on the first byte of an
+//! instruction: the kernel rejects a kprobe mid-instruction with `EILSEQ`, and
+//! a uprobe there silently corrupts the instruction it patches. We decode from
+//! the symbol's start (the only point known to be a boundary) with iced-x86.
+
+use iced_x86::{Decoder, DecoderOptions};
+
+/// Why an offset cannot be probed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadOffset {
+    /// At or past the end of the function.
+    OutsideFunction {
+        /// The function's size.
+        size: u64,
+        /// The last instruction's offset.
+        last: Option<u64>,
+    },
+    /// Inside an instruction.
+    MidInstruction {
+        /// Start of the instruction holding the offset.
+        before: u64,
+        /// Start of the next instruction, if within the function.
+        after: Option<u64>,
+    },
+    /// The decoder met bytes that are not a valid instruction before reaching
+    /// the offset (data in text, or a decode error): refuse rather than guess.
+    Undecodable {
+        /// Offset of the bytes that failed to decode.
+        at: u64,
+    },
+}
+
+/// The offsets of every instruction start in `code` (x86-64), stopping at the
+/// first undecodable instruction.
+pub fn boundaries_x86_64(code: &[u8], ip: u64) -> (Vec<u64>, Option<u64>) {
+    let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
+    let mut out = Vec::new();
+    while decoder.can_decode() {
+        let pos = decoder.position() as u64;
+        let insn = decoder.decode();
+        if insn.is_invalid() {
+            return (out, Some(pos));
+        }
+        out.push(pos);
+    }
+    (out, None)
+}
+
+/// Check that `offset` is an instruction start in a function whose bytes are
+/// `code` (so `code.len()` is the function size).
+pub fn check_offset_x86_64(code: &[u8], ip: u64, offset: u64) -> Result<(), BadOffset> {
+    let (starts, bad) = boundaries_x86_64(code, ip);
+    if offset >= code.len() as u64 {
+        return Err(BadOffset::OutsideFunction {
+            size: code.len() as u64,
+            last: starts.last().copied(),
+        });
+    }
+    match starts.binary_search(&offset) {
+        Ok(_) => Ok(()),
+        Err(i) => {
+            if let Some(at) = bad {
+                if starts.last().is_none_or(|&l| l < offset) {
+                    return Err(BadOffset::Undecodable { at });
+                }
+            }
+            Err(BadOffset::MidInstruction {
+                before: starts[i.saturating_sub(1)],
+                after: starts.get(i).copied(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // endbr64; push %rbp; mov %rsp,%rbp; mov %edi,-0x4(%rbp); ret
+    const CODE: &[u8] = &[
+        0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x89, 0xe5, 0x89, 0x7d, 0xfc, 0xc3,
+    ];
+
+    #[test]
+    fn boundaries() {
+        assert_eq!(boundaries_x86_64(CODE, 0x1000), (vec![0, 4, 5, 8, 11], None));
+        assert_eq!(check_offset_x86_64(CODE, 0x1000, 5), Ok(()));
+        assert_eq!(
+            check_offset_x86_64(CODE, 0x1000, 6),
+            Err(BadOffset::MidInstruction { before: 5, after: Some(8) })
+        );
+        assert_eq!(
+            check_offset_x86_64(CODE, 0x1000, 12),
+            Err(BadOffset::OutsideFunction { size: 12, last: Some(11) })
+        );
+    }
+
+    #[test]
+    fn undecodable() {
+        // push %rbp; then 0x06 (invalid in 64-bit mode)
+        let code = [0x55, 0x06, 0x90, 0x90];
+        assert_eq!(check_offset_x86_64(&code, 0, 2), Err(BadOffset::Undecodable { at: 1 }));
+        assert_eq!(check_offset_x86_64(&code, 0, 0), Ok(()));
+    }
+}

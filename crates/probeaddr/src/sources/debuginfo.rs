@@ -1,0 +1,204 @@
+//! Finding separate debug files the way gdb and elfutils do:
+//!
+//! 1. by build-id: `DIR/.build-id/ab/cdef….debug` for each debug directory;
+//! 2. by `.gnu_debuglink`: `BINDIR/NAME`, `BINDIR/.debug/NAME`,
+//!    `DIR/BINDIR/NAME` for each debug directory, accepted only if the file's
+//!    CRC-32 equals the one in the link.
+//!
+//! A candidate whose build-id differs from the object's is an error (unless
+//! the caller turns the check off): symbols from another build give wrong
+//! addresses without any other sign.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sources::elf::{hex, ElfObject};
+use crate::sources::Bytes;
+
+/// How a debug file was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FoundBy {
+    /// `.build-id/xx/rest.debug`.
+    BuildId,
+    /// `.gnu_debuglink` with a matching CRC.
+    DebugLink,
+}
+
+/// Where to look and what to check.
+#[derive(Debug, Clone)]
+pub struct DebugSearch {
+    /// Debug directories, searched in order (user's `--debug-dir` first,
+    /// then `/usr/lib/debug`).
+    pub dirs: Vec<PathBuf>,
+    /// Refuse a debug file whose build-id differs from the object's.
+    pub check_build_id: bool,
+}
+
+impl Default for DebugSearch {
+    fn default() -> Self {
+        DebugSearch {
+            dirs: vec![PathBuf::from("/usr/lib/debug")],
+            check_build_id: true,
+        }
+    }
+}
+
+/// A separate debug file found for an object.
+#[derive(Debug, Clone)]
+pub struct DebugFile {
+    /// The opened debug file.
+    pub elf: ElfObject,
+    /// How it was found.
+    pub found_by: FoundBy,
+}
+
+/// The outcome of a search: the file, if any, and every path tried.
+#[derive(Debug)]
+pub struct SearchResult {
+    /// The debug file found.
+    pub found: Option<DebugFile>,
+    /// Every path looked at, in order.
+    pub searched: Vec<PathBuf>,
+}
+
+/// The candidate paths for a build-id, in search order.
+pub fn build_id_paths(build_id: &[u8], dirs: &[PathBuf]) -> Vec<PathBuf> {
+    if build_id.len() < 2 {
+        return Vec::new();
+    }
+    let h = hex(build_id);
+    dirs.iter()
+        .map(|d| d.join(".build-id").join(&h[..2]).join(format!("{}.debug", &h[2..])))
+        .collect()
+}
+
+/// The candidate paths for a debuglink name next to `object_path`.
+pub fn debuglink_paths(object_path: &Path, name: &str, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let abs = std::fs::canonicalize(object_path).unwrap_or_else(|_| object_path.to_path_buf());
+    let dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let mut out = vec![dir.join(name), dir.join(".debug").join(name)];
+    for d in dirs {
+        let rel = dir.strip_prefix("/").unwrap_or(&dir);
+        out.push(d.join(rel).join(name));
+    }
+    // A debug file that is the object itself is no help.
+    out.retain(|p| std::fs::canonicalize(p).map_or(true, |c| c != abs));
+    out
+}
+
+/// Look for the separate debug file of `object`.
+pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
+    let mut searched = Vec::new();
+    if let Some(id) = object.build_id() {
+        for path in build_id_paths(id, &search.dirs) {
+            searched.push(path.clone());
+            if !path.is_file() {
+                continue;
+            }
+            let elf = ElfObject::open(&path)?;
+            check_build_id(object, &elf, search)?;
+            return Ok(SearchResult {
+                found: Some(DebugFile {
+                    elf,
+                    found_by: FoundBy::BuildId,
+                }),
+                searched,
+            });
+        }
+    }
+    if let Some(link) = object.debuglink() {
+        let mut crc_mismatch = None;
+        for path in debuglink_paths(object.path(), &link.name, &search.dirs) {
+            searched.push(path.clone());
+            if !path.is_file() {
+                continue;
+            }
+            let bytes = Bytes::map(&path)?;
+            let crc = crc32fast::hash(&bytes);
+            if crc != link.crc {
+                // gdb skips such a file and keeps looking; so do we, but say
+                // so if nothing better turns up.
+                crc_mismatch.get_or_insert((path.clone(), crc));
+                continue;
+            }
+            let elf = ElfObject::from_bytes(&path, bytes)?;
+            check_build_id(object, &elf, search)?;
+            return Ok(SearchResult {
+                found: Some(DebugFile {
+                    elf,
+                    found_by: FoundBy::DebugLink,
+                }),
+                searched,
+            });
+        }
+        if let Some((path, crc)) = crc_mismatch {
+            return Err(Error::new(
+                ErrorKind::BuildIdMismatch,
+                format!(
+                    "debug file {} has CRC {crc:08x} but .gnu_debuglink of {} expects {:08x}: it belongs to another build",
+                    path.display(),
+                    object.path().display(),
+                    link.crc
+                ),
+            ));
+        }
+    }
+    Ok(SearchResult {
+        found: None,
+        searched,
+    })
+}
+
+fn check_build_id(object: &ElfObject, debug: &ElfObject, search: &DebugSearch) -> Result<()> {
+    if !search.check_build_id {
+        return Ok(());
+    }
+    match (object.build_id(), debug.build_id()) {
+        (Some(a), Some(b)) if a != b => Err(Error::new(
+            ErrorKind::BuildIdMismatch,
+            format!(
+                "build-id mismatch: {} has {} but debug file {} has {}; use the debug file of this exact build (or --no-build-id-check to override)",
+                object.path().display(),
+                hex(a),
+                debug.path().display(),
+                hex(b)
+            ),
+        )),
+        (Some(a), None) => Err(Error::new(
+            ErrorKind::BuildIdMismatch,
+            format!(
+                "debug file {} has no build-id, so it cannot be matched to {} (build-id {}); use --no-build-id-check to accept it",
+                debug.path().display(),
+                object.path().display(),
+                hex(a)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_id_path_layout() {
+        let p = build_id_paths(&[0xab, 0xcd, 0xef], &[PathBuf::from("/usr/lib/debug")]);
+        assert_eq!(p, vec![PathBuf::from("/usr/lib/debug/.build-id/ab/cdef.debug")]);
+        assert!(build_id_paths(&[0xab], &[PathBuf::from("/d")]).is_empty());
+    }
+
+    #[test]
+    fn debuglink_path_layout() {
+        let p = debuglink_paths(Path::new("/nonexistent/bin/prog"), "prog.debug", &[PathBuf::from("/usr/lib/debug")]);
+        assert_eq!(
+            p,
+            vec![
+                PathBuf::from("/nonexistent/bin/prog.debug"),
+                PathBuf::from("/nonexistent/bin/.debug/prog.debug"),
+                PathBuf::from("/usr/lib/debug/nonexistent/bin/prog.debug"),
+            ]
+        );
+    }
+}

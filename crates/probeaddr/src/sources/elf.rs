@@ -1,0 +1,466 @@
+//! ELF objects: headers, segments, sections, build-id, `.gnu_debuglink`, and
+//! the raw symbol tables, read with the `object` crate over mapped bytes.
+//!
+//! [`ElfObject::open`] validates the headers once and keeps only what every
+//! later step needs (segments, a section summary, where the symbol tables
+//! are); symbol tables are walked later, straight from the mapping.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use object::elf;
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
+use object::Endianness;
+
+use crate::addr::{FileOffset, LinkAddr};
+use crate::error::{Error, ErrorKind, Result};
+use crate::sources::Bytes;
+
+type Header = elf::FileHeader64<Endianness>;
+
+/// What kind of ELF object this is, as far as probing is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ObjectKind {
+    /// `ET_EXEC`: a fixed-address executable (`-no-pie`, or a vmlinux).
+    Executable,
+    /// `ET_DYN`: a PIE executable or a shared library.
+    SharedObject,
+    /// `ET_REL`: a relocatable object (a kernel module).
+    Relocatable,
+}
+
+/// A loadable segment (`PT_LOAD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// `p_vaddr`.
+    pub vaddr: LinkAddr,
+    /// `p_memsz`.
+    pub memsz: u64,
+    /// `p_offset`.
+    pub offset: FileOffset,
+    /// `p_filesz`.
+    pub filesz: u64,
+    /// `p_flags` (`PF_X` = 1, `PF_W` = 2, `PF_R` = 4).
+    pub flags: u32,
+}
+
+impl Segment {
+    /// True if the segment is executable.
+    pub fn is_exec(&self) -> bool {
+        self.flags & elf::PF_X != 0
+    }
+}
+
+/// A section's summary: enough to say where a symbol lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// Section name (`.text`, `.text.unlikely`…).
+    pub name: String,
+    /// `sh_addr`.
+    pub addr: LinkAddr,
+    /// `sh_size`.
+    pub size: u64,
+    /// `sh_offset`.
+    pub offset: u64,
+    /// `sh_type`.
+    pub kind: u32,
+    /// `sh_flags`.
+    pub flags: u64,
+}
+
+impl Section {
+    /// True for `SHF_EXECINSTR` sections.
+    pub fn is_exec(&self) -> bool {
+        self.flags & u64::from(elf::SHF_EXECINSTR) != 0
+    }
+    /// True if the section occupies no bytes in the file (`SHT_NOBITS`, as
+    /// `.text` is in a separate debug file).
+    pub fn is_nobits(&self) -> bool {
+        self.kind == elf::SHT_NOBITS
+    }
+}
+
+/// Which of the two ELF symbol tables an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SymbolTableKind {
+    /// `.symtab`: all symbols, locals included, with `STT_FILE` entries.
+    Symtab,
+    /// `.dynsym`: exported and imported symbols only.
+    Dynsym,
+}
+
+/// The `.gnu_debuglink` section: a debug file's name and its CRC-32.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugLink {
+    /// File name of the separate debug file.
+    pub name: String,
+    /// CRC-32 (the one zlib computes) of the whole debug file.
+    pub crc: u32,
+}
+
+/// An opened, header-validated 64-bit ELF object.
+#[derive(Debug, Clone)]
+pub struct ElfObject {
+    path: PathBuf,
+    bytes: Arc<Bytes>,
+    kind: ObjectKind,
+    machine: u16,
+    segments: Vec<Segment>,
+    sections: Vec<Section>,
+    build_id: Option<Vec<u8>>,
+    debuglink: Option<DebugLink>,
+    has_symtab: bool,
+    has_dynsym: bool,
+    has_debug_info: bool,
+}
+
+fn malformed(path: &Path, what: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Malformed, format!("truncated or corrupt ELF file: {what}")).with_path(path)
+}
+
+/// The name of an `e_machine` value, for error messages.
+fn machine_name(m: u16) -> String {
+    let name = match m {
+        elf::EM_386 => "i386",
+        elf::EM_X86_64 => "x86-64",
+        elf::EM_AARCH64 => "AArch64",
+        elf::EM_ARM => "ARM",
+        elf::EM_RISCV => "RISC-V",
+        elf::EM_PPC64 => "PowerPC64",
+        elf::EM_S390 => "s390",
+        elf::EM_MIPS => "MIPS",
+        elf::EM_LOONGARCH => "LoongArch",
+        _ => "",
+    };
+    if name.is_empty() {
+        format!("e_machine {m}")
+    } else {
+        format!("{name} (e_machine {m})")
+    }
+}
+
+impl ElfObject {
+    /// Map and validate `path`.
+    pub fn open(path: &Path) -> Result<ElfObject> {
+        let bytes = Bytes::map(path)?;
+        ElfObject::from_bytes(path, bytes)
+    }
+
+    /// Validate in-memory bytes as if read from `path`.
+    pub fn from_bytes(path: &Path, bytes: Bytes) -> Result<ElfObject> {
+        let data: &[u8] = &bytes;
+        if data.len() < 4 || &data[..4] != b"\x7fELF" {
+            let shown: String = data
+                .iter()
+                .take(4)
+                .map(|b| if b.is_ascii_graphic() { *b as char } else { '.' })
+                .collect();
+            return Err(Error::new(
+                ErrorKind::NotElf,
+                if data.is_empty() {
+                    "not an ELF file (empty file)".to_string()
+                } else {
+                    format!("not an ELF file (starts with {shown:?}, not \"\\x7fELF\")")
+                },
+            )
+            .with_path(path));
+        }
+        if data.len() < 64 && data.get(4) == Some(&elf::ELFCLASS64) {
+            return Err(malformed(path, format!("ELF header cut short ({} of 64 bytes)", data.len())));
+        }
+        match data.get(4) {
+            Some(&elf::ELFCLASS64) => {}
+            Some(&elf::ELFCLASS32) => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "unsupported ELF class: 32-bit (ELFCLASS32); probeaddr reads 64-bit x86-64 objects",
+                )
+                .with_path(path))
+            }
+            other => return Err(malformed(path, format!("bad ELF class byte {other:?}"))),
+        }
+        if data.get(5) != Some(&elf::ELFDATA2LSB) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "unsupported byte order: big-endian; probeaddr reads little-endian x86-64 objects",
+            )
+            .with_path(path));
+        }
+        if data.len() > u32::MAX as usize {
+            return Err(Error::new(ErrorKind::Unsupported, "files of 4 GiB or more are not supported").with_path(path));
+        }
+        let header = Header::parse(data).map_err(|e| malformed(path, e))?;
+        let endian = header.endian().map_err(|e| malformed(path, e))?;
+        let machine = header.e_machine(endian);
+        if machine != elf::EM_X86_64 {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "unsupported machine {}; probeaddr decodes x86-64 instructions only",
+                    machine_name(machine)
+                ),
+            )
+            .with_path(path));
+        }
+        let kind = match header.e_type(endian) {
+            elf::ET_EXEC => ObjectKind::Executable,
+            elf::ET_DYN => ObjectKind::SharedObject,
+            elf::ET_REL => ObjectKind::Relocatable,
+            elf::ET_CORE => {
+                return Err(Error::new(ErrorKind::Unsupported, "a core dump, not a program or library").with_path(path))
+            }
+            t => return Err(malformed(path, format!("unknown ELF type e_type={t}"))),
+        };
+
+        let phdrs = header.program_headers(endian, data).map_err(|e| malformed(path, format!("program headers: {e}")))?;
+        let mut segments = Vec::new();
+        let mut build_id = None;
+        for ph in phdrs {
+            match ph.p_type(endian) {
+                elf::PT_LOAD => {
+                    let seg = Segment {
+                        vaddr: LinkAddr(ph.p_vaddr(endian)),
+                        memsz: ph.p_memsz(endian),
+                        offset: FileOffset(ph.p_offset(endian)),
+                        filesz: ph.p_filesz(endian),
+                        flags: ph.p_flags(endian),
+                    };
+                    if seg.filesz > seg.memsz || seg.vaddr.get().checked_add(seg.memsz).is_none() {
+                        return Err(malformed(path, format!("PT_LOAD at {} has p_filesz > p_memsz or wraps", seg.vaddr)));
+                    }
+                    segments.push(seg);
+                }
+                elf::PT_NOTE if build_id.is_none() => {
+                    // A separate debug file keeps PT_NOTE headers but may not
+                    // keep their bytes; a note we cannot read is not fatal here.
+                    if let Ok(Some(notes)) = ph.notes(endian, data) {
+                        build_id = find_build_id(notes);
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        let sects = header.sections(endian, data).map_err(|e| malformed(path, format!("section headers: {e}")))?;
+        let mut sections = Vec::with_capacity(sects.len());
+        let mut debuglink = None;
+        let (mut has_symtab, mut has_dynsym, mut has_debug_info) = (false, false, false);
+        for sh in sects.iter() {
+            let name = sects
+                .section_name(endian, sh)
+                .map_err(|e| malformed(path, format!("section name: {e}")))?;
+            let name = String::from_utf8_lossy(name).into_owned();
+            let kind = sh.sh_type(endian);
+            let (offset, size) = (sh.sh_offset(endian), sh.sh_size(endian));
+            if kind != elf::SHT_NOBITS && kind != elf::SHT_NULL && offset.checked_add(size).is_none_or(|end| end > data.len() as u64) {
+                return Err(malformed(
+                    path,
+                    format!("section {name} (offset {offset:#x}, size {size:#x}) extends past the end of the file ({:#x} bytes)", data.len()),
+                ));
+            }
+            match kind {
+                elf::SHT_SYMTAB => has_symtab = true,
+                elf::SHT_DYNSYM => has_dynsym = true,
+                elf::SHT_NOTE if build_id.is_none() => {
+                    if let Ok(Some(notes)) = sh.notes(endian, data) {
+                        build_id = find_build_id(notes);
+                    }
+                }
+                _ => {}
+            }
+            if name == ".debug_info" && kind != elf::SHT_NOBITS {
+                has_debug_info = true;
+            }
+            if name == ".gnu_debuglink" {
+                let raw = sh.data(endian, data).map_err(|e| malformed(path, format!(".gnu_debuglink: {e}")))?;
+                debuglink = Some(parse_debuglink(raw).ok_or_else(|| malformed(path, ".gnu_debuglink is not a NUL-terminated name followed by a CRC"))?);
+            }
+            sections.push(Section {
+                name,
+                addr: LinkAddr(sh.sh_addr(endian)),
+                size,
+                offset,
+                kind,
+                flags: sh.sh_flags(endian),
+            });
+        }
+
+        Ok(ElfObject {
+            path: path.to_path_buf(),
+            bytes: Arc::new(bytes),
+            kind,
+            machine,
+            segments,
+            sections,
+            build_id,
+            debuglink,
+            has_symtab,
+            has_dynsym,
+            has_debug_info,
+        })
+    }
+
+    /// The path this object was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// The whole file.
+    pub fn data(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// Shared handle on the file bytes.
+    pub fn bytes(&self) -> &Arc<Bytes> {
+        &self.bytes
+    }
+    /// Executable, shared object or relocatable.
+    pub fn kind(&self) -> ObjectKind {
+        self.kind
+    }
+    /// `e_machine`.
+    pub fn machine(&self) -> u16 {
+        self.machine
+    }
+    /// The `PT_LOAD` segments in file order.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+    /// All sections, indexed like `st_shndx`.
+    pub fn sections(&self) -> &[Section] {
+        &self.sections
+    }
+    /// The GNU build-id note, if any.
+    pub fn build_id(&self) -> Option<&[u8]> {
+        self.build_id.as_deref()
+    }
+    /// The `.gnu_debuglink` section, if any.
+    pub fn debuglink(&self) -> Option<&DebugLink> {
+        self.debuglink.as_ref()
+    }
+    /// Whether the file has a `.symtab`.
+    pub fn has_symtab(&self) -> bool {
+        self.has_symtab
+    }
+    /// Whether the file has a `.dynsym`.
+    pub fn has_dynsym(&self) -> bool {
+        self.has_dynsym
+    }
+    /// Whether the file carries `.debug_info` bytes.
+    pub fn has_debug_info(&self) -> bool {
+        self.has_debug_info
+    }
+
+    /// The file offset of a link-time address: the `PT_LOAD` segment whose
+    /// file-backed part holds it. `None` if no segment has file bytes there
+    /// (e.g. `.bss`), in which case no uprobe can be placed.
+    pub fn file_offset(&self, addr: LinkAddr) -> Option<FileOffset> {
+        self.segments.iter().find_map(|s| {
+            let delta = addr.get().checked_sub(s.vaddr.get())?;
+            (delta < s.filesz).then(|| FileOffset(s.offset.get() + delta))
+        })
+    }
+
+    /// The segment holding a link-time address in its file-backed part.
+    pub fn segment_of(&self, addr: LinkAddr) -> Option<&Segment> {
+        self.segments.iter().find(|s| {
+            addr.get()
+                .checked_sub(s.vaddr.get())
+                .is_some_and(|d| d < s.filesz)
+        })
+    }
+
+    /// The bytes at `[addr, addr+len)` as loaded, if the file holds them all.
+    pub fn bytes_at(&self, addr: LinkAddr, len: u64) -> Option<&[u8]> {
+        let seg = self.segment_of(addr)?;
+        let delta = addr.get() - seg.vaddr.get();
+        if delta.checked_add(len)? > seg.filesz {
+            return None;
+        }
+        let start = usize::try_from(seg.offset.get() + delta).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        self.data().get(start..end)
+    }
+
+    /// Walk a symbol table in file order, calling `f` for every entry. The
+    /// order matters: a local's source file is the `STT_FILE` entry before it.
+    pub fn for_each_symbol(&self, table: SymbolTableKind, mut f: impl FnMut(RawSymbol<'_>)) -> Result<()> {
+        let data = self.data();
+        let path = &self.path;
+        let header = Header::parse(data).map_err(|e| malformed(path, e))?;
+        let endian = header.endian().map_err(|e| malformed(path, e))?;
+        let sects = header.sections(endian, data).map_err(|e| malformed(path, e))?;
+        let sh_type = match table {
+            SymbolTableKind::Symtab => elf::SHT_SYMTAB,
+            SymbolTableKind::Dynsym => elf::SHT_DYNSYM,
+        };
+        let symtab = sects
+            .symbols(endian, data, sh_type)
+            .map_err(|e| malformed(path, format!("symbol table: {e}")))?;
+        let strings = symtab.strings();
+        let base = data.as_ptr() as usize;
+        for (i, sym) in symtab.symbols().iter().enumerate().skip(1) {
+            use object::read::elf::Sym;
+            let name = sym
+                .name(endian, strings)
+                .map_err(|e| malformed(path, format!("symbol {i}: name: {e}")))?;
+            f(RawSymbol {
+                name,
+                name_offset: (name.as_ptr() as usize - base) as u32,
+                value: sym.st_value(endian),
+                size: sym.st_size(endian),
+                kind: sym.st_type(),
+                bind: sym.st_bind(),
+                shndx: symtab.shndx(endian, object::SymbolIndex(i)).unwrap_or(u32::from(sym.st_shndx(endian))),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One symbol table entry, borrowed from the file.
+#[derive(Debug, Clone, Copy)]
+pub struct RawSymbol<'a> {
+    /// Name bytes (no NUL).
+    pub name: &'a [u8],
+    /// Offset of the name in the file.
+    pub name_offset: u32,
+    /// `st_value`.
+    pub value: u64,
+    /// `st_size`.
+    pub size: u64,
+    /// `STT_*`.
+    pub kind: u8,
+    /// `STB_*`.
+    pub bind: u8,
+    /// Section index (extended indexes resolved).
+    pub shndx: u32,
+}
+
+fn find_build_id(mut notes: object::read::elf::NoteIterator<'_, Header>) -> Option<Vec<u8>> {
+    while let Ok(Some(note)) = notes.next() {
+        if note.name() == elf::ELF_NOTE_GNU && note.n_type(Endianness::Little) == elf::NT_GNU_BUILD_ID {
+            return Some(note.desc().to_vec());
+        }
+    }
+    None
+}
+
+fn parse_debuglink(raw: &[u8]) -> Option<DebugLink> {
+    let nul = raw.iter().position(|&b| b == 0)?;
+    let name = std::str::from_utf8(&raw[..nul]).ok()?.to_string();
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    let crc_at = (nul + 1).next_multiple_of(4);
+    let crc = raw.get(crc_at..crc_at + 4)?;
+    Some(DebugLink {
+        name,
+        crc: u32::from_le_bytes(crc.try_into().ok()?),
+    })
+}
+
+/// Lower-case hex of a build-id.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,51 @@
+//! Readers of the files probeaddr analyses. They only read, and never the live
+//! system on their own: paths (including `/proc/PID/maps`) come from the caller.
+
+pub mod debuginfo;
+pub mod elf;
+pub mod maps;
+
+use std::fs::File;
+use std::ops::Deref;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// File bytes: memory-mapped when read from disk, owned when built in memory
+/// (tests, fuzzing). Everything else borrows from this, nothing copies it.
+#[derive(Debug)]
+pub enum Bytes {
+    /// A read-only mapping of a file.
+    Mapped(memmap2::Mmap),
+    /// Bytes in memory.
+    Owned(Vec<u8>),
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+impl Bytes {
+    /// Map `path` read-only.
+    pub fn map(path: &Path) -> Result<Bytes> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        if meta.is_dir() {
+            return Err(Error::new(crate::ErrorKind::Io, "is a directory, not a file").with_path(path));
+        }
+        if meta.len() == 0 {
+            return Ok(Bytes::Owned(Vec::new()));
+        }
+        // SAFETY: the mapping is read-only and private to this process. A file
+        // truncated underneath us can still raise SIGBUS; that is the accepted
+        // trade-off of every mmap-based ELF reader (perf, gdb, blazesym).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        Ok(Bytes::Mapped(map))
+    }
+}

@@ -1,0 +1,199 @@
+//! Probe points: the two syntaxes users already know, parsed into one [`ProbeSpec`].
+//!
+//! * perf probe: `FUNC[@SRC][+OFF|%return|:RLN]`, `SRC:ALN`, optionally `EVENT=` first;
+//! * SystemTap: `process("PATH").function("FUNC@SRC").return`,
+//!   `kernel.function(...)`, `module("M").function(...)`, `*.statement(...)`,
+//!   `kernel.data("NAME")`.
+//!
+//! No other module sees syntax: everything downstream works on [`ProbeSpec`].
+
+mod glob;
+mod perf;
+mod stap;
+
+pub use glob::Pattern;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind};
+
+/// Which object a probe point lives in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Target {
+    /// A user-space ELF file. `None` when the syntax does not name it (perf
+    /// syntax, `process.function(...)`): the caller supplies it (`-x PATH`).
+    Process(Option<PathBuf>),
+    /// The running kernel (`vmlinux`).
+    Kernel,
+    /// A kernel module, by name.
+    Module(String),
+}
+
+/// A source line, absolute or counted from the function's declaration line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LineSpec {
+    /// `FUNC:N` (perf) / `FUNC@SRC+N` (stap): N lines after the function's first line.
+    Relative(u32),
+    /// `SRC:N`: line N of the file.
+    Absolute(u32),
+}
+
+/// What in the object the probe point names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Point {
+    /// A function, optionally pinned to a source file, at an offset or line.
+    Function {
+        /// Function name pattern.
+        func: Pattern,
+        /// Source file pattern (`@SRC`), matched on whole path components.
+        file: Option<Pattern>,
+        /// Byte offset from the function's entry (`+OFF`).
+        offset: u64,
+        /// A line inside the function.
+        line: Option<LineSpec>,
+    },
+    /// A source line with no function (`SRC:N`).
+    Line {
+        /// Source file pattern.
+        file: Pattern,
+        /// Line number.
+        line: u32,
+    },
+    /// A data symbol (`kernel.data("jiffies")`).
+    Data {
+        /// Symbol name pattern.
+        name: Pattern,
+    },
+}
+
+/// Entry or return probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ProbeKind {
+    /// A probe that fires when execution reaches the address.
+    #[default]
+    Entry,
+    /// `%return` / `.return`: fires when the function returns.
+    Return,
+}
+
+/// Which inlined instances a function probe covers (SystemTap's `.call` and `.inline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum InlineFilter {
+    /// Out-of-line copies and inlined sites (the default of perf and stap).
+    #[default]
+    All,
+    /// `.call`: out-of-line copies only.
+    CallOnly,
+    /// `.inline`: inlined sites only.
+    InlineOnly,
+}
+
+/// Which syntax a probe point was written in; kept so errors can echo the user's form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Syntax {
+    /// perf probe.
+    Perf,
+    /// SystemTap.
+    Stap,
+}
+
+/// A parsed probe point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeSpec {
+    /// The object it lives in.
+    pub target: Target,
+    /// What in the object.
+    pub point: Point,
+    /// Entry or return.
+    pub kind: ProbeKind,
+    /// Inlined-instance selection.
+    pub inlines: InlineFilter,
+    /// An event name the user chose (`EVENT=FUNC` in perf syntax).
+    pub event: Option<String>,
+    /// The syntax it was written in.
+    pub syntax: Syntax,
+}
+
+impl ProbeSpec {
+    /// Parse a probe point in either syntax. SystemTap syntax is recognised by
+    /// its leading `kernel.`, `module(` or `process`; anything else is perf syntax.
+    pub fn parse(text: &str) -> Result<ProbeSpec, Error> {
+        let t = text.trim_start();
+        let res = if t.starts_with("kernel.")
+            || t.starts_with("module(")
+            || t.starts_with("process(")
+            || t.starts_with("process.")
+        {
+            stap::parse(text)
+        } else {
+            perf::parse(text)
+        };
+        res.map_err(|e| e.into_error(text))
+    }
+
+    /// The function or data name pattern, if the point has one.
+    pub fn name_pattern(&self) -> Option<&Pattern> {
+        match &self.point {
+            Point::Function { func, .. } => Some(func),
+            Point::Data { name } => Some(name),
+            Point::Line { .. } => None,
+        }
+    }
+}
+
+/// Prints a probe point back in perf syntax (SystemTap for kernel, module and
+/// data targets), in a form that [`ProbeSpec::parse`] reads back to an equal spec.
+impl fmt::Display for ProbeSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        stap::write(self, f)
+    }
+}
+
+/// A syntax error at a column of the probe point.
+#[derive(Debug)]
+pub(crate) struct ParseError {
+    /// Byte offset into the text.
+    pub(crate) at: usize,
+    pub(crate) message: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(at: usize, message: impl Into<String>) -> Self {
+        ParseError {
+            at,
+            message: message.into(),
+        }
+    }
+
+    fn into_error(self, text: &str) -> Error {
+        let at = self.at.min(text.len());
+        let column = text[..at].chars().count() + 1;
+        Error::new(
+            ErrorKind::Syntax,
+            format!(
+                "malformed probe point '{}' at column {}: {}",
+                text, column, self.message
+            ),
+        )
+        .with_detail(format!("  {}\n  {}^", text, " ".repeat(column - 1)))
+    }
+}
+
+/// Parse a perf-style byte offset: decimal or `0x` hex.
+pub(crate) fn parse_number(s: &str) -> Option<u64> {
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u64::from_str_radix(h, 16).ok()
+    } else if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,171 @@
+//! perf probe syntax (`tools/perf/util/probe-event.c`, `parse_perf_probe_point`):
+//!
+//! ```text
+//! [EVENT=]FUNC[@SRC][+OFF|%return|:RLN|;PTN]
+//! [EVENT=]SRC[:ALN|;PTN]
+//! ```
+//!
+//! Like perf, the text is a file spec only if it has no `+@%`, has a `:` or `;`,
+//! and has a `.` before that `:`/`;`; otherwise it is a function spec.
+
+use super::{parse_number, InlineFilter, LineSpec, ParseError, Pattern, Point, ProbeKind, ProbeSpec, Syntax, Target};
+
+pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
+    if let Some(at) = text.find(|c: char| c.is_whitespace()) {
+        return Err(ParseError::new(
+            at,
+            "whitespace in a probe point (give each probe point as its own argument; fetch arguments are not supported here)",
+        ));
+    }
+    if text.is_empty() {
+        return Err(ParseError::new(0, "empty probe point"));
+    }
+    let mut base = 0usize;
+    let mut rest = text;
+    let mut event = None;
+    if let Some(eq) = rest.find('=') {
+        let name = &rest[..eq];
+        if name.is_empty() {
+            return Err(ParseError::new(0, "empty event name before '='"));
+        }
+        if let Some(bad) = name.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            return Err(ParseError::new(
+                bad,
+                "an event name takes only letters, digits and '_'",
+            ));
+        }
+        event = Some(name.to_string());
+        base = eq + 1;
+        rest = &rest[eq + 1..];
+    }
+
+    let seps: &[char] = &[';', ':', '+', '@', '%'];
+    let is_file_spec = !rest.contains(['+', '@', '%'])
+        && rest
+            .find([':', ';'])
+            .is_some_and(|sep| rest[..sep].contains('.'));
+
+    let spec = |point, kind| ProbeSpec {
+        target: Target::Process(None),
+        point,
+        kind,
+        inlines: InlineFilter::All,
+        event: event.clone(),
+        syntax: Syntax::Perf,
+    };
+
+    if is_file_spec {
+        let sep = rest.find([':', ';']).unwrap_or(rest.len());
+        let file = &rest[..sep];
+        if rest[sep..].starts_with(';') {
+            return Err(ParseError::new(
+                base + sep,
+                "lazy line patterns (';PTN') are not supported",
+            ));
+        }
+        let num = &rest[sep + 1..];
+        let line = parse_line(num, base + sep + 1)?;
+        return Ok(spec(
+            Point::Line {
+                file: Pattern::new(file),
+                line,
+            },
+            ProbeKind::Entry,
+        ));
+    }
+
+    // Function spec: FUNC, then any of @SRC +OFF %return :RLN in perf's order.
+    let fend = rest.find(seps).unwrap_or(rest.len());
+    let func = &rest[..fend];
+    if func.is_empty() {
+        return Err(ParseError::new(base, "expected a function name"));
+    }
+    if let Some(bad) = func.find(|c: char| !(c.is_ascii_alphanumeric() || "_.*?[]!^-$".contains(c))) {
+        return Err(ParseError::new(
+            base + bad,
+            format!("unexpected '{}' in function name", &func[bad..].chars().next().unwrap_or('?')),
+        ));
+    }
+    let mut file = None;
+    let mut offset = 0u64;
+    let mut has_offset = false;
+    let mut kind = ProbeKind::Entry;
+    let mut line = None;
+    let mut pos = fend;
+    while pos < rest.len() {
+        let sep = rest.as_bytes()[pos];
+        let start = pos + 1;
+        let end = rest[start..].find(seps).map_or(rest.len(), |e| start + e);
+        let arg = &rest[start..end];
+        let at = base + start;
+        match sep {
+            b'@' => {
+                if file.is_some() {
+                    return Err(ParseError::new(at - 1, "source file given twice"));
+                }
+                if arg.is_empty() {
+                    return Err(ParseError::new(at, "expected a source file after '@'"));
+                }
+                file = Some(Pattern::new(arg));
+            }
+            b'+' => {
+                if has_offset || line.is_some() || kind == ProbeKind::Return {
+                    return Err(ParseError::new(
+                        at - 1,
+                        "an offset cannot be combined with another offset, a line or %return",
+                    ));
+                }
+                offset = parse_number(arg).ok_or_else(|| {
+                    ParseError::new(at, format!("bad offset '{arg}' (decimal or 0x hex)"))
+                })?;
+                has_offset = true;
+            }
+            b'%' => {
+                if arg != "return" {
+                    return Err(ParseError::new(at, format!("unknown '%{arg}' (only %return)")));
+                }
+                if has_offset || line.is_some() {
+                    return Err(ParseError::new(
+                        at - 1,
+                        "%return cannot be combined with an offset or a line",
+                    ));
+                }
+                kind = ProbeKind::Return;
+            }
+            b':' => {
+                if has_offset || line.is_some() || kind == ProbeKind::Return {
+                    return Err(ParseError::new(
+                        at - 1,
+                        "a line cannot be combined with an offset, another line or %return",
+                    ));
+                }
+                line = Some(LineSpec::Relative(parse_line(arg, at)?));
+            }
+            b';' => {
+                return Err(ParseError::new(
+                    at - 1,
+                    "lazy line patterns (';PTN') are not supported",
+                ));
+            }
+            _ => unreachable!("separator set"),
+        }
+        pos = end;
+    }
+    Ok(spec(
+        Point::Function {
+            func: Pattern::new(func),
+            file,
+            offset,
+            line,
+        },
+        kind,
+    ))
+}
+
+fn parse_line(num: &str, at: usize) -> Result<u32, ParseError> {
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::new(at, format!("expected a line number, found '{num}'")));
+    }
+    num.parse()
+        .map_err(|_| ParseError::new(at, format!("line number '{num}' out of range")))
+}

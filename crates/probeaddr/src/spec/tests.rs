@@ -1,0 +1,127 @@
+use super::*;
+
+fn func(spec: &ProbeSpec) -> (&str, Option<&str>, u64, Option<LineSpec>) {
+    match &spec.point {
+        Point::Function { func, file, offset, line } => {
+            (func.as_str(), file.as_ref().map(|f| f.as_str()), *offset, *line)
+        }
+        other => panic!("not a function point: {other:?}"),
+    }
+}
+
+#[test]
+fn perf_function_forms() {
+    let s = ProbeSpec::parse("helper@b.c").unwrap();
+    assert_eq!(s.target, Target::Process(None));
+    assert_eq!(func(&s), ("helper", Some("b.c"), 0, None));
+    let s = ProbeSpec::parse("helper@src/b.c+0x4").unwrap();
+    assert_eq!(func(&s), ("helper", Some("src/b.c"), 4, None));
+    let s = ProbeSpec::parse("helper+16").unwrap();
+    assert_eq!(func(&s), ("helper", None, 16, None));
+    let s = ProbeSpec::parse("helper%return").unwrap();
+    assert_eq!(s.kind, ProbeKind::Return);
+    let s = ProbeSpec::parse("helper@b.c%return").unwrap();
+    assert_eq!(func(&s), ("helper", Some("b.c"), 0, None));
+    assert_eq!(s.kind, ProbeKind::Return);
+    let s = ProbeSpec::parse("helper@b.c:3").unwrap();
+    assert_eq!(func(&s), ("helper", Some("b.c"), 0, Some(LineSpec::Relative(3))));
+    let s = ProbeSpec::parse("myev=help*@*.c").unwrap();
+    assert_eq!(s.event.as_deref(), Some("myev"));
+    assert_eq!(func(&s), ("help*", Some("*.c"), 0, None));
+}
+
+#[test]
+fn perf_line_forms() {
+    let s = ProbeSpec::parse("b.c:12").unwrap();
+    assert_eq!(
+        s.point,
+        Point::Line {
+            file: Pattern::new("b.c"),
+            line: 12
+        }
+    );
+    let s = ProbeSpec::parse("src/b.c:7").unwrap();
+    assert!(matches!(s.point, Point::Line { line: 7, .. }));
+    // No '.' before ':' means a function with a relative line, like perf.
+    let s = ProbeSpec::parse("vfs_read:20").unwrap();
+    assert_eq!(func(&s), ("vfs_read", None, 0, Some(LineSpec::Relative(20))));
+}
+
+#[test]
+fn stap_forms() {
+    let s = ProbeSpec::parse(r#"process("./prog").function("helper@b.c")"#).unwrap();
+    assert_eq!(s.target, Target::Process(Some("./prog".into())));
+    assert_eq!(func(&s), ("helper", Some("b.c"), 0, None));
+    let s = ProbeSpec::parse(r#"kernel.function("init_once@fs/proc/inode.c").return"#).unwrap();
+    assert_eq!(s.target, Target::Kernel);
+    assert_eq!(s.kind, ProbeKind::Return);
+    let s = ProbeSpec::parse(r#"module("ext4").function("ext4_*").call"#).unwrap();
+    assert_eq!(s.target, Target::Module("ext4".into()));
+    assert_eq!(s.inlines, InlineFilter::CallOnly);
+    let s = ProbeSpec::parse(r#"process("/bin/x").statement("*@b.c:12")"#).unwrap();
+    assert_eq!(
+        s.point,
+        Point::Line {
+            file: Pattern::new("b.c"),
+            line: 12
+        }
+    );
+    let s = ProbeSpec::parse(r#"kernel.function("foo@a.c+3")"#).unwrap();
+    assert_eq!(func(&s), ("foo", Some("a.c"), 0, Some(LineSpec::Relative(3))));
+    let s = ProbeSpec::parse(r#"kernel.data("jiffies")"#).unwrap();
+    assert_eq!(s.point, Point::Data { name: Pattern::new("jiffies") });
+    let s = ProbeSpec::parse(r#"process.function("main")"#).unwrap();
+    assert_eq!(s.target, Target::Process(None));
+}
+
+#[test]
+fn both_syntaxes_same_spec() {
+    let a = ProbeSpec::parse("helper@b.c%return").unwrap();
+    let mut b = ProbeSpec::parse(r#"process.function("helper@b.c").return"#).unwrap();
+    b.syntax = Syntax::Perf;
+    assert_eq!(a, b);
+}
+
+fn col(text: &str) -> String {
+    let e = ProbeSpec::parse(text).unwrap_err();
+    assert_eq!(e.kind(), crate::ErrorKind::Syntax);
+    e.message().to_string()
+}
+
+#[test]
+fn errors_point_at_column() {
+    { let m = col(r#"process("./prog".function("x")"#); assert!(m.contains("column 17: expected ')'"), "{m}"); }
+    { let m = col(r#"kernel.funcion("x")"#); assert!(m.contains("column 8: unknown probe type 'funcion'"), "{m}"); }
+    { let m = col("helper+0xzz"); assert!(m.contains("column 8: bad offset '0xzz'"), "{m}"); }
+    { let m = col("helper%ret"); assert!(m.contains("column 8: unknown '%ret'"), "{m}"); }
+    { let m = col("helper+4%return"); assert!(m.contains("column 9"), "{m}"); }
+    { let m = col("b.c:x"); assert!(m.contains("column 5: expected a line number"), "{m}"); }
+    { let m = col(""); assert!(m.contains("column 1: empty probe point"), "{m}"); }
+    { let m = col("he(lper"); assert!(m.contains("column 3: unexpected '('"), "{m}"); }
+    { let m = col(r#"process("x").function("f").retrun"#); assert!(m.contains("column 28: unsupported suffix '.retrun'"), "{m}"); }
+    let e = ProbeSpec::parse(r#"process("x".function("f")"#).unwrap_err();
+    assert_eq!(e.detail(), Some("  process(\"x\".function(\"f\")\n             ^"));
+}
+
+#[test]
+fn display_round_trips() {
+    for t in [
+        "helper",
+        "helper@b.c+0x4",
+        "ev=helper@b.c%return",
+        "help*@*.c:3",
+        "b.c:12",
+        r#"process("/bin/x").function("helper@b.c").return"#,
+        r#"kernel.function("init_once@fs/proc/inode.c")"#,
+        r#"module("ext4").function("ext4_*").call"#,
+        r#"kernel.data("jiffies")"#,
+        r#"process.function("f@b.c:12")"#,
+        r#"kernel.statement("*@fs/open.c:120")"#,
+    ] {
+        let s = ProbeSpec::parse(t).unwrap();
+        let back = s.to_string();
+        let mut s2 = ProbeSpec::parse(&back).unwrap_or_else(|e| panic!("{t} -> {back}: {e}"));
+        s2.syntax = s.syntax;
+        assert_eq!(s, s2, "{t} -> {back}");
+    }
+}
