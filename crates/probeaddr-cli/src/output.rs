@@ -254,9 +254,8 @@ fn event_name(spec: &ProbeSpec, loc: &Location, dup_name: bool) -> String {
     let mut name = sanitize(&loc.symbol);
     if dup_name {
         if let Some(f) = &loc.file {
-            let base = f.rsplit('/').next().unwrap_or(f);
             name.push('_');
-            name.push_str(&sanitize(base));
+            name.push_str(&sanitize(f));
         }
     }
     if loc.offset > 0 {
@@ -298,6 +297,9 @@ fn row_json(r: &Row) -> serde_json::Value {
 }
 
 fn write_table(out: &mut dyn Write, rows: &[Row], runtime: bool) -> std::io::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let mut head = vec!["OBJECT", "SYMBOL", "FILE", "LINK_ADDR", "SIZE", "FILE_OFF"];
     if runtime {
         head.push("RUNTIME_ADDR");

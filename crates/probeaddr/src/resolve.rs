@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
@@ -12,6 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::index::{split_variant, Binding, Symbol, SymbolIndex, SymbolKind, Variant};
 use crate::insn::{check_offset_x86_64, BadOffset};
 use crate::sources::debuginfo::{self, DebugSearch, FoundBy};
+use crate::sources::dwarf::CompUnits;
 use crate::sources::elf::{ElfObject, ObjectKind, SymbolTableKind};
 use crate::spec::{Pattern, Point, ProbeKind, ProbeSpec, Target};
 
@@ -48,6 +50,17 @@ pub struct UserObject {
     index: SymbolIndex,
     searched: Vec<PathBuf>,
     notes: Vec<String>,
+    /// The file holding DWARF for this object (itself or its debug file).
+    dwarf_from: Option<ElfObject>,
+    /// Compile units, read on first use.
+    units: OnceLock<Option<CompUnits>>,
+}
+
+/// A symbol's source file: what to show, and the full path when DWARF has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SourceFile {
+    shown: String,
+    full: Option<String>,
 }
 
 /// One resolved probe location in a user-space object.
@@ -61,8 +74,11 @@ pub struct Location {
     pub function: String,
     /// Plain, clone or renamed.
     pub variant: Variant,
-    /// Source file of a local symbol (from `STT_FILE`), if known.
+    /// Source file: the DWARF compile unit's name (`sub/b.c`) where the
+    /// object has DWARF, else a local's `STT_FILE` name (`b.c`).
     pub file: Option<String>,
+    /// The compile unit's full path (`DW_AT_comp_dir/DW_AT_name`), if known.
+    pub source_path: Option<String>,
     /// Local, global or weak.
     pub binding: Binding,
     /// Which symbol table named it.
@@ -139,12 +155,19 @@ impl UserObject {
             SymbolSource::DynsymOnly => None,
         };
         let index = SymbolIndex::build(&elf, symtab_from).map_err(|e| e.with_path(path))?;
+        let dwarf_from = if elf.has_debug_info() {
+            Some(elf.clone())
+        } else {
+            debug.filter(|d| d.has_debug_info())
+        };
         Ok(UserObject {
             elf,
             source,
             index,
             searched,
             notes,
+            dwarf_from,
+            units: OnceLock::new(),
         })
     }
 
@@ -167,6 +190,37 @@ impl UserObject {
     /// Things the user should know (e.g. only `.dynsym` was available).
     pub fn notes(&self) -> &[String] {
         &self.notes
+    }
+
+    /// The DWARF compile units, if the object or its debug file has DWARF.
+    /// Unreadable DWARF is treated as absent: `STT_FILE` still attributes locals.
+    pub fn compile_units(&self) -> Option<&CompUnits> {
+        self.units
+            .get_or_init(|| self.dwarf_from.as_ref().and_then(|d| CompUnits::load(d).ok().flatten()))
+            .as_ref()
+    }
+
+    /// A symbol's source file. The compile unit is preferred (it has the
+    /// directory, and it covers globals too) unless it contradicts the
+    /// symbol's `STT_FILE` basename, which is then kept.
+    fn source_file(&self, s: &Symbol) -> Option<SourceFile> {
+        let stt = self.index.file(s);
+        let unit = self.compile_units().and_then(|u| u.unit_at(s.addr));
+        match (unit, stt) {
+            (Some(u), Some(f)) if basename(&u.name) != basename(f) => Some(SourceFile {
+                shown: f.to_string(),
+                full: None,
+            }),
+            (Some(u), _) => Some(SourceFile {
+                shown: u.name.clone(),
+                full: Some(u.full.clone()),
+            }),
+            (None, Some(f)) => Some(SourceFile {
+                shown: f.to_string(),
+                full: None,
+            }),
+            (None, None) => None,
+        }
     }
 
     /// Every location `spec` names in this object.
@@ -200,7 +254,13 @@ impl UserObject {
             .symbols()
             .iter()
             .filter(|s| s.kind == SymbolKind::Function && name_matches(func, idx.name(s)))
-            .filter(|s| file.is_none_or(|f| idx.file(s).is_some_and(|sf| file_matches(f, sf))))
+            .filter(|s| {
+                file.is_none_or(|f| {
+                    self.source_file(s).is_some_and(|sf| {
+                        file_matches(f, &sf.shown) || sf.full.is_some_and(|full| file_matches(f, &full))
+                    })
+                })
+            })
             .collect();
         if matched.is_empty() {
             return Err(self.not_found(spec, func, file));
@@ -234,7 +294,9 @@ impl UserObject {
         let path = self.elf.path();
         let name = idx.name(s);
         let (function, variant) = split_variant(name);
-        let file = idx.file(s).map(str::to_string);
+        let src = self.source_file(s);
+        let file = src.as_ref().map(|f| f.shown.clone());
+        let source_path = src.and_then(|f| f.full);
         let at = |what: &str| {
             format!(
                 "{name}{}{what}",
@@ -286,6 +348,7 @@ impl UserObject {
             function: function.to_string(),
             variant,
             file,
+            source_path,
             binding: s.binding,
             table: s.table,
             aliases: Vec::new(),
@@ -316,9 +379,12 @@ impl UserObject {
         if let (Some(fp), false) = (file, funcs.is_empty()) {
             let files: BTreeSet<String> = funcs
                 .iter()
-                .map(|s| idx.file(s).map_or_else(|| "(no file: a global symbol)".to_string(), str::to_string))
+                .map(|s| {
+                    self.source_file(s)
+                        .map_or_else(|| "(no file: a global symbol and no DWARF)".to_string(), |f| f.shown)
+                })
                 .collect();
-            let only_basenames = fp.as_str().contains('/');
+            let only_basenames = fp.as_str().contains('/') && self.compile_units().is_none();
             return Error::new(
                 ErrorKind::NotFound,
                 format!(
@@ -457,30 +523,53 @@ fn ambiguity_error(spec: &ProbeSpec, locs: &[Location]) -> Error {
     .with_detail(detail.trim_end().to_string())
 }
 
-/// A probe point that names exactly `l` among `all`, if one exists.
+/// A probe point that names exactly `l` among `all`, if one exists: the
+/// function with the shortest path suffix of its file that no other match
+/// shares (`helper@b.c`, else `helper@src/b.c`), else its full symbol name.
 pub fn pin_for(l: &Location, all: &[Location]) -> Option<String> {
-    let file = l.file.as_deref();
-    let by = |sym: &str, file: Option<&str>| {
+    let names_it = |o: &Location, sym: &str| {
+        o.symbol == sym || (o.function == sym && !sym.contains('.')) || o.aliases.iter().any(|a| a == sym)
+    };
+    let in_file = |o: &Location, f: &str| {
+        let p = Pattern::new(f);
+        o.file.as_deref().is_some_and(|of| file_matches(&p, of))
+            || o.source_path.as_deref().is_some_and(|of| file_matches(&p, of))
+    };
+    let count = |sym: &str, file: Option<&str>| {
         all.iter()
-            .filter(|o| {
-                (o.symbol == sym || (o.function == sym && !sym.contains('.')) || o.aliases.iter().any(|a| a == sym))
-                    && file.is_none_or(|f| o.file.as_deref().is_some_and(|of| file_matches(&Pattern::new(f), of)))
-            })
+            .filter(|o| names_it(o, sym) && file.is_none_or(|f| in_file(o, f)))
             .count()
     };
     let with_off = |p: String| if l.offset > 0 { format!("{p}+{:#x}", l.offset) } else { p };
-    if let Some(f) = file {
-        if by(&l.function, Some(f)) == 1 {
-            return Some(with_off(format!("{}@{f}", l.function)));
-        }
-        if by(&l.symbol, Some(f)) == 1 {
-            return Some(with_off(format!("{}@{f}", l.symbol)));
+    let mut suffixes: Vec<String> = Vec::new();
+    for path in [l.file.as_deref(), l.source_path.as_deref()].into_iter().flatten() {
+        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        for k in 1..=comps.len() {
+            let mut s = comps[comps.len() - k..].join("/");
+            if k == comps.len() && path.starts_with('/') {
+                s.insert(0, '/');
+            }
+            if !suffixes.contains(&s) {
+                suffixes.push(s);
+            }
         }
     }
-    if by(&l.symbol, None) == 1 {
+    suffixes.sort_by_key(|s| s.len());
+    for sym in [&l.function, &l.symbol] {
+        for f in &suffixes {
+            if count(sym, Some(f)) == 1 {
+                return Some(with_off(format!("{sym}@{f}")));
+            }
+        }
+    }
+    if count(&l.symbol, None) == 1 {
         return Some(with_off(l.symbol.clone()));
     }
     None
+}
+
+fn basename(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
