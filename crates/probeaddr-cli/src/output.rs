@@ -46,7 +46,9 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
     let mut search = DebugSearch::default();
     search.dirs.splice(0..0, args.debug_dirs.iter().cloned());
     search.check_build_id = !args.no_build_id_check;
-    let opts = ResolveOptions { unique: args.unique };
+    let opts = ResolveOptions {
+        unique: args.unique,
+    };
 
     let mut objects: HashMap<PathBuf, Result<UserObject, probeaddr::Error>> = HashMap::new();
     let mut images: HashMap<PathBuf, Result<ProcessImage, probeaddr::Error>> = HashMap::new();
@@ -97,17 +99,15 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
                 continue;
             }
         };
-        let obj = objects
-            .entry(path.clone())
-            .or_insert_with(|| {
-                let o = UserObject::open(&path, &search);
-                if let Ok(o) = &o {
-                    for n in o.notes() {
-                        eprintln!("probeaddr: note: {n}");
-                    }
+        let obj = objects.entry(path.clone()).or_insert_with(|| {
+            let o = UserObject::open(&path, &search);
+            if let Ok(o) = &o {
+                for n in o.notes() {
+                    eprintln!("probeaddr: note: {n}");
                 }
-                o
-            });
+            }
+            o
+        });
         let obj = match obj {
             Ok(o) => &*o,
             Err(e) => {
@@ -132,7 +132,11 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
                     None => l.symbol.clone(),
                 })
                 .collect();
-            let pins: Vec<String> = locs.iter().filter_map(|l| pin_for(l, &locs)).map(|p| format!("'{p}'")).collect();
+            let pins: Vec<String> = locs
+                .iter()
+                .filter_map(|l| pin_for(l, &locs))
+                .map(|p| format!("'{p}'"))
+                .collect();
             eprintln!(
                 "probeaddr: note: '{text}' matches {} functions: {}{}; add --unique to make this an error",
                 locs.len(),
@@ -333,7 +337,15 @@ fn write_table(out: &mut dyn Write, rows: &[Row], runtime: bool) -> std::io::Res
         cells.push(row);
     }
     let ncol = cells[0].len();
-    let widths: Vec<usize> = (0..ncol).map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..ncol)
+        .map(|c| {
+            cells
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     for row in &cells {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {

@@ -219,7 +219,11 @@ impl SymbolIndex {
                 section: raw.shndx,
                 in_exec_section,
                 table,
-                file: if binding == Binding::Local { current_file } else { None },
+                file: if binding == Binding::Local {
+                    current_file
+                } else {
+                    None
+                },
             });
         })
     }
@@ -277,7 +281,9 @@ impl SymbolIndex {
             .rev()
             .map(|&i| &self.symbols[i as usize])
             .take_while(move |s| addr.get() - s.addr.get() < (1 << 24))
-            .filter(move |s| s.kind == SymbolKind::Function && addr.get() - s.addr.get() < s.size.max(1))
+            .filter(move |s| {
+                s.kind == SymbolKind::Function && addr.get() - s.addr.get() < s.size.max(1)
+            })
     }
 }
 
@@ -293,14 +299,29 @@ mod tests {
     #[test]
     fn variants() {
         assert_eq!(split_variant("helper"), ("helper", Variant::Plain));
-        assert_eq!(split_variant("helper.constprop.0"), ("helper", Variant::Clone));
+        assert_eq!(
+            split_variant("helper.constprop.0"),
+            ("helper", Variant::Clone)
+        );
         assert_eq!(split_variant("helper.isra.0"), ("helper", Variant::Clone));
         assert_eq!(split_variant("helper.part.3"), ("helper", Variant::Clone));
-        assert_eq!(split_variant("helper.isra.0.constprop.1"), ("helper", Variant::Clone));
+        assert_eq!(
+            split_variant("helper.isra.0.constprop.1"),
+            ("helper", Variant::Clone)
+        );
         assert_eq!(split_variant("helper.cold"), ("helper", Variant::Cold));
-        assert_eq!(split_variant("helper.part.0.cold"), ("helper", Variant::Cold));
-        assert_eq!(split_variant("helper.localalias"), ("helper", Variant::Alias));
-        assert_eq!(split_variant("helper.lto_priv.0"), ("helper", Variant::Renamed));
+        assert_eq!(
+            split_variant("helper.part.0.cold"),
+            ("helper", Variant::Cold)
+        );
+        assert_eq!(
+            split_variant("helper.localalias"),
+            ("helper", Variant::Alias)
+        );
+        assert_eq!(
+            split_variant("helper.lto_priv.0"),
+            ("helper", Variant::Renamed)
+        );
         assert_eq!(split_variant("a.b"), ("a.b", Variant::Plain));
         assert_eq!(split_variant(".L123"), (".L123", Variant::Plain));
         assert_eq!(split_variant("x."), ("x.", Variant::Plain));

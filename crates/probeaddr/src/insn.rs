@@ -83,15 +83,24 @@ mod tests {
 
     #[test]
     fn boundaries() {
-        assert_eq!(boundaries_x86_64(CODE, 0x1000), (vec![0, 4, 5, 8, 11], None));
+        assert_eq!(
+            boundaries_x86_64(CODE, 0x1000),
+            (vec![0, 4, 5, 8, 11], None)
+        );
         assert_eq!(check_offset_x86_64(CODE, 0x1000, 5), Ok(()));
         assert_eq!(
             check_offset_x86_64(CODE, 0x1000, 6),
-            Err(BadOffset::MidInstruction { before: 5, after: Some(8) })
+            Err(BadOffset::MidInstruction {
+                before: 5,
+                after: Some(8)
+            })
         );
         assert_eq!(
             check_offset_x86_64(CODE, 0x1000, 12),
-            Err(BadOffset::OutsideFunction { size: 12, last: Some(11) })
+            Err(BadOffset::OutsideFunction {
+                size: 12,
+                last: Some(11)
+            })
         );
     }
 
@@ -99,7 +108,10 @@ mod tests {
     fn undecodable() {
         // push %rbp; then 0x06 (invalid in 64-bit mode)
         let code = [0x55, 0x06, 0x90, 0x90];
-        assert_eq!(check_offset_x86_64(&code, 0, 2), Err(BadOffset::Undecodable { at: 1 }));
+        assert_eq!(
+            check_offset_x86_64(&code, 0, 2),
+            Err(BadOffset::Undecodable { at: 1 })
+        );
         assert_eq!(check_offset_x86_64(&code, 0, 0), Ok(()));
     }
 }

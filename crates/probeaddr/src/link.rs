@@ -62,7 +62,11 @@ impl ProcessImage {
                 ErrorKind::NotMapped,
                 format!(
                     "file offset {off} of {} is not in any of its mappings in {}",
-                    self.maps[0].path.as_deref().unwrap_or(Path::new("?")).display(),
+                    self.maps[0]
+                        .path
+                        .as_deref()
+                        .unwrap_or(Path::new("?"))
+                        .display(),
                     self.describe
                 ),
             )
@@ -86,9 +90,12 @@ mod tests {
 
     #[test]
     fn dev_split() {
-        // makedev(8, 1) and makedev(259, 65537)
+        // glibc makedev(8, 1) and makedev(0x1234, 0x56789): the major
+        // number splits at bit 12, the minor at bit 8.
         assert_eq!((dev_major(0x801), dev_minor(0x801)), (8, 1));
-        let dev = ((259u64 & 0xfff) << 8) | ((259u64 & !0xfff) << 32) | (65537u64 & 0xff) | ((65537u64 & !0xff) << 12);
-        assert_eq!((dev_major(dev), dev_minor(dev)), (259, 65537));
+        assert_eq!(
+            (dev_major(0x1000_5672_3489), dev_minor(0x1000_5672_3489)),
+            (0x1234, 0x56789)
+        );
     }
 }

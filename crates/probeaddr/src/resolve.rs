@@ -196,7 +196,11 @@ impl UserObject {
     /// Unreadable DWARF is treated as absent: `STT_FILE` still attributes locals.
     pub fn compile_units(&self) -> Option<&CompUnits> {
         self.units
-            .get_or_init(|| self.dwarf_from.as_ref().and_then(|d| CompUnits::load(d).ok().flatten()))
+            .get_or_init(|| {
+                self.dwarf_from
+                    .as_ref()
+                    .and_then(|d| CompUnits::load(d).ok().flatten())
+            })
             .as_ref()
     }
 
@@ -257,7 +261,8 @@ impl UserObject {
             .filter(|s| {
                 file.is_none_or(|f| {
                     self.source_file(s).is_some_and(|sf| {
-                        file_matches(f, &sf.shown) || sf.full.is_some_and(|full| file_matches(f, &full))
+                        file_matches(f, &sf.shown)
+                            || sf.full.is_some_and(|full| file_matches(f, &full))
                     })
                 })
             })
@@ -300,11 +305,17 @@ impl UserObject {
         let at = |what: &str| {
             format!(
                 "{name}{}{what}",
-                file.as_deref().map(|f| format!(" [{f}]")).unwrap_or_default()
+                file.as_deref()
+                    .map(|f| format!(" [{f}]"))
+                    .unwrap_or_default()
             )
         };
         let addr = s.addr.checked_add(offset).ok_or_else(|| {
-            Error::new(ErrorKind::BadOffset, at(&format!(": offset {offset:#x} overflows the address"))).with_path(path)
+            Error::new(
+                ErrorKind::BadOffset,
+                at(&format!(": offset {offset:#x} overflows the address")),
+            )
+            .with_path(path)
         })?;
         if offset > 0 {
             if s.size == 0 {
@@ -315,8 +326,14 @@ impl UserObject {
                 .with_path(path));
             }
             let code = self.elf.bytes_at(s.addr, s.size).ok_or_else(|| {
-                Error::new(ErrorKind::Malformed, at(&format!(" at {}: the file holds no bytes for this function", s.addr)))
-                    .with_path(path)
+                Error::new(
+                    ErrorKind::Malformed,
+                    at(&format!(
+                        " at {}: the file holds no bytes for this function",
+                        s.addr
+                    )),
+                )
+                .with_path(path)
             })?;
             check_offset_x86_64(code, s.addr.get(), offset).map_err(|bad| {
                 let msg = match bad {
@@ -374,14 +391,18 @@ impl UserObject {
             .collect();
         let funcs: Vec<&&Symbol> = by_name
             .iter()
-            .filter(|s| s.kind == SymbolKind::Function && split_variant(idx.name(s)).1 != Variant::Cold)
+            .filter(|s| {
+                s.kind == SymbolKind::Function && split_variant(idx.name(s)).1 != Variant::Cold
+            })
             .collect();
         if let (Some(fp), false) = (file, funcs.is_empty()) {
             let files: BTreeSet<String> = funcs
                 .iter()
                 .map(|s| {
-                    self.source_file(s)
-                        .map_or_else(|| "(no file: a global symbol and no DWARF)".to_string(), |f| f.shown)
+                    self.source_file(s).map_or_else(
+                        || "(no file: a global symbol and no DWARF)".to_string(),
+                        |f| f.shown,
+                    )
                 })
                 .collect();
             let only_basenames = fp.as_str().contains('/') && self.compile_units().is_none();
@@ -400,12 +421,16 @@ impl UserObject {
             .with_path(path);
         }
         if !by_name.is_empty() {
-            let what = if by_name.iter().all(|s| split_variant(idx.name(s)).1 == Variant::Cold) {
+            let what = if by_name
+                .iter()
+                .all(|s| split_variant(idx.name(s)).1 == Variant::Cold)
+            {
                 "only a .cold part (split-off cold code, never an entry point)"
             } else {
                 "a data object or label, not a function"
             };
-            return Error::new(ErrorKind::NotFound, format!("'{spec}': '{func}' is {what}")).with_path(path);
+            return Error::new(ErrorKind::NotFound, format!("'{spec}': '{func}' is {what}"))
+                .with_path(path);
         }
         let suggestions = self.closest_names(func.as_str());
         let mut msg = format!("'{spec}': no function matches '{func}'");
@@ -428,7 +453,11 @@ impl UserObject {
         let limit = (want.len() / 3).max(2);
         let mut scored: Vec<(usize, &str)> = Vec::new();
         let mut seen = BTreeSet::new();
-        for s in idx.symbols().iter().filter(|s| s.kind == SymbolKind::Function) {
+        for s in idx
+            .symbols()
+            .iter()
+            .filter(|s| s.kind == SymbolKind::Function)
+        {
             let (base, v) = split_variant(idx.name(s));
             if v == Variant::Cold || !seen.insert(base) {
                 continue;
@@ -446,7 +475,11 @@ impl UserObject {
             }
         }
         scored.sort();
-        scored.into_iter().take(5).map(|(_, n)| n.to_string()).collect()
+        scored
+            .into_iter()
+            .take(5)
+            .map(|(_, n)| n.to_string())
+            .collect()
     }
 }
 
@@ -488,7 +521,12 @@ pub fn name_matches(func: &Pattern, name: &str) -> bool {
 /// Each component may be a glob.
 pub fn file_matches(pattern: &Pattern, path: &str) -> bool {
     let pat = pattern.as_str();
-    let comps = |s: &str| -> Vec<String> { s.split('/').filter(|c| !c.is_empty() && *c != ".").map(str::to_string).collect() };
+    let comps = |s: &str| -> Vec<String> {
+        s.split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(str::to_string)
+            .collect()
+    };
     let pc = comps(pat);
     let fc = comps(path);
     if pc.is_empty() || pc.len() > fc.len() {
@@ -513,12 +551,16 @@ fn ambiguity_error(spec: &ProbeSpec, locs: &[Location]) -> Error {
             l.file.as_deref().unwrap_or("no file"),
             l.func_addr,
             l.file_offset,
-            pin.map(|p| format!(": pin with '{p}'")).unwrap_or_else(|| ": no name pins it; use its file offset".into())
+            pin.map(|p| format!(": pin with '{p}'"))
+                .unwrap_or_else(|| ": no name pins it; use its file offset".into())
         ));
     }
     Error::new(
         ErrorKind::Ambiguous,
-        format!("'{spec}' matches {} functions and --unique was given", locs.len()),
+        format!(
+            "'{spec}' matches {} functions and --unique was given",
+            locs.len()
+        ),
     )
     .with_detail(detail.trim_end().to_string())
 }
@@ -528,22 +570,38 @@ fn ambiguity_error(spec: &ProbeSpec, locs: &[Location]) -> Error {
 /// shares (`helper@b.c`, else `helper@src/b.c`), else its full symbol name.
 pub fn pin_for(l: &Location, all: &[Location]) -> Option<String> {
     let names_it = |o: &Location, sym: &str| {
-        o.symbol == sym || (o.function == sym && !sym.contains('.')) || o.aliases.iter().any(|a| a == sym)
+        o.symbol == sym
+            || (o.function == sym && !sym.contains('.'))
+            || o.aliases.iter().any(|a| a == sym)
     };
     let in_file = |o: &Location, f: &str| {
         let p = Pattern::new(f);
         o.file.as_deref().is_some_and(|of| file_matches(&p, of))
-            || o.source_path.as_deref().is_some_and(|of| file_matches(&p, of))
+            || o.source_path
+                .as_deref()
+                .is_some_and(|of| file_matches(&p, of))
     };
     let count = |sym: &str, file: Option<&str>| {
         all.iter()
             .filter(|o| names_it(o, sym) && file.is_none_or(|f| in_file(o, f)))
             .count()
     };
-    let with_off = |p: String| if l.offset > 0 { format!("{p}+{:#x}", l.offset) } else { p };
+    let with_off = |p: String| {
+        if l.offset > 0 {
+            format!("{p}+{:#x}", l.offset)
+        } else {
+            p
+        }
+    };
     let mut suffixes: Vec<String> = Vec::new();
-    for path in [l.file.as_deref(), l.source_path.as_deref()].into_iter().flatten() {
-        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    for path in [l.file.as_deref(), l.source_path.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        let comps: Vec<&str> = path
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
         for k in 1..=comps.len() {
             let mut s = comps[comps.len() - k..].join("/");
             if k == comps.len() && path.starts_with('/') {
@@ -576,7 +634,11 @@ fn list_paths(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         return "nothing (the file has neither a build-id nor a .gnu_debuglink)".into();
     }
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -626,7 +688,10 @@ mod tests {
         assert!(!name_matches(&p, "helpers"));
         assert!(name_matches(&Pattern::new("help*"), "helper.isra.0"));
         assert!(!name_matches(&Pattern::new("*"), "__pfx_helper"));
-        assert!(name_matches(&Pattern::new("helper.constprop.0"), "helper.constprop.0"));
+        assert!(name_matches(
+            &Pattern::new("helper.constprop.0"),
+            "helper.constprop.0"
+        ));
         assert!(!name_matches(&Pattern::new("helper.constprop.0"), "helper"));
     }
 

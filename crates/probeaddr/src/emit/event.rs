@@ -33,7 +33,10 @@ impl Default for GroupName {
 
 /// Check a name against the kernel's rules.
 pub fn validate(name: &str, what: &str) -> Result<()> {
-    let ok_first = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    let ok_first = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
     let ok_rest = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !ok_first || !ok_rest {
         return Err(Error::new(
@@ -44,7 +47,10 @@ pub fn validate(name: &str, what: &str) -> Result<()> {
     if name.len() > MAX_NAME_LEN {
         return Err(Error::new(
             ErrorKind::Unrepresentable,
-            format!("{what} name {name:?} is {} characters; the kernel takes at most {MAX_NAME_LEN}", name.len()),
+            format!(
+                "{what} name {name:?} is {} characters; the kernel takes at most {MAX_NAME_LEN}",
+                name.len()
+            ),
         ));
     }
     Ok(())
@@ -62,7 +68,11 @@ pub fn sanitize(text: &str) -> String {
         out.push(c);
     }
     let trimmed = out.trim_matches('_');
-    let mut out = if trimmed.is_empty() { "probe".to_string() } else { trimmed.to_string() };
+    let mut out = if trimmed.is_empty() {
+        "probe".to_string()
+    } else {
+        trimmed.to_string()
+    };
     if out.as_bytes()[0].is_ascii_digit() {
         out.insert(0, '_');
     }
@@ -85,10 +95,18 @@ impl EventNamer {
     /// fit in 63 characters). A name that breaks the kernel's rules is
     /// sanitized first.
     pub fn claim(&mut self, name: &str) -> String {
-        let valid = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        let valid = name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        let base = if valid { name.to_string() } else { sanitize(name) };
-        let fit = |s: &str, room: usize| -> String { s.chars().take(MAX_NAME_LEN - room).collect() };
+        let base = if valid {
+            name.to_string()
+        } else {
+            sanitize(name)
+        };
+        let fit =
+            |s: &str, room: usize| -> String { s.chars().take(MAX_NAME_LEN - room).collect() };
         let first = fit(&base, 0);
         if self.used.insert(first.clone()) {
             return first;

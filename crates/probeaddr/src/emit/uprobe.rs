@@ -15,7 +15,11 @@ use crate::spec::ProbeKind;
 pub fn uprobe_path(path: &Path) -> Result<String> {
     let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     let s = abs.to_str().ok_or_else(|| {
-        Error::new(ErrorKind::Unrepresentable, "path is not valid UTF-8, which uprobe_events cannot take").with_path(path)
+        Error::new(
+            ErrorKind::Unrepresentable,
+            "path is not valid UTF-8, which uprobe_events cannot take",
+        )
+        .with_path(path)
     })?;
     if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::new(
@@ -36,7 +40,13 @@ pub fn uprobe_path(path: &Path) -> Result<String> {
 }
 
 /// One `uprobe_events` line.
-pub fn definition(kind: ProbeKind, group: &GroupName, event: &str, path: &str, off: FileOffset) -> Result<String> {
+pub fn definition(
+    kind: ProbeKind,
+    group: &GroupName,
+    event: &str,
+    path: &str,
+    off: FileOffset,
+) -> Result<String> {
     validate(event, "event")?;
     let p = match kind {
         ProbeKind::Entry => 'p',
@@ -53,11 +63,25 @@ mod tests {
     fn lines() {
         let g = GroupName::default();
         assert_eq!(
-            definition(ProbeKind::Entry, &g, "helper_b_c", "/tmp/prog", FileOffset(0x1175)).unwrap(),
+            definition(
+                ProbeKind::Entry,
+                &g,
+                "helper_b_c",
+                "/tmp/prog",
+                FileOffset(0x1175)
+            )
+            .unwrap(),
             "p:probeaddr/helper_b_c /tmp/prog:0x1175"
         );
         assert_eq!(
-            definition(ProbeKind::Return, &g, "helper__return", "/tmp/prog", FileOffset(0x1175)).unwrap(),
+            definition(
+                ProbeKind::Return,
+                &g,
+                "helper__return",
+                "/tmp/prog",
+                FileOffset(0x1175)
+            )
+            .unwrap(),
             "r:probeaddr/helper__return /tmp/prog:0x1175"
         );
         assert!(definition(ProbeKind::Entry, &g, "bad-name", "/tmp/prog", FileOffset(1)).is_err());

@@ -69,7 +69,11 @@ pub fn build_id_paths(build_id: &[u8], dirs: &[PathBuf]) -> Vec<PathBuf> {
     }
     let h = hex(build_id);
     dirs.iter()
-        .map(|d| d.join(".build-id").join(&h[..2]).join(format!("{}.debug", &h[2..])))
+        .map(|d| {
+            d.join(".build-id")
+                .join(&h[..2])
+                .join(format!("{}.debug", &h[2..]))
+        })
         .collect()
 }
 
@@ -185,13 +189,20 @@ mod tests {
     #[test]
     fn build_id_path_layout() {
         let p = build_id_paths(&[0xab, 0xcd, 0xef], &[PathBuf::from("/usr/lib/debug")]);
-        assert_eq!(p, vec![PathBuf::from("/usr/lib/debug/.build-id/ab/cdef.debug")]);
+        assert_eq!(
+            p,
+            vec![PathBuf::from("/usr/lib/debug/.build-id/ab/cdef.debug")]
+        );
         assert!(build_id_paths(&[0xab], &[PathBuf::from("/d")]).is_empty());
     }
 
     #[test]
     fn debuglink_path_layout() {
-        let p = debuglink_paths(Path::new("/nonexistent/bin/prog"), "prog.debug", &[PathBuf::from("/usr/lib/debug")]);
+        let p = debuglink_paths(
+            Path::new("/nonexistent/bin/prog"),
+            "prog.debug",
+            &[PathBuf::from("/usr/lib/debug")],
+        );
         assert_eq!(
             p,
             vec![

@@ -42,7 +42,8 @@ impl CompUnits {
         let bad = |e: &dyn std::fmt::Display| {
             Error::new(ErrorKind::Malformed, format!("bad DWARF: {e}")).with_path(path)
         };
-        let file = object::read::elf::ElfFile64::<object::Endianness>::parse(elf.data()).map_err(|e| bad(&e))?;
+        let file = object::read::elf::ElfFile64::<object::Endianness>::parse(elf.data())
+            .map_err(|e| bad(&e))?;
         let mut arena: Vec<Cow<'_, [u8]>> = Vec::new();
         let mut sections = std::collections::HashMap::new();
         for id in [
@@ -57,12 +58,17 @@ impl CompUnits {
             gimli::SectionId::DebugStrOffsets,
         ] {
             if let Some(s) = file.section_by_name(id.name()) {
-                let data = s.uncompressed_data().map_err(|e| bad(&format!("{}: {e}", id.name())))?;
+                let data = s
+                    .uncompressed_data()
+                    .map_err(|e| bad(&format!("{}: {e}", id.name())))?;
                 arena.push(data);
                 sections.insert(id, arena.len() - 1);
             }
         }
-        let load = |id: gimli::SectionId| -> std::result::Result<gimli::EndianSlice<'_, gimli::LittleEndian>, gimli::Error> {
+        let load = |id: gimli::SectionId| -> std::result::Result<
+            gimli::EndianSlice<'_, gimli::LittleEndian>,
+            gimli::Error,
+        > {
             let data: &[u8] = sections.get(&id).map_or(&[][..], |&i| &arena[i]);
             Ok(gimli::EndianSlice::new(data, gimli::LittleEndian))
         };
@@ -78,12 +84,16 @@ impl CompUnits {
             let Some(name) = unit.name else { continue };
             let name = name.to_string_lossy().into_owned();
             let full = match (&unit.comp_dir, name.starts_with('/')) {
-                (Some(dir), false) => format!("{}/{}", dir.to_string_lossy().trim_end_matches('/'), name),
+                (Some(dir), false) => {
+                    format!("{}/{}", dir.to_string_lossy().trim_end_matches('/'), name)
+                }
                 _ => name.clone(),
             };
             let idx = out.files.len() as u32;
             out.files.push(UnitFile { name, full });
-            let Ok(mut ranges) = dwarf.unit_ranges(&unit) else { continue };
+            let Ok(mut ranges) = dwarf.unit_ranges(&unit) else {
+                continue;
+            };
             while let Ok(Some(r)) = ranges.next() {
                 if r.begin < r.end && r.begin != 0 {
                     out.ranges.push((r.begin, r.end, idx));

@@ -117,7 +117,11 @@ pub struct ElfObject {
 }
 
 fn malformed(path: &Path, what: impl std::fmt::Display) -> Error {
-    Error::new(ErrorKind::Malformed, format!("truncated or corrupt ELF file: {what}")).with_path(path)
+    Error::new(
+        ErrorKind::Malformed,
+        format!("truncated or corrupt ELF file: {what}"),
+    )
+    .with_path(path)
 }
 
 /// The name of an `e_machine` value, for error messages.
@@ -155,7 +159,13 @@ impl ElfObject {
             let shown: String = data
                 .iter()
                 .take(4)
-                .map(|b| if b.is_ascii_graphic() { *b as char } else { '.' })
+                .map(|b| {
+                    if b.is_ascii_graphic() {
+                        *b as char
+                    } else {
+                        '.'
+                    }
+                })
                 .collect();
             return Err(Error::new(
                 ErrorKind::NotElf,
@@ -168,17 +178,18 @@ impl ElfObject {
             .with_path(path));
         }
         if data.len() < 64 && data.get(4) == Some(&elf::ELFCLASS64) {
-            return Err(malformed(path, format!("ELF header cut short ({} of 64 bytes)", data.len())));
+            return Err(malformed(
+                path,
+                format!("ELF header cut short ({} of 64 bytes)", data.len()),
+            ));
         }
         match data.get(4) {
             Some(&elf::ELFCLASS64) => {}
-            Some(&elf::ELFCLASS32) => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    "unsupported ELF class: 32-bit (ELFCLASS32); probeaddr reads 64-bit x86-64 objects",
-                )
-                .with_path(path))
-            }
+            Some(&elf::ELFCLASS32) => return Err(Error::new(
+                ErrorKind::Unsupported,
+                "unsupported ELF class: 32-bit (ELFCLASS32); probeaddr reads 64-bit x86-64 objects",
+            )
+            .with_path(path)),
             other => return Err(malformed(path, format!("bad ELF class byte {other:?}"))),
         }
         if data.get(5) != Some(&elf::ELFDATA2LSB) {
@@ -189,7 +200,11 @@ impl ElfObject {
             .with_path(path));
         }
         if data.len() > u32::MAX as usize {
-            return Err(Error::new(ErrorKind::Unsupported, "files of 4 GiB or more are not supported").with_path(path));
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "files of 4 GiB or more are not supported",
+            )
+            .with_path(path));
         }
         let header = Header::parse(data).map_err(|e| malformed(path, e))?;
         let endian = header.endian().map_err(|e| malformed(path, e))?;
@@ -209,12 +224,18 @@ impl ElfObject {
             elf::ET_DYN => ObjectKind::SharedObject,
             elf::ET_REL => ObjectKind::Relocatable,
             elf::ET_CORE => {
-                return Err(Error::new(ErrorKind::Unsupported, "a core dump, not a program or library").with_path(path))
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "a core dump, not a program or library",
+                )
+                .with_path(path))
             }
             t => return Err(malformed(path, format!("unknown ELF type e_type={t}"))),
         };
 
-        let phdrs = header.program_headers(endian, data).map_err(|e| malformed(path, format!("program headers: {e}")))?;
+        let phdrs = header
+            .program_headers(endian, data)
+            .map_err(|e| malformed(path, format!("program headers: {e}")))?;
         let mut segments = Vec::new();
         let mut build_id = None;
         for ph in phdrs {
@@ -228,7 +249,10 @@ impl ElfObject {
                         flags: ph.p_flags(endian),
                     };
                     if seg.filesz > seg.memsz || seg.vaddr.get().checked_add(seg.memsz).is_none() {
-                        return Err(malformed(path, format!("PT_LOAD at {} has p_filesz > p_memsz or wraps", seg.vaddr)));
+                        return Err(malformed(
+                            path,
+                            format!("PT_LOAD at {} has p_filesz > p_memsz or wraps", seg.vaddr),
+                        ));
                     }
                     segments.push(seg);
                 }
@@ -243,7 +267,9 @@ impl ElfObject {
             }
         }
 
-        let sects = header.sections(endian, data).map_err(|e| malformed(path, format!("section headers: {e}")))?;
+        let sects = header
+            .sections(endian, data)
+            .map_err(|e| malformed(path, format!("section headers: {e}")))?;
         let mut sections = Vec::with_capacity(sects.len());
         let mut debuglink = None;
         let (mut has_symtab, mut has_dynsym, mut has_debug_info) = (false, false, false);
@@ -254,7 +280,12 @@ impl ElfObject {
             let name = String::from_utf8_lossy(name).into_owned();
             let kind = sh.sh_type(endian);
             let (offset, size) = (sh.sh_offset(endian), sh.sh_size(endian));
-            if kind != elf::SHT_NOBITS && kind != elf::SHT_NULL && offset.checked_add(size).is_none_or(|end| end > data.len() as u64) {
+            if kind != elf::SHT_NOBITS
+                && kind != elf::SHT_NULL
+                && offset
+                    .checked_add(size)
+                    .is_none_or(|end| end > data.len() as u64)
+            {
                 return Err(malformed(
                     path,
                     format!("section {name} (offset {offset:#x}, size {size:#x}) extends past the end of the file ({:#x} bytes)", data.len()),
@@ -274,8 +305,15 @@ impl ElfObject {
                 has_debug_info = true;
             }
             if name == ".gnu_debuglink" {
-                let raw = sh.data(endian, data).map_err(|e| malformed(path, format!(".gnu_debuglink: {e}")))?;
-                debuglink = Some(parse_debuglink(raw).ok_or_else(|| malformed(path, ".gnu_debuglink is not a NUL-terminated name followed by a CRC"))?);
+                let raw = sh
+                    .data(endian, data)
+                    .map_err(|e| malformed(path, format!(".gnu_debuglink: {e}")))?;
+                debuglink = Some(parse_debuglink(raw).ok_or_else(|| {
+                    malformed(
+                        path,
+                        ".gnu_debuglink is not a NUL-terminated name followed by a CRC",
+                    )
+                })?);
             }
             sections.push(Section {
                 name,
@@ -384,12 +422,18 @@ impl ElfObject {
 
     /// Walk a symbol table in file order, calling `f` for every entry. The
     /// order matters: a local's source file is the `STT_FILE` entry before it.
-    pub fn for_each_symbol(&self, table: SymbolTableKind, mut f: impl FnMut(RawSymbol<'_>)) -> Result<()> {
+    pub fn for_each_symbol(
+        &self,
+        table: SymbolTableKind,
+        mut f: impl FnMut(RawSymbol<'_>),
+    ) -> Result<()> {
         let data = self.data();
         let path = &self.path;
         let header = Header::parse(data).map_err(|e| malformed(path, e))?;
         let endian = header.endian().map_err(|e| malformed(path, e))?;
-        let sects = header.sections(endian, data).map_err(|e| malformed(path, e))?;
+        let sects = header
+            .sections(endian, data)
+            .map_err(|e| malformed(path, e))?;
         let sh_type = match table {
             SymbolTableKind::Symtab => elf::SHT_SYMTAB,
             SymbolTableKind::Dynsym => elf::SHT_DYNSYM,
@@ -411,7 +455,9 @@ impl ElfObject {
                 size: sym.st_size(endian),
                 kind: sym.st_type(),
                 bind: sym.st_bind(),
-                shndx: symtab.shndx(endian, object::SymbolIndex(i)).unwrap_or(u32::from(sym.st_shndx(endian))),
+                shndx: symtab
+                    .shndx(endian, object::SymbolIndex(i))
+                    .unwrap_or(u32::from(sym.st_shndx(endian))),
             });
         }
         Ok(())
@@ -439,7 +485,9 @@ pub struct RawSymbol<'a> {
 
 fn find_build_id(mut notes: object::read::elf::NoteIterator<'_, Header>) -> Option<Vec<u8>> {
     while let Ok(Some(note)) = notes.next() {
-        if note.name() == elf::ELF_NOTE_GNU && note.n_type(Endianness::Little) == elf::NT_GNU_BUILD_ID {
+        if note.name() == elf::ELF_NOTE_GNU
+            && note.n_type(Endianness::Little) == elf::NT_GNU_BUILD_ID
+        {
             return Some(note.desc().to_vec());
         }
     }

@@ -49,7 +49,11 @@ pub fn parse(text: &str, origin: &Path) -> Result<Vec<Mapping>> {
             parse_line(line).ok_or_else(|| {
                 Error::new(
                     ErrorKind::BadInput,
-                    format!("line {}: not a /proc/PID/maps line: {:?}", n + 1, truncate(line)),
+                    format!(
+                        "line {}: not a /proc/PID/maps line: {:?}",
+                        n + 1,
+                        truncate(line)
+                    ),
                 )
                 .with_path(origin)
             })
@@ -140,7 +144,10 @@ mod tests {
         assert_eq!(m.len(), 5);
         assert_eq!(m[1].path.as_deref(), Some(Path::new("/tmp/my prog")));
         assert!(m[1].is_exec());
-        assert_eq!(m[1].runtime_addr(FileOffset(0x1175)), Some(RuntimeAddr(0x55d0c8a4c175)));
+        assert_eq!(
+            m[1].runtime_addr(FileOffset(0x1175)),
+            Some(RuntimeAddr(0x55d0c8a4c175))
+        );
         assert_eq!(m[1].runtime_addr(FileOffset(0x2000)), None);
         assert_eq!(m[3].dev, (0xfd, 2));
         assert!(m[3].deleted);
@@ -150,6 +157,9 @@ mod tests {
     #[test]
     fn garbage_is_an_error_naming_the_line() {
         let e = parse("hello world\n", Path::new("/x/maps")).unwrap_err();
-        assert_eq!(e.to_string(), "/x/maps: line 1: not a /proc/PID/maps line: \"hello world\"");
+        assert_eq!(
+            e.to_string(),
+            "/x/maps: line 1: not a /proc/PID/maps line: \"hello world\""
+        );
     }
 }

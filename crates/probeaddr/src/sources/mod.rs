@@ -38,7 +38,9 @@ impl Bytes {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let meta = file.metadata().map_err(|e| Error::io(path, e))?;
         if meta.is_dir() {
-            return Err(Error::new(crate::ErrorKind::Io, "is a directory, not a file").with_path(path));
+            return Err(
+                Error::new(crate::ErrorKind::Io, "is a directory, not a file").with_path(path),
+            );
         }
         if meta.len() == 0 {
             return Ok(Bytes::Owned(Vec::new()));

@@ -8,7 +8,10 @@
 //! Like perf, the text is a file spec only if it has no `+@%`, has a `:` or `;`,
 //! and has a `.` before that `:`/`;`; otherwise it is a function spec.
 
-use super::{parse_number, InlineFilter, LineSpec, ParseError, Pattern, Point, ProbeKind, ProbeSpec, Syntax, Target};
+use super::{
+    parse_number, InlineFilter, LineSpec, ParseError, Pattern, Point, ProbeKind, ProbeSpec, Syntax,
+    Target,
+};
 
 pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     if let Some(at) = text.find(|c: char| c.is_whitespace()) {
@@ -80,10 +83,14 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     if func.is_empty() {
         return Err(ParseError::new(base, "expected a function name"));
     }
-    if let Some(bad) = func.find(|c: char| !(c.is_ascii_alphanumeric() || "_.*?[]!^-$".contains(c))) {
+    if let Some(bad) = func.find(|c: char| !(c.is_ascii_alphanumeric() || "_.*?[]!^-$".contains(c)))
+    {
         return Err(ParseError::new(
             base + bad,
-            format!("unexpected '{}' in function name", &func[bad..].chars().next().unwrap_or('?')),
+            format!(
+                "unexpected '{}' in function name",
+                &func[bad..].chars().next().unwrap_or('?')
+            ),
         ));
     }
     let mut file = None;
@@ -122,7 +129,10 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
             }
             b'%' => {
                 if arg != "return" {
-                    return Err(ParseError::new(at, format!("unknown '%{arg}' (only %return)")));
+                    return Err(ParseError::new(
+                        at,
+                        format!("unknown '%{arg}' (only %return)"),
+                    ));
                 }
                 if has_offset || line.is_some() {
                     return Err(ParseError::new(
@@ -164,7 +174,10 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
 
 fn parse_line(num: &str, at: usize) -> Result<u32, ParseError> {
     if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ParseError::new(at, format!("expected a line number, found '{num}'")));
+        return Err(ParseError::new(
+            at,
+            format!("expected a line number, found '{num}'"),
+        ));
     }
     num.parse()
         .map_err(|_| ParseError::new(at, format!("line number '{num}' out of range")))

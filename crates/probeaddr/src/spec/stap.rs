@@ -11,7 +11,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{InlineFilter, LineSpec, ParseError, Pattern, Point, ProbeKind, ProbeSpec, Syntax, Target};
+use super::{
+    InlineFilter, LineSpec, ParseError, Pattern, Point, ProbeKind, ProbeSpec, Syntax, Target,
+};
 
 /// One `name` or `name("arg")` component with the byte offsets of each part.
 struct Component<'a> {
@@ -37,7 +39,10 @@ fn components(text: &str) -> Result<Vec<Component<'_>>, ParseError> {
         if i < b.len() && b[i] == b'(' {
             i += 1;
             if i >= b.len() || b[i] != b'"' {
-                return Err(ParseError::new(i, "expected '\"' (a quoted string argument)"));
+                return Err(ParseError::new(
+                    i,
+                    "expected '\"' (a quoted string argument)",
+                ));
             }
             i += 1;
             let sstart = i;
@@ -64,12 +69,22 @@ fn components(text: &str) -> Result<Vec<Component<'_>>, ParseError> {
             i += 1;
             arg = Some((s, sstart));
         }
-        out.push(Component { name, at: start, arg });
+        out.push(Component {
+            name,
+            at: start,
+            arg,
+        });
         if i == b.len() {
             return Ok(out);
         }
         if b[i] != b'.' {
-            return Err(ParseError::new(i, format!("expected '.' or end, found '{}'", text[i..].chars().next().unwrap_or('?'))));
+            return Err(ParseError::new(
+                i,
+                format!(
+                    "expected '.' or end, found '{}'",
+                    text[i..].chars().next().unwrap_or('?')
+                ),
+            ));
         }
         i += 1;
     }
@@ -82,7 +97,9 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         e
     })?;
     let mut it = comps.into_iter().peekable();
-    let first = it.next().ok_or_else(|| ParseError::new(lead, "empty probe point"))?;
+    let first = it
+        .next()
+        .ok_or_else(|| ParseError::new(lead, "empty probe point"))?;
     let target = match (first.name, first.arg) {
         ("kernel", None) => Target::Kernel,
         ("module", Some((m, at))) => {
@@ -108,7 +125,10 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         }
     };
     let what = it.next().ok_or_else(|| {
-        ParseError::new(text.len(), "expected .function(\"...\"), .statement(\"...\") or .data(\"...\")")
+        ParseError::new(
+            text.len(),
+            "expected .function(\"...\"), .statement(\"...\") or .data(\"...\")",
+        )
     })?;
     let (arg, arg_at) = match what.arg {
         Some((a, at)) => (a, lead + at),
@@ -127,9 +147,14 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         "statement" => function_point(&arg, arg_at, true)?,
         "data" => {
             if target != Target::Kernel && !matches!(target, Target::Module(_)) {
-                return Err(ParseError::new(lead + what.at, "data probes are for kernel.data(\"NAME\")"));
+                return Err(ParseError::new(
+                    lead + what.at,
+                    "data probes are for kernel.data(\"NAME\")",
+                ));
             }
-            Point::Data { name: Pattern::new(arg) }
+            Point::Data {
+                name: Pattern::new(arg),
+            }
         }
         other => {
             return Err(ParseError::new(
@@ -143,17 +168,26 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     for c in it {
         let at = lead + c.at;
         if c.arg.is_some() {
-            return Err(ParseError::new(at, format!("'{}' takes no argument", c.name)));
+            return Err(ParseError::new(
+                at,
+                format!("'{}' takes no argument", c.name),
+            ));
         }
         if what.name != "function" {
-            return Err(ParseError::new(at, format!("'.{}' applies only to .function(...)", c.name)));
+            return Err(ParseError::new(
+                at,
+                format!("'.{}' applies only to .function(...)", c.name),
+            ));
         }
         match c.name {
             "return" if kind == ProbeKind::Entry => kind = ProbeKind::Return,
             "call" if inlines == InlineFilter::All => inlines = InlineFilter::CallOnly,
             "inline" if inlines == InlineFilter::All => inlines = InlineFilter::InlineOnly,
             "return" | "call" | "inline" => {
-                return Err(ParseError::new(at, format!("'.{}' given twice or with a conflicting suffix", c.name)))
+                return Err(ParseError::new(
+                    at,
+                    format!("'.{}' given twice or with a conflicting suffix", c.name),
+                ))
             }
             other => {
                 return Err(ParseError::new(
@@ -164,11 +198,17 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         }
     }
     if kind == ProbeKind::Return && inlines == InlineFilter::InlineOnly {
-        return Err(ParseError::new(lead, "'.return' cannot apply to inlined sites ('.inline')"));
+        return Err(ParseError::new(
+            lead,
+            "'.return' cannot apply to inlined sites ('.inline')",
+        ));
     }
     if kind == ProbeKind::Return {
         if let Point::Function { line: Some(_), .. } = point {
-            return Err(ParseError::new(lead, "'.return' cannot be combined with a line"));
+            return Err(ParseError::new(
+                lead,
+                "'.return' cannot be combined with a line",
+            ));
         }
     }
     Ok(ProbeSpec {
@@ -200,11 +240,16 @@ fn function_point(arg: &str, at: usize, statement: bool) -> Result<Point, ParseE
     };
     if let Some((r, rat)) = rest {
         let (f, l) = match r.rfind([':', '+']) {
-            Some(i) if r[i + 1..].bytes().all(|b| b.is_ascii_digit()) => (&r[..i], Some((&r[i..], rat + i))),
+            Some(i) if r[i + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+                (&r[..i], Some((&r[i..], rat + i)))
+            }
             _ => (r, None),
         };
         if f.is_empty() {
-            return Err(ParseError::new(at + rat, "expected a source file after '@'"));
+            return Err(ParseError::new(
+                at + rat,
+                "expected a source file after '@'",
+            ));
         }
         file = Some(Pattern::new(f));
         if let Some(l) = l {
@@ -216,18 +261,28 @@ fn function_point(arg: &str, at: usize, statement: bool) -> Result<Point, ParseE
         None => None,
         Some((l, lat)) => {
             let n = &l[1..];
-            let num: u32 = n
-                .parse()
-                .map_err(|_| ParseError::new(at + lat + 1, format!("expected a line number, found '{n}'")))?;
-            Some(if l.starts_with('+') { LineSpec::Relative(num) } else { LineSpec::Absolute(num) })
+            let num: u32 = n.parse().map_err(|_| {
+                ParseError::new(at + lat + 1, format!("expected a line number, found '{n}'"))
+            })?;
+            Some(if l.starts_with('+') {
+                LineSpec::Relative(num)
+            } else {
+                LineSpec::Absolute(num)
+            })
         }
     };
     if statement && line.is_none() {
-        return Err(ParseError::new(at + arg.len(), "a statement needs a line: \"FUNC@SRC:LINE\""));
+        return Err(ParseError::new(
+            at + arg.len(),
+            "a statement needs a line: \"FUNC@SRC:LINE\"",
+        ));
     }
     if statement && func == "*" {
         if let (Some(file), Some(LineSpec::Absolute(l))) = (&file, line) {
-            return Ok(Point::Line { file: file.clone(), line: l });
+            return Ok(Point::Line {
+                file: file.clone(),
+                line: l,
+            });
         }
     }
     Ok(Point::Function {
@@ -255,7 +310,12 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
             write!(f, "{ev}=")?;
         }
         return match &spec.point {
-            Point::Function { func, file, offset, line } => {
+            Point::Function {
+                func,
+                file,
+                offset,
+                line,
+            } => {
                 write!(f, "{func}")?;
                 if let Some(file) = file {
                     write!(f, "@{file}")?;
@@ -282,7 +342,12 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
         Target::Process(Some(p)) => write!(f, "process(\"{}\")", escape(&p.to_string_lossy()))?,
     }
     match &spec.point {
-        Point::Function { func, file, offset: _, line } => {
+        Point::Function {
+            func,
+            file,
+            offset: _,
+            line,
+        } => {
             write!(f, ".function(\"{}", escape(func.as_str()))?;
             if let Some(file) = file {
                 write!(f, "@{}", escape(file.as_str()))?;
@@ -294,7 +359,9 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
             }
             f.write_str("\")")?;
         }
-        Point::Line { file, line } => write!(f, ".statement(\"*@{}:{line}\")", escape(file.as_str()))?,
+        Point::Line { file, line } => {
+            write!(f, ".statement(\"*@{}:{line}\")", escape(file.as_str()))?
+        }
         Point::Data { name } => write!(f, ".data(\"{}\")", escape(name.as_str()))?,
     }
     match spec.inlines {

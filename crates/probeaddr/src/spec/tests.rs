@@ -2,9 +2,17 @@ use super::*;
 
 fn func(spec: &ProbeSpec) -> (&str, Option<&str>, u64, Option<LineSpec>) {
     match &spec.point {
-        Point::Function { func, file, offset, line } => {
-            (func.as_str(), file.as_ref().map(|f| f.as_str()), *offset, *line)
-        }
+        Point::Function {
+            func,
+            file,
+            offset,
+            line,
+        } => (
+            func.as_str(),
+            file.as_ref().map(|f| f.as_str()),
+            *offset,
+            *line,
+        ),
         other => panic!("not a function point: {other:?}"),
     }
 }
@@ -24,7 +32,10 @@ fn perf_function_forms() {
     assert_eq!(func(&s), ("helper", Some("b.c"), 0, None));
     assert_eq!(s.kind, ProbeKind::Return);
     let s = ProbeSpec::parse("helper@b.c:3").unwrap();
-    assert_eq!(func(&s), ("helper", Some("b.c"), 0, Some(LineSpec::Relative(3))));
+    assert_eq!(
+        func(&s),
+        ("helper", Some("b.c"), 0, Some(LineSpec::Relative(3)))
+    );
     let s = ProbeSpec::parse("myev=help*@*.c").unwrap();
     assert_eq!(s.event.as_deref(), Some("myev"));
     assert_eq!(func(&s), ("help*", Some("*.c"), 0, None));
@@ -44,7 +55,10 @@ fn perf_line_forms() {
     assert!(matches!(s.point, Point::Line { line: 7, .. }));
     // No '.' before ':' means a function with a relative line, like perf.
     let s = ProbeSpec::parse("vfs_read:20").unwrap();
-    assert_eq!(func(&s), ("vfs_read", None, 0, Some(LineSpec::Relative(20))));
+    assert_eq!(
+        func(&s),
+        ("vfs_read", None, 0, Some(LineSpec::Relative(20)))
+    );
 }
 
 #[test]
@@ -67,9 +81,17 @@ fn stap_forms() {
         }
     );
     let s = ProbeSpec::parse(r#"kernel.function("foo@a.c+3")"#).unwrap();
-    assert_eq!(func(&s), ("foo", Some("a.c"), 0, Some(LineSpec::Relative(3))));
+    assert_eq!(
+        func(&s),
+        ("foo", Some("a.c"), 0, Some(LineSpec::Relative(3)))
+    );
     let s = ProbeSpec::parse(r#"kernel.data("jiffies")"#).unwrap();
-    assert_eq!(s.point, Point::Data { name: Pattern::new("jiffies") });
+    assert_eq!(
+        s.point,
+        Point::Data {
+            name: Pattern::new("jiffies")
+        }
+    );
     let s = ProbeSpec::parse(r#"process.function("main")"#).unwrap();
     assert_eq!(s.target, Target::Process(None));
 }
@@ -90,17 +112,47 @@ fn col(text: &str) -> String {
 
 #[test]
 fn errors_point_at_column() {
-    { let m = col(r#"process("./prog".function("x")"#); assert!(m.contains("column 17: expected ')'"), "{m}"); }
-    { let m = col(r#"kernel.funcion("x")"#); assert!(m.contains("column 8: unknown probe type 'funcion'"), "{m}"); }
-    { let m = col("helper+0xzz"); assert!(m.contains("column 8: bad offset '0xzz'"), "{m}"); }
-    { let m = col("helper%ret"); assert!(m.contains("column 8: unknown '%ret'"), "{m}"); }
-    { let m = col("helper+4%return"); assert!(m.contains("column 9"), "{m}"); }
-    { let m = col("b.c:x"); assert!(m.contains("column 5: expected a line number"), "{m}"); }
-    { let m = col(""); assert!(m.contains("column 1: empty probe point"), "{m}"); }
-    { let m = col("he(lper"); assert!(m.contains("column 3: unexpected '('"), "{m}"); }
-    { let m = col(r#"process("x").function("f").retrun"#); assert!(m.contains("column 28: unsupported suffix '.retrun'"), "{m}"); }
+    {
+        let m = col(r#"process("./prog".function("x")"#);
+        assert!(m.contains("column 17: expected ')'"), "{m}");
+    }
+    {
+        let m = col(r#"kernel.funcion("x")"#);
+        assert!(m.contains("column 8: unknown probe type 'funcion'"), "{m}");
+    }
+    {
+        let m = col("helper+0xzz");
+        assert!(m.contains("column 8: bad offset '0xzz'"), "{m}");
+    }
+    {
+        let m = col("helper%ret");
+        assert!(m.contains("column 8: unknown '%ret'"), "{m}");
+    }
+    {
+        let m = col("helper+4%return");
+        assert!(m.contains("column 9"), "{m}");
+    }
+    {
+        let m = col("b.c:x");
+        assert!(m.contains("column 5: expected a line number"), "{m}");
+    }
+    {
+        let m = col("");
+        assert!(m.contains("column 1: empty probe point"), "{m}");
+    }
+    {
+        let m = col("he(lper");
+        assert!(m.contains("column 3: unexpected '('"), "{m}");
+    }
+    {
+        let m = col(r#"process("x").function("f").retrun"#);
+        assert!(m.contains("column 28: unsupported suffix '.retrun'"), "{m}");
+    }
     let e = ProbeSpec::parse(r#"process("x".function("f")"#).unwrap_err();
-    assert_eq!(e.detail(), Some("  process(\"x\".function(\"f\")\n             ^"));
+    assert_eq!(
+        e.detail(),
+        Some("  process(\"x\".function(\"f\")\n             ^")
+    );
 }
 
 #[test]

@@ -1,0 +1,334 @@
+//! Bad input: one clear error line naming the file and the problem, exit 2.
+
+use std::path::PathBuf;
+
+use super::fixtures::{self, probeaddr};
+
+/// A scratch copy of a fixture with some bytes changed.
+fn patched(name: &str, tag: &str, f: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let mut bytes = std::fs::read(fixtures::path(name)).unwrap();
+    f(&mut bytes);
+    let dir = std::env::temp_dir().join(format!("probeaddr-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(tag);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn err(bin: &std::path::Path, point: &str) -> String {
+    probeaddr([
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        bin.as_os_str(),
+        point.as_ref(),
+    ])
+    .error()
+}
+
+#[test]
+fn missing_file() {
+    assert_eq!(
+        err("/nonexistent/prog".as_ref(), "main"),
+        "/nonexistent/prog: no such file"
+    );
+}
+
+#[test]
+fn not_an_elf_file() {
+    let p = patched("prog", "text", |b| *b = b"#!/bin/sh\necho hi\n".to_vec());
+    assert_eq!(
+        err(&p, "main"),
+        format!(
+            "{}: not an ELF file (starts with \"#!/b\", not \"\\x7fELF\")",
+            p.display()
+        )
+    );
+    let p = patched("prog", "empty", |b| b.clear());
+    assert_eq!(
+        err(&p, "main"),
+        format!("{}: not an ELF file (empty file)", p.display())
+    );
+    assert!(err("/tmp".as_ref(), "main").contains("/tmp: is a directory"));
+}
+
+#[test]
+fn truncated_elf_files() {
+    let p = patched("prog", "trunc40", |b| b.truncate(40));
+    assert_eq!(
+        err(&p, "main"),
+        format!(
+            "{}: truncated or corrupt ELF file: ELF header cut short (40 of 64 bytes)",
+            p.display()
+        )
+    );
+    // Header intact, program and section headers gone.
+    for len in [64usize, 100, 2000] {
+        let p = patched("prog", &format!("trunc{len}"), |b| b.truncate(len));
+        let e = err(&p, "main");
+        assert!(
+            e.starts_with(&format!("{}: truncated or corrupt ELF file: ", p.display())),
+            "{len}: {e}"
+        );
+    }
+    // Section headers past the end of the file.
+    let p = patched("prog", "shoff", |b| {
+        let bad = (b.len() as u64 + 4096).to_le_bytes();
+        b[0x28..0x30].copy_from_slice(&bad);
+    });
+    let e = err(&p, "main");
+    assert!(
+        e.starts_with(&format!(
+            "{}: truncated or corrupt ELF file: section headers",
+            p.display()
+        )),
+        "{e}"
+    );
+    // The .symtab's sh_offset past the end of the file.
+    let p = patched("prog", "symtab_off", |b| {
+        corrupt_section(b, 2 /* SHT_SYMTAB */)
+    });
+    let e = err(&p, "main");
+    assert!(
+        e.contains("truncated or corrupt ELF file: section .symtab")
+            && e.contains("extends past the end of the file"),
+        "{e}"
+    );
+}
+
+/// Point the first section of type `sh_type` past the end of the file.
+fn corrupt_section(b: &mut [u8], sh_type: u32) {
+    let shoff = u64::from_le_bytes(b[0x28..0x30].try_into().unwrap()) as usize;
+    let shnum = u16::from_le_bytes(b[0x3c..0x3e].try_into().unwrap()) as usize;
+    let len = b.len() as u64;
+    for i in 0..shnum {
+        let sh = shoff + i * 64;
+        if u32::from_le_bytes(b[sh + 4..sh + 8].try_into().unwrap()) == sh_type {
+            b[sh + 24..sh + 32].copy_from_slice(&(len - 8).to_le_bytes());
+            return;
+        }
+    }
+    panic!("no section of type {sh_type}");
+}
+
+#[test]
+fn unsupported_class_byte_order_machine() {
+    let p = patched("prog", "class32", |b| b[4] = 1);
+    assert_eq!(
+        err(&p, "main"),
+        format!(
+            "{}: unsupported ELF class: 32-bit (ELFCLASS32); probeaddr reads 64-bit x86-64 objects",
+            p.display()
+        )
+    );
+    let p = patched("prog", "bigendian", |b| b[5] = 2);
+    assert!(err(&p, "main").contains("unsupported byte order: big-endian"));
+    let p = patched("prog", "aarch64", |b| {
+        b[18..20].copy_from_slice(&183u16.to_le_bytes())
+    });
+    assert_eq!(
+        err(&p, "main"),
+        format!("{}: unsupported machine AArch64 (e_machine 183); probeaddr decodes x86-64 instructions only", p.display())
+    );
+    let p = patched("prog", "core", |b| {
+        b[16..18].copy_from_slice(&4u16.to_le_bytes())
+    });
+    assert!(err(&p, "main").contains("a core dump, not a program or library"));
+}
+
+#[test]
+fn no_symbols_and_no_debug_file_lists_searched_paths() {
+    let p = fixtures::path("prog-static");
+    let e = err(&p, "main");
+    assert!(e.starts_with(&format!("{}: no symbol table (.symtab or .dynsym) and no debug file found; searched: /usr/lib/debug/.build-id/", p.display())), "{e}");
+    assert!(
+        e.ends_with(".debug; install its debug package or pass --debug-dir"),
+        "{e}"
+    );
+    // A stripped PIE keeps .dynsym: probeaddr says so, and statics are not found.
+    let s = fixtures::path("prog-stripped");
+    let run = probeaddr([
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        s.as_os_str(),
+        "helper".as_ref(),
+    ]);
+    let e = run.error();
+    assert!(
+        e.contains("no function matches 'helper'") && e.contains("only .dynsym was available"),
+        "{e}"
+    );
+    assert!(
+        run.stderr
+            .contains("using .dynsym, so static functions are not visible"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_match_suggests_closest_names() {
+    let p = fixtures::path("prog");
+    assert_eq!(
+        err(&p, "helpr"),
+        format!(
+            "{}: 'helpr': no function matches 'helpr'; closest: helper",
+            p.display()
+        )
+    );
+    assert_eq!(
+        err(&p, "a_cal"),
+        format!(
+            "{}: 'a_cal': no function matches 'a_cal'; closest: a_call",
+            p.display()
+        )
+    );
+    let e = err(&p, "helper@c.c");
+    assert_eq!(e, format!("{}: 'helper@c.c': 'helper' exists but not in a file matching 'c.c'; it is in: a.c, b.c, sub/b.c", p.display()));
+    assert_eq!(
+        err(&p, "counter"),
+        format!(
+            "{}: 'counter': 'counter' is a data object or label, not a function",
+            p.display()
+        )
+    );
+}
+
+#[test]
+fn whitespace_path_refused_in_uprobe_output() {
+    let p = fixtures::path("with space/prog");
+    let run = probeaddr([
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        p.as_os_str(),
+        "main".as_ref(),
+        "--format".as_ref(),
+        "uprobe".as_ref(),
+    ]);
+    let e = run.error();
+    assert!(
+        e.contains("contains a space, which uprobe_events cannot take"),
+        "{e}"
+    );
+    assert_eq!(run.stdout, "");
+    // The table still shows the location, without a definition.
+    let run = probeaddr([
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        p.as_os_str(),
+        "main".as_ref(),
+    ]);
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stderr.contains("warning: no uprobe definition"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn malformed_probe_points_point_at_the_column() {
+    let p = fixtures::path("prog");
+    let run = probeaddr(["resolve", r#"process("x".function("f")"#]);
+    assert_eq!(
+        run.error(),
+        r#"malformed probe point 'process("x".function("f")' at column 12: expected ')'"#
+    );
+    assert!(
+        run.stderr
+            .contains("  process(\"x\".function(\"f\")\n             ^"),
+        "{}",
+        run.stderr
+    );
+    let e = probeaddr([
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        p.as_os_str(),
+        "helper+0xzz".as_ref(),
+    ])
+    .error();
+    assert_eq!(
+        e,
+        "malformed probe point 'helper+0xzz' at column 8: bad offset '0xzz' (decimal or 0x hex)"
+    );
+    let e = probeaddr(["resolve", "helper"]).error();
+    assert!(e.contains("names no object: give -x PATH"), "{e}");
+}
+
+#[test]
+fn line_probes_parse_but_need_dwarf_lines() {
+    let p = fixtures::path("prog");
+    for point in ["b.c:12", "helper@b.c:3", r#"process.statement("*@b.c:12")"#] {
+        let e = probeaddr([
+            "resolve".as_ref(),
+            "-x".as_ref(),
+            p.as_os_str(),
+            point.as_ref(),
+        ])
+        .error();
+        assert!(
+            e.contains("is a line probe: resolving source lines needs the DWARF line tables"),
+            "{point}: {e}"
+        );
+    }
+}
+
+#[test]
+fn build_id_mismatch_is_an_error_unless_overridden() {
+    let s = fixtures::path("prog-stripped");
+    let m = fixtures::path("mismatch");
+    let args = [
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        s.as_os_str(),
+        "--debug-dir".as_ref(),
+        m.as_os_str(),
+        "a_call".as_ref(),
+    ];
+    let e = probeaddr(args).error();
+    assert!(
+        e.starts_with(&format!(
+            "{}: build-id mismatch: {} has ",
+            s.display(),
+            s.display()
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains("use the debug file of this exact build (or --no-build-id-check to override)"),
+        "{e}"
+    );
+    let mut over = args.to_vec();
+    over.push("--no-build-id-check".as_ref());
+    assert_eq!(probeaddr(over).code, 0);
+    // .gnu_debuglink whose file is another build's: the CRC says so.
+    let b = fixtures::path("prog-badcrc");
+    let e = err(&b, "helper");
+    assert!(
+        e.contains(".debug/badcrc.debug has CRC") && e.contains("it belongs to another build"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_failing_point_is_reported() {
+    let p = fixtures::path("prog");
+    let run = probeaddr([
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        p.as_os_str(),
+        "helpr".as_ref(),
+        "main".as_ref(),
+        "nope".as_ref(),
+        "--format".as_ref(),
+        "uprobe".as_ref(),
+    ]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("probeaddr: error:"))
+            .count(),
+        2
+    );
+    assert_eq!(run.stdout.lines().count(), 1);
+}

@@ -1,0 +1,158 @@
+//! Build the C fixtures once per source change, shared by every test process
+//! (nextest runs each test in its own process), under a file lock.
+
+use std::collections::hash_map::DefaultHasher;
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The fixture sources.
+pub fn src_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .canonicalize()
+        .expect("tests/fixtures")
+}
+
+fn hash_tree(dir: &Path, h: &mut DefaultHasher) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        p.file_name().hash(h);
+        if p.is_dir() {
+            hash_tree(&p, h);
+        } else {
+            fs::read(&p).unwrap().hash(h);
+        }
+    }
+}
+
+/// The directory holding the built fixtures (built on first call).
+pub fn dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = src_dir();
+        let mut h = DefaultHasher::new();
+        hash_tree(&src, &mut h);
+        let gcc = Command::new("gcc")
+            .arg("--version")
+            .output()
+            .expect("gcc is needed to build the fixtures");
+        gcc.stdout.hash(&mut h);
+        let stamp = format!("{:016x}", h.finish());
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+        fs::create_dir_all(&root).unwrap();
+        let lock = fs::File::create(root.join("lock")).unwrap();
+        lock.lock().unwrap();
+        let out = root.join(&stamp);
+        if !out.join("STAMP").exists() {
+            let _ = fs::remove_dir_all(&out);
+            let work = root.join(format!("{stamp}.src"));
+            let _ = fs::remove_dir_all(&work);
+            copy_tree(&src, &work);
+            let res = Command::new("sh")
+                .arg(src.join("build.sh"))
+                .arg(&work)
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert!(
+                res.status.success(),
+                "building fixtures failed:\n{}\n{}",
+                String::from_utf8_lossy(&res.stdout),
+                String::from_utf8_lossy(&res.stderr)
+            );
+            fs::write(out.join("STAMP"), &stamp).unwrap();
+        }
+        lock.unlock().unwrap();
+        out
+    })
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &dest);
+        } else {
+            fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+/// A built fixture's path.
+pub fn path(name: &str) -> PathBuf {
+    let p = dir().join(name);
+    assert!(p.exists(), "fixture {name} missing");
+    p
+}
+
+/// The directory the fixture sources were compiled in (DWARF comp_dir).
+pub fn comp_dir() -> PathBuf {
+    let d = dir();
+    d.with_file_name(format!("{}.src", d.file_name().unwrap().to_string_lossy()))
+}
+
+/// Result of running probeaddr.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        assert_eq!(self.code, 0, "probeaddr failed: {}", self.stderr);
+        serde_json::from_str::<Vec<serde_json::Value>>(&self.stdout).expect("JSON array")
+    }
+
+    /// Assert a failure with exit status 2 and exactly one error line; return it.
+    pub fn error(&self) -> String {
+        assert_eq!(
+            self.code, 2,
+            "expected exit 2; stdout={} stderr={}",
+            self.stdout, self.stderr
+        );
+        let errs: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("probeaddr: error: "))
+            .collect();
+        assert_eq!(errs.len(), 1, "expected one error line in: {}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        errs[0].trim_start_matches("probeaddr: error: ").to_string()
+    }
+}
+
+/// Run the probeaddr binary.
+pub fn probeaddr<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Parse a JSON hex string field.
+pub fn hexfield(v: &serde_json::Value, key: &str) -> u64 {
+    let s = v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"));
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
+}

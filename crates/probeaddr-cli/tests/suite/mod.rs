@@ -1,0 +1,5 @@
+mod errors;
+mod fixtures;
+mod live;
+mod oracle;
+mod resolve;

@@ -1,0 +1,161 @@
+//! Independent answers from binutils, gdb and perf, parsed from their text output.
+
+use std::path::Path;
+use std::process::Command;
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|_| panic!("not hex: {s}"))
+}
+
+/// A function symbol as `readelf -sW` shows it, with the STT_FILE before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadelfSym {
+    pub file: Option<String>,
+    pub name: String,
+    pub value: u64,
+    pub size: u64,
+    pub bind: String,
+}
+
+/// Every FUNC in `.symtab` (or `.dynsym` with `dynamic`), with its file.
+pub fn readelf_funcs(bin: &Path, dynamic: bool) -> Vec<ReadelfSym> {
+    let text = run(Command::new("readelf")
+        .arg(if dynamic { "--dyn-syms" } else { "-s" })
+        .arg("-W")
+        .arg(bin));
+    let mut file = None;
+    let mut out = Vec::new();
+    let mut in_symtab = false;
+    for line in text.lines() {
+        if line.starts_with("Symbol table") {
+            in_symtab = dynamic || line.contains("'.symtab'");
+            file = None;
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if !in_symtab || f.len() < 7 || !f[0].ends_with(':') {
+            continue;
+        }
+        match f[3] {
+            "FILE" => file = f.get(7).map(|s| s.to_string()),
+            "FUNC" if f[6] != "UND" && f.len() >= 8 => out.push(ReadelfSym {
+                file: if f[4] == "LOCAL" { file.clone() } else { None },
+                name: f[7].split('@').next().unwrap().to_string(),
+                value: hex(f[1]),
+                size: if let Some(h) = f[2].strip_prefix("0x") {
+                    u64::from_str_radix(h, 16).unwrap()
+                } else {
+                    f[2].parse().unwrap()
+                },
+                bind: f[4].to_string(),
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The values of FUNC symbols named `name` in the given STT_FILE (None: any).
+pub fn readelf_values(bin: &Path, name: &str, file: Option<&str>) -> Vec<u64> {
+    let mut v: Vec<u64> = readelf_funcs(bin, false)
+        .into_iter()
+        .filter(|s| s.name == name && file.is_none_or(|f| s.file.as_deref() == Some(f)))
+        .map(|s| s.value)
+        .collect();
+    v.sort();
+    v
+}
+
+/// `(p_offset, p_vaddr, p_filesz)` of each PT_LOAD from `readelf -lW`.
+pub fn readelf_loads(bin: &Path) -> Vec<(u64, u64, u64)> {
+    run(Command::new("readelf").args(["-lW"]).arg(bin))
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&"LOAD")).then(|| (hex(f[1]), hex(f[2]), hex(f[4])))
+        })
+        .collect()
+}
+
+/// File offset of a link-time address, computed from readelf's PT_LOADs.
+pub fn readelf_file_offset(bin: &Path, addr: u64) -> u64 {
+    readelf_loads(bin)
+        .into_iter()
+        .find(|&(_, v, sz)| addr >= v && addr < v + sz)
+        .map(|(o, v, _)| addr - v + o)
+        .unwrap_or_else(|| panic!("{addr:#x} not in a PT_LOAD of {}", bin.display()))
+}
+
+/// `gdb -batch -ex 'print &EXPR'`: the address gdb gives for an expression
+/// such as `'sub/b.c'::helper`. With `pid`, gdb attaches and gives the
+/// runtime address.
+pub fn gdb_address(bin: &Path, expr: &str, pid: Option<u32>) -> u64 {
+    let mut cmd = Command::new("gdb");
+    cmd.args(["-batch", "-nx", "-ex", &format!("print &{expr}")]);
+    match pid {
+        Some(p) => cmd.arg(bin).arg("-p").arg(p.to_string()),
+        None => cmd.arg(bin),
+    };
+    let text = run(&mut cmd);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("$1 = "))
+        .unwrap_or_else(|| panic!("gdb said: {text}"));
+    let at = line
+        .find(") 0x")
+        .map(|i| i + 2)
+        .unwrap_or_else(|| panic!("gdb said: {line}"));
+    hex(line[at..].split_whitespace().next().unwrap())
+}
+
+/// `perf probe -x BIN -D POINT`: the file offsets of the uprobes perf would define.
+pub fn perf_probe_offsets(bin: &Path, point: &str) -> Vec<u64> {
+    let out = Command::new("perf")
+        .args(["probe", "-q", "-x"])
+        .arg(bin)
+        .args(["-D", point])
+        .output()
+        .expect("perf (Debian linux-perf) is needed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "perf probe -D {point} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("p:") || l.starts_with("r:"))
+        .map(|l| hex(l.rsplit(':').next().unwrap()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Instruction start offsets of `[start, start+size)` from `objdump -d`.
+pub fn objdump_boundaries(bin: &Path, start: u64, size: u64) -> Vec<u64> {
+    let text = run(Command::new("objdump")
+        .arg("-d")
+        .arg(format!("--start-address={start:#x}"))
+        .arg(format!("--stop-address={:#x}", start + size))
+        .arg(bin));
+    text.lines()
+        .filter_map(|l| {
+            let (a, rest) = l.split_once(":\t")?;
+            let a = a.trim();
+            (!a.is_empty() && a.bytes().all(|b| b.is_ascii_hexdigit()) && rest.contains('\t'))
+                .then(|| hex(a) - start)
+        })
+        .collect()
+}
