@@ -702,3 +702,14 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }
+
+#[cfg(test)]
+mod send_tests {
+    /// A resolver is built once and shared: it must cross threads.
+    #[test]
+    fn resolver_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::UserObject>();
+        assert_send_sync::<super::Location>();
+    }
+}
