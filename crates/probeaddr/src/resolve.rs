@@ -505,6 +505,15 @@ fn rank(idx: &SymbolIndex, s: &Symbol, func: &Pattern) -> (bool, u8, u8, usize) 
 /// clones (`foo.constprop.0`) but never `foo.cold`, nor `__pfx_foo` padding.
 /// A pattern with a `.` matches full symbol names, so a clone can be pinned.
 pub fn name_matches(func: &Pattern, name: &str) -> bool {
+    // Fast reject for a literal name: most symbols differ in their first bytes.
+    if func.is_literal() {
+        let f = func.as_str();
+        if !name.starts_with(f)
+            || (name.len() > f.len() && (f.contains('.') || name.as_bytes()[f.len()] != b'.'))
+        {
+            return false;
+        }
+    }
     let (base, variant) = split_variant(name);
     if variant == Variant::Cold || name.starts_with("__pfx_") {
         return false;

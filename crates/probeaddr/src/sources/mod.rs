@@ -4,7 +4,9 @@
 pub mod debuginfo;
 pub mod dwarf;
 pub mod elf;
+pub mod kallsyms;
 pub mod maps;
+pub mod sysfs;
 
 use std::fs::File;
 use std::ops::Deref;

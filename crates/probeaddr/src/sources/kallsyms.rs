@@ -1,0 +1,366 @@
+//! `/proc/kallsyms` and `System.map`: the kernel's own symbol list.
+//!
+//! Format: `ADDRESS TYPE NAME[\t[MODULE]]`, one symbol per line. `System.map`
+//! is the same without the module column. kallsyms carries no file names, so
+//! a `static` name defined in several files is several indistinguishable
+//! lines: this list is the *namespace* in which the kernel decides whether a
+//! name is unique (`number_of_same_symbols()` in `kernel/trace/trace_kprobe.c`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::addr::RuntimeAddr;
+use crate::error::{Error, ErrorKind, Result};
+
+/// One kallsyms line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KSym {
+    /// The address (runtime for `/proc/kallsyms`, link-time for System.map).
+    pub addr: RuntimeAddr,
+    /// The `nm`-style type letter (`T`, `t`, `D`, `b`...).
+    pub kind: u8,
+    name: (u32, u32),
+    /// Index into [`Kallsyms::modules`], `None` for vmlinux.
+    module: Option<u32>,
+}
+
+impl KSym {
+    /// True for text symbols (`T`, `t`, `W`, `w`).
+    pub fn is_text(&self) -> bool {
+        matches!(self.kind, b'T' | b't' | b'W' | b'w')
+    }
+    /// True for global (upper-case type) symbols.
+    pub fn is_global(&self) -> bool {
+        self.kind.is_ascii_uppercase()
+    }
+}
+
+/// A parsed kallsyms or System.map listing.
+#[derive(Debug)]
+pub struct Kallsyms {
+    origin: PathBuf,
+    text: String,
+    syms: Vec<KSym>,
+    modules: Vec<String>,
+    by_name: OnceLock<HashMap<u64, Vec<u32>>>,
+    by_addr: OnceLock<Vec<u32>>,
+}
+
+/// Where the text of the listing came from, for messages.
+impl Kallsyms {
+    /// Read and parse a file (`/proc/kallsyms`, a saved copy, or a System.map).
+    pub fn read(path: &Path) -> Result<Kallsyms> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Kallsyms::parse(text, path)
+    }
+
+    /// Parse listing text. Blank lines are skipped; anything else that is not
+    /// `HEX TYPE NAME [\[MODULE\]]` is an error naming the line.
+    pub fn parse(text: String, origin: &Path) -> Result<Kallsyms> {
+        let mut syms = Vec::with_capacity(text.len() / 40);
+        let mut modules: Vec<String> = Vec::new();
+        let mut module_ids: HashMap<&str, u32> = HashMap::new();
+        let base = text.as_ptr() as usize;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let bad = |what: &str| {
+                let shown: String = line.chars().take(80).collect();
+                Error::new(
+                    ErrorKind::BadInput,
+                    format!("line {}: {what}: {shown:?}", n + 1),
+                )
+                .with_path(origin)
+            };
+            let mut it = line.splitn(3, ' ');
+            let (Some(a), Some(t), Some(rest)) = (it.next(), it.next(), it.next()) else {
+                return Err(bad("not a kallsyms line (ADDRESS TYPE NAME)"));
+            };
+            if a.is_empty() || a.len() > 16 {
+                return Err(bad("bad address"));
+            }
+            let addr = u64::from_str_radix(a, 16).map_err(|_| bad("bad address"))?;
+            let tb = t.as_bytes();
+            if tb.len() != 1 || !tb[0].is_ascii_alphabetic() && tb[0] != b'?' {
+                return Err(bad("bad symbol type"));
+            }
+            let (name, module) = match rest.split_once('\t') {
+                Some((name, m)) => {
+                    let m = m.trim();
+                    let m = m
+                        .strip_prefix('[')
+                        .and_then(|m| m.strip_suffix(']'))
+                        .ok_or_else(|| bad("bad module column"))?;
+                    (name, Some(m))
+                }
+                None => (rest.trim_end(), None),
+            };
+            if name.is_empty() || name.contains(char::is_whitespace) {
+                return Err(bad("bad symbol name"));
+            }
+            let module = module.map(|m| {
+                *module_ids.entry(m).or_insert_with(|| {
+                    modules.push(m.to_string());
+                    modules.len() as u32 - 1
+                })
+            });
+            let off = name.as_ptr() as usize - base;
+            syms.push(KSym {
+                addr: RuntimeAddr(addr),
+                kind: tb[0],
+                name: (off as u32, name.len() as u32),
+                module,
+            });
+        }
+        if syms.is_empty() {
+            return Err(
+                Error::new(ErrorKind::BadInput, "no symbols in this kallsyms listing")
+                    .with_path(origin),
+            );
+        }
+        drop(module_ids);
+        Ok(Kallsyms {
+            origin: origin.to_path_buf(),
+            text,
+            syms,
+            modules,
+            by_name: OnceLock::new(),
+            by_addr: OnceLock::new(),
+        })
+    }
+
+    /// The file this was read from.
+    pub fn origin(&self) -> &Path {
+        &self.origin
+    }
+
+    /// All entries in file order.
+    pub fn symbols(&self) -> &[KSym] {
+        &self.syms
+    }
+
+    /// A symbol's name.
+    pub fn name(&self, s: &KSym) -> &str {
+        let (o, l) = s.name;
+        &self.text[o as usize..(o + l) as usize]
+    }
+
+    /// A symbol's module, `None` for vmlinux.
+    pub fn module(&self, s: &KSym) -> Option<&str> {
+        s.module.map(|m| self.modules[m as usize].as_str())
+    }
+
+    /// Modules listed (in order of first appearance).
+    pub fn modules(&self) -> &[String] {
+        &self.modules
+    }
+
+    /// True if every address is zero: `kptr_restrict` hid them from this reader.
+    pub fn addresses_hidden(&self) -> bool {
+        self.syms.iter().all(|s| s.addr.get() == 0)
+    }
+
+    /// Fail with a clear message if the addresses are hidden.
+    pub fn require_addresses(&self) -> Result<()> {
+        if self.addresses_hidden() {
+            return Err(Error::new(
+                ErrorKind::BadInput,
+                "every address is 0: kernel.kptr_restrict hides them; read it as root (or with CAP_SYSLOG), or set sysctl kernel.kptr_restrict=0",
+            )
+            .with_path(&self.origin));
+        }
+        Ok(())
+    }
+
+    fn name_index(&self) -> &HashMap<u64, Vec<u32>> {
+        // Keyed by a hash of the name so that no name is copied; lookups
+        // compare the names of the (few) entries under one hash.
+        self.by_name.get_or_init(|| {
+            let mut m: HashMap<u64, Vec<u32>> = HashMap::with_capacity(self.syms.len());
+            for (i, s) in self.syms.iter().enumerate() {
+                m.entry(hash_name(self.name(s))).or_default().push(i as u32);
+            }
+            m
+        })
+    }
+
+    /// Every entry named `name`, vmlinux and modules.
+    pub fn lookup(&self, name: &str) -> Vec<&KSym> {
+        self.name_index()
+            .get(&hash_name(name))
+            .map_or_else(Vec::new, |v| {
+                v.iter()
+                    .map(|&i| &self.syms[i as usize])
+                    .filter(|s| self.name(s) == name)
+                    .collect()
+            })
+    }
+
+    /// Every name that occurs more than once, with its entries, sorted by name.
+    pub fn duplicates(&self) -> Vec<(&str, Vec<&KSym>)> {
+        let mut out: Vec<(&str, Vec<&KSym>)> = Vec::new();
+        for v in self.name_index().values().filter(|v| v.len() > 1) {
+            let mut by: HashMap<&str, Vec<&KSym>> = HashMap::new();
+            for &i in v {
+                let s = &self.syms[i as usize];
+                by.entry(self.name(s)).or_default().push(s);
+            }
+            out.extend(by.into_iter().filter(|(_, v)| v.len() > 1));
+        }
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+
+    /// Number of entries named `name` in the namespace the kernel checks:
+    /// vmlinux plus every module, or only module `module` for `MOD:SYM`.
+    pub fn count(&self, name: &str, module: Option<&str>) -> usize {
+        self.lookup(name)
+            .into_iter()
+            .filter(|s| module.is_none_or(|m| self.module(s) == Some(m)))
+            .count()
+    }
+
+    /// The single vmlinux entry named `name`, if there is exactly one.
+    pub fn vmlinux_unique(&self, name: &str) -> Option<&KSym> {
+        let v: Vec<&KSym> = self
+            .lookup(name)
+            .into_iter()
+            .filter(|s| s.module.is_none())
+            .collect();
+        (v.len() == 1).then(|| v[0])
+    }
+
+    /// Entries sorted by address (built on first use).
+    pub fn by_address(&self) -> &[u32] {
+        self.by_addr.get_or_init(|| {
+            let mut v: Vec<u32> = (0..self.syms.len() as u32).collect();
+            v.sort_by_key(|&i| (self.syms[i as usize].addr, i));
+            v
+        })
+    }
+
+    /// The nearest text symbol at or before `addr`, with the offset from it.
+    /// Several symbols at one address: the first global, else the first.
+    pub fn symbolize(&self, addr: RuntimeAddr) -> Option<(&KSym, u64)> {
+        let order = self.by_address();
+        let end = order.partition_point(|&i| self.syms[i as usize].addr <= addr);
+        let mut best: Option<&KSym> = None;
+        for &i in order[..end].iter().rev() {
+            let s = &self.syms[i as usize];
+            if !s.is_text() || self.name(s).starts_with("__pfx_") {
+                continue;
+            }
+            match best {
+                None => best = Some(s),
+                Some(b) if b.addr == s.addr => {
+                    // Walking backwards: an earlier line wins unless it
+                    // would replace a global with a local.
+                    if s.is_global() || !b.is_global() {
+                        best = Some(s);
+                    }
+                }
+                Some(_) => break,
+            }
+        }
+        best.map(|s| (s, addr.get() - s.addr.get()))
+    }
+}
+
+fn hash_name(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+ffffffff9e000000 T _text
+ffffffff9e000000 T _stext
+ffffffff9e001000 t init_once
+ffffffff9e001040 T vfs_read
+ffffffff9e002000 t init_once
+ffffffff9e002100 t __pfx_after
+ffffffff9e002110 t after
+ffffffff9e400000 D jiffies
+ffffffffc0a1b000 t init_once\t[fixmod]
+ffffffffc0a1b040 t fixmod_create\t[fixmod]
+";
+
+    fn ks() -> Kallsyms {
+        Kallsyms::parse(SAMPLE.to_string(), Path::new("kallsyms")).unwrap()
+    }
+
+    #[test]
+    fn parses_and_counts_in_the_kernels_namespace() {
+        let k = ks();
+        assert_eq!(k.symbols().len(), 10);
+        assert_eq!(k.count("init_once", None), 3);
+        assert_eq!(k.count("init_once", Some("fixmod")), 1);
+        assert_eq!(k.count("vfs_read", None), 1);
+        assert_eq!(k.count("nothing", None), 0);
+        assert_eq!(k.modules(), &["fixmod".to_string()]);
+        assert_eq!(
+            k.vmlinux_unique("vfs_read").unwrap().addr,
+            RuntimeAddr(0xffffffff9e001040)
+        );
+        assert!(k.vmlinux_unique("init_once").is_none());
+        let d = k.duplicates();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].0, "init_once");
+        assert_eq!(d[0].1.len(), 3);
+        assert_eq!(k.module(d[0].1[2]), Some("fixmod"));
+    }
+
+    #[test]
+    fn symbolizes() {
+        let k = ks();
+        let (s, off) = k.symbolize(RuntimeAddr(0xffffffff9e001050)).unwrap();
+        assert_eq!((k.name(s), off), ("vfs_read", 0x10));
+        let (s, off) = k.symbolize(RuntimeAddr(0xffffffff9e000004)).unwrap();
+        assert_eq!((k.name(s), off), ("_text", 4));
+        // __pfx_ padding is never the answer; the function before it is.
+        let (s, _) = k.symbolize(RuntimeAddr(0xffffffff9e002104)).unwrap();
+        assert_eq!(k.name(s), "init_once");
+        let (s, off) = k.symbolize(RuntimeAddr(0xffffffffc0a1b044)).unwrap();
+        assert_eq!(
+            (k.name(s), k.module(s), off),
+            ("fixmod_create", Some("fixmod"), 4)
+        );
+        assert!(k.symbolize(RuntimeAddr(0x1000)).is_none());
+    }
+
+    #[test]
+    fn hidden_addresses_and_garbage() {
+        let z = Kallsyms::parse(
+            "0000000000000000 T _text\n0000000000000000 t x\n".into(),
+            Path::new("/proc/kallsyms"),
+        )
+        .unwrap();
+        assert!(z.addresses_hidden());
+        assert!(z
+            .require_addresses()
+            .unwrap_err()
+            .to_string()
+            .contains("kptr_restrict"));
+        let e = Kallsyms::parse("ffffffff81000000 T _text\nhello\n".into(), Path::new("k"))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "k: line 2: not a kallsyms line (ADDRESS TYPE NAME): \"hello\""
+        );
+        let e = Kallsyms::parse("zz T x\n".into(), Path::new("k")).unwrap_err();
+        assert!(e.to_string().contains("line 1: bad address"));
+        let e = Kallsyms::parse("ffffffff81000000 TT x\n".into(), Path::new("k")).unwrap_err();
+        assert!(e.to_string().contains("bad symbol type"));
+        let e =
+            Kallsyms::parse("ffffffff81000000 t x\tfixmod\n".into(), Path::new("k")).unwrap_err();
+        assert!(e.to_string().contains("bad module column"));
+        assert!(Kallsyms::parse("\n".into(), Path::new("k")).is_err());
+    }
+}
