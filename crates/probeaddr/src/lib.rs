@@ -44,6 +44,7 @@ mod error;
 pub mod index;
 pub mod insn;
 pub mod link;
+pub mod object;
 pub mod resolve;
 pub mod sources;
 pub mod spec;

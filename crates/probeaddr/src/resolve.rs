@@ -2,18 +2,17 @@
 //! names, each with its source file. Several matches are all returned; only
 //! [`ResolveOptions::unique`] turns them into an error, which lists them.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use serde::Serialize;
 
 use crate::addr::{FileOffset, LinkAddr};
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::{split_variant, Binding, Symbol, SymbolIndex, SymbolKind, Variant};
+use crate::index::{split_variant, Binding, Variant};
 use crate::insn::{check_offset_x86_64, BadOffset};
-use crate::sources::debuginfo::{self, DebugSearch, FoundBy};
-use crate::sources::dwarf::CompUnits;
+pub use crate::object::SymbolSource;
+use crate::object::{AnalysedObject, MatchedSymbol};
+use crate::sources::debuginfo::DebugSearch;
 use crate::sources::elf::{ElfObject, ObjectKind, SymbolTableKind};
 use crate::spec::{Pattern, Point, ProbeKind, ProbeSpec, Target};
 
@@ -24,43 +23,11 @@ pub struct ResolveOptions {
     pub unique: bool,
 }
 
-/// Where an object's symbols came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum SymbolSource {
-    /// The object's own `.symtab`.
-    Symtab,
-    /// The `.symtab` of a separate debug file.
-    DebugFile {
-        /// Path of the debug file.
-        path: PathBuf,
-        /// How it was found.
-        found_by: FoundBy,
-    },
-    /// Only `.dynsym`: exported functions, no `static` ones.
-    DynsymOnly,
-}
-
 /// A user-space ELF file (executable, PIE or shared library) opened for
-/// resolving, with its symbols indexed. Open once, resolve many probe points.
+/// resolving. Open once, resolve many probe points.
 #[derive(Debug)]
 pub struct UserObject {
-    elf: ElfObject,
-    source: SymbolSource,
-    index: SymbolIndex,
-    searched: Vec<PathBuf>,
-    notes: Vec<String>,
-    /// The file holding DWARF for this object (itself or its debug file).
-    dwarf_from: Option<ElfObject>,
-    /// Compile units, read on first use.
-    units: OnceLock<Option<CompUnits>>,
-}
-
-/// A symbol's source file: what to show, and the full path when DWARF has it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct SourceFile {
-    shown: String,
-    full: Option<String>,
+    obj: AnalysedObject,
 }
 
 /// One resolved probe location in a user-space object.
@@ -111,125 +78,32 @@ impl UserObject {
             )
             .with_path(path));
         }
-        let mut notes = Vec::new();
-        let (source, debug, searched) = if elf.has_symtab() {
-            (SymbolSource::Symtab, None, Vec::new())
-        } else {
-            let found = debuginfo::find(&elf, search).map_err(|e| e.with_path(path))?;
-            match found.found {
-                Some(d) if d.elf.has_symtab() => (
-                    SymbolSource::DebugFile {
-                        path: d.elf.path().to_path_buf(),
-                        found_by: d.found_by,
-                    },
-                    Some(d.elf),
-                    found.searched,
-                ),
-                other => {
-                    let listed = list_paths(&found.searched);
-                    if !elf.has_dynsym() {
-                        let why = if other.is_some() {
-                            "the debug file found has no .symtab either"
-                        } else {
-                            "no debug file found"
-                        };
-                        return Err(Error::new(
-                            ErrorKind::NoSymbols,
-                            format!(
-                                "no symbol table (.symtab or .dynsym) and {why}; searched: {listed}; install its debug package or pass --debug-dir"
-                            ),
-                        )
-                        .with_path(path));
-                    }
-                    notes.push(format!(
-                        "{}: no .symtab and no debug file (searched: {listed}); using .dynsym, so static functions are not visible",
-                        path.display()
-                    ));
-                    (SymbolSource::DynsymOnly, None, found.searched)
-                }
-            }
-        };
-        let symtab_from = match &source {
-            SymbolSource::Symtab => Some(&elf),
-            SymbolSource::DebugFile { .. } => debug.as_ref(),
-            SymbolSource::DynsymOnly => None,
-        };
-        let index = SymbolIndex::build(&elf, symtab_from).map_err(|e| e.with_path(path))?;
-        let dwarf_from = if elf.has_debug_info() {
-            Some(elf.clone())
-        } else {
-            debug.filter(|d| d.has_debug_info())
-        };
-        Ok(UserObject {
-            elf,
-            source,
-            index,
-            searched,
-            notes,
-            dwarf_from,
-            units: OnceLock::new(),
-        })
+        let obj = AnalysedObject::new(elf, search)?;
+        // Fail now, not at the first probe point, on a broken symbol table.
+        obj.index().map_err(|e| e.with_path(path))?;
+        Ok(UserObject { obj })
     }
 
-    /// The object.
-    pub fn elf(&self) -> &ElfObject {
-        &self.elf
+    /// The analysed object (symbols, index, DWARF units).
+    pub fn analysed(&self) -> &AnalysedObject {
+        &self.obj
     }
-    /// Its symbol index.
-    pub fn index(&self) -> &SymbolIndex {
-        &self.index
+    /// The ELF file.
+    pub fn elf(&self) -> &ElfObject {
+        self.obj.elf()
     }
     /// Where the symbols came from.
     pub fn symbol_source(&self) -> &SymbolSource {
-        &self.source
-    }
-    /// Debug-file paths looked at while opening.
-    pub fn searched(&self) -> &[PathBuf] {
-        &self.searched
+        self.obj.symbol_source()
     }
     /// Things the user should know (e.g. only `.dynsym` was available).
     pub fn notes(&self) -> &[String] {
-        &self.notes
-    }
-
-    /// The DWARF compile units, if the object or its debug file has DWARF.
-    /// Unreadable DWARF is treated as absent: `STT_FILE` still attributes locals.
-    pub fn compile_units(&self) -> Option<&CompUnits> {
-        self.units
-            .get_or_init(|| {
-                self.dwarf_from
-                    .as_ref()
-                    .and_then(|d| CompUnits::load(d).ok().flatten())
-            })
-            .as_ref()
-    }
-
-    /// A symbol's source file. The compile unit is preferred (it has the
-    /// directory, and it covers globals too) unless it contradicts the
-    /// symbol's `STT_FILE` basename, which is then kept.
-    fn source_file(&self, s: &Symbol) -> Option<SourceFile> {
-        let stt = self.index.file(s);
-        let unit = self.compile_units().and_then(|u| u.unit_at(s.addr));
-        match (unit, stt) {
-            (Some(u), Some(f)) if basename(&u.name) != basename(f) => Some(SourceFile {
-                shown: f.to_string(),
-                full: None,
-            }),
-            (Some(u), _) => Some(SourceFile {
-                shown: u.name.clone(),
-                full: Some(u.full.clone()),
-            }),
-            (None, Some(f)) => Some(SourceFile {
-                shown: f.to_string(),
-                full: None,
-            }),
-            (None, None) => None,
-        }
+        self.obj.notes()
     }
 
     /// Every location `spec` names in this object.
     pub fn resolve(&self, spec: &ProbeSpec, opts: &ResolveOptions) -> Result<Vec<Location>> {
-        let path = self.elf.path();
+        let path = self.elf().path();
         match &spec.target {
             Target::Process(_) => {}
             Target::Kernel | Target::Module(_) => {
@@ -252,56 +126,28 @@ impl UserObject {
             }
             Point::Function { func, file, offset, line: None } => (func, file.as_ref(), *offset),
         };
-
-        let idx = &self.index;
-        let mut matched: Vec<&Symbol> = idx
-            .symbols()
-            .iter()
-            .filter(|s| s.kind == SymbolKind::Function && name_matches(func, idx.name(s)))
-            .filter(|s| {
-                file.is_none_or(|f| {
-                    self.source_file(s).is_some_and(|sf| {
-                        file_matches(f, &sf.shown)
-                            || sf.full.is_some_and(|full| file_matches(f, &full))
-                    })
-                })
-            })
-            .collect();
+        let matched = self.obj.match_functions(func, file)?;
         if matched.is_empty() {
-            return Err(self.not_found(spec, func, file));
+            return Err(self.obj.not_found(spec, func, file));
         }
-
-        // One location per address; other names there become aliases.
-        matched.sort_by_key(|s| (s.addr, rank(idx, s, func)));
-        let mut locs: Vec<Location> = Vec::new();
-        let mut last: Option<LinkAddr> = None;
-        for s in matched {
-            let name = idx.name(s);
-            if last == Some(s.addr) {
-                let l = locs.last_mut().expect("pushed with last");
-                if l.symbol != name && !l.aliases.iter().any(|a| a == name) {
-                    l.aliases.push(name.to_string());
-                }
-                continue;
-            }
-            last = Some(s.addr);
-            locs.push(self.location(s, offset, spec.kind)?);
-        }
-
+        let locs = matched
+            .into_iter()
+            .map(|m| self.location(m, offset, spec.kind))
+            .collect::<Result<Vec<_>>>()?;
         if opts.unique && locs.len() > 1 {
             return Err(ambiguity_error(spec, &locs));
         }
         Ok(locs)
     }
 
-    fn location(&self, s: &Symbol, offset: u64, kind: ProbeKind) -> Result<Location> {
-        let idx = &self.index;
-        let path = self.elf.path();
-        let name = idx.name(s);
+    fn location(&self, m: MatchedSymbol, offset: u64, kind: ProbeKind) -> Result<Location> {
+        let elf = self.elf();
+        let path = elf.path();
+        let s = m.sym;
+        let name = m.name.as_str();
         let (function, variant) = split_variant(name);
-        let src = self.source_file(s);
-        let file = src.as_ref().map(|f| f.shown.clone());
-        let source_path = src.and_then(|f| f.full);
+        let file = m.file.as_ref().map(|f| f.shown.clone());
+        let source_path = m.file.and_then(|f| f.full);
         let at = |what: &str| {
             format!(
                 "{name}{}{what}",
@@ -310,49 +156,8 @@ impl UserObject {
                     .unwrap_or_default()
             )
         };
-        let addr = s.addr.checked_add(offset).ok_or_else(|| {
-            Error::new(
-                ErrorKind::BadOffset,
-                at(&format!(": offset {offset:#x} overflows the address")),
-            )
-            .with_path(path)
-        })?;
-        if offset > 0 {
-            if s.size == 0 {
-                return Err(Error::new(
-                    ErrorKind::BadOffset,
-                    at(": the symbol table records no size for this function, so +OFFSET cannot be checked; probe its entry"),
-                )
-                .with_path(path));
-            }
-            let code = self.elf.bytes_at(s.addr, s.size).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Malformed,
-                    at(&format!(
-                        " at {}: the file holds no bytes for this function",
-                        s.addr
-                    )),
-                )
-                .with_path(path)
-            })?;
-            check_offset_x86_64(code, s.addr.get(), offset).map_err(|bad| {
-                let msg = match bad {
-                    BadOffset::OutsideFunction { size, last } => format!(
-                        ": offset {offset:#x} is outside the function (size {size:#x}){}",
-                        last.map(|l| format!("; the last instruction starts at +{l:#x}")).unwrap_or_default()
-                    ),
-                    BadOffset::MidInstruction { before, after } => format!(
-                        ": offset {offset:#x} is inside an instruction; the nearest instruction boundaries are +{before:#x}{}",
-                        after.map(|a| format!(" and +{a:#x}")).unwrap_or_default()
-                    ),
-                    BadOffset::Undecodable { at } => format!(
-                        ": cannot decode the instruction at +{at:#x}, so offset {offset:#x} cannot be verified"
-                    ),
-                };
-                Error::new(ErrorKind::BadOffset, at(&msg)).with_path(path)
-            })?;
-        }
-        let file_offset = self.elf.file_offset(addr).ok_or_else(|| {
+        let addr = check_offset(elf, &s, offset, &at)?;
+        let file_offset = elf.file_offset(addr).ok_or_else(|| {
             Error::new(
                 ErrorKind::Malformed,
                 at(&format!(" at {addr}: no PT_LOAD segment holds this address in the file, so it has no file offset")),
@@ -368,7 +173,7 @@ impl UserObject {
             source_path,
             binding: s.binding,
             table: s.table,
-            aliases: Vec::new(),
+            aliases: m.aliases,
             func_addr: s.addr,
             offset,
             addr,
@@ -377,128 +182,78 @@ impl UserObject {
             kind,
         })
     }
-
-    fn not_found(&self, spec: &ProbeSpec, func: &Pattern, file: Option<&Pattern>) -> Error {
-        let idx = &self.index;
-        let path = self.elf.path();
-        let by_name: Vec<&Symbol> = idx
-            .symbols()
-            .iter()
-            .filter(|s| {
-                let n = idx.name(s);
-                func.matches(n) || func.matches(split_variant(n).0)
-            })
-            .collect();
-        let funcs: Vec<&&Symbol> = by_name
-            .iter()
-            .filter(|s| {
-                s.kind == SymbolKind::Function && split_variant(idx.name(s)).1 != Variant::Cold
-            })
-            .collect();
-        if let (Some(fp), false) = (file, funcs.is_empty()) {
-            let files: BTreeSet<String> = funcs
-                .iter()
-                .map(|s| {
-                    self.source_file(s).map_or_else(
-                        || "(no file: a global symbol and no DWARF)".to_string(),
-                        |f| f.shown,
-                    )
-                })
-                .collect();
-            let only_basenames = fp.as_str().contains('/') && self.compile_units().is_none();
-            return Error::new(
-                ErrorKind::NotFound,
-                format!(
-                    "'{spec}': '{func}' exists but not in a file matching '{fp}'; it is in: {}{}",
-                    files.into_iter().collect::<Vec<_>>().join(", "),
-                    if only_basenames {
-                        " (the symbol table records only file names as compiled; directories need DWARF)"
-                    } else {
-                        ""
-                    }
-                ),
-            )
-            .with_path(path);
-        }
-        if !by_name.is_empty() {
-            let what = if by_name
-                .iter()
-                .all(|s| split_variant(idx.name(s)).1 == Variant::Cold)
-            {
-                "only a .cold part (split-off cold code, never an entry point)"
-            } else {
-                "a data object or label, not a function"
-            };
-            return Error::new(ErrorKind::NotFound, format!("'{spec}': '{func}' is {what}"))
-                .with_path(path);
-        }
-        let suggestions = self.closest_names(func.as_str());
-        let mut msg = format!("'{spec}': no function matches '{func}'");
-        if !suggestions.is_empty() {
-            msg.push_str(&format!("; closest: {}", suggestions.join(", ")));
-        }
-        if self.source == SymbolSource::DynsymOnly {
-            msg.push_str(&format!(
-                " (only .dynsym was available: static functions are not visible; searched for debug files in: {})",
-                list_paths(&self.searched)
-            ));
-        }
-        Error::new(ErrorKind::NotFound, msg).with_path(path)
-    }
-
-    /// Up to five function names close to `want` (edit distance, then substring).
-    pub fn closest_names(&self, want: &str) -> Vec<String> {
-        let idx = &self.index;
-        let want_l = want.to_ascii_lowercase();
-        let limit = (want.len() / 3).max(2);
-        let mut scored: Vec<(usize, &str)> = Vec::new();
-        let mut seen = BTreeSet::new();
-        for s in idx
-            .symbols()
-            .iter()
-            .filter(|s| s.kind == SymbolKind::Function)
-        {
-            let (base, v) = split_variant(idx.name(s));
-            if v == Variant::Cold || !seen.insert(base) {
-                continue;
-            }
-            let bl = base.to_ascii_lowercase();
-            let d = if bl.contains(&want_l) && want_l.len() >= 3 {
-                1 + (base.len() - want.len()).min(limit)
-            } else if base.len().abs_diff(want.len()) > limit {
-                continue;
-            } else {
-                edit_distance(&want_l, &bl)
-            };
-            if d <= limit {
-                scored.push((d, base));
-            }
-        }
-        scored.sort();
-        scored
-            .into_iter()
-            .take(5)
-            .map(|(_, n)| n.to_string())
-            .collect()
-    }
 }
 
-/// Preference among symbols at one address: the name the user typed, then
-/// plain over renamed over clones over aliases, `.symtab` over `.dynsym`.
-fn rank(idx: &SymbolIndex, s: &Symbol, func: &Pattern) -> (bool, u8, u8, usize) {
-    let name = idx.name(s);
-    let v = match split_variant(name).1 {
-        Variant::Plain => 0,
-        Variant::Renamed => 1,
-        Variant::Clone => 2,
-        Variant::Alias => 3,
-        Variant::Cold => 4,
-    };
-    let t = match s.table {
-        SymbolTableKind::Symtab => 0,
-        SymbolTableKind::Dynsym => 1,
-    };
-    (name != func.as_str(), v, t, name.len())
+/// `FUNC+OFF` checks: inside the function and on an instruction boundary
+/// (decoded from the function's entry, with the bytes `code` returns for
+/// `(start, size)`). Returns the probe's link-time address. `at` prefixes
+/// messages with the symbol and its file.
+pub(crate) fn check_offset_with(
+    path: &Path,
+    s: &crate::index::Symbol,
+    offset: u64,
+    code: impl FnOnce() -> Option<Vec<u8>>,
+    at: &dyn Fn(&str) -> String,
+) -> Result<LinkAddr> {
+    let addr = s.addr.checked_add(offset).ok_or_else(|| {
+        Error::new(
+            ErrorKind::BadOffset,
+            at(&format!(": offset {offset:#x} overflows the address")),
+        )
+        .with_path(path)
+    })?;
+    if offset == 0 {
+        return Ok(addr);
+    }
+    if s.size == 0 {
+        return Err(Error::new(
+            ErrorKind::BadOffset,
+            at(": the symbol table records no size for this function, so +OFFSET cannot be checked; probe its entry"),
+        )
+        .with_path(path));
+    }
+    let code = code().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Malformed,
+            at(&format!(
+                " at {}: the file holds no bytes for this function",
+                s.addr
+            )),
+        )
+        .with_path(path)
+    })?;
+    check_offset_x86_64(&code, s.addr.get(), offset).map_err(|bad| {
+        let msg = match bad {
+            BadOffset::OutsideFunction { size, last } => format!(
+                ": offset {offset:#x} is outside the function (size {size:#x}){}",
+                last.map(|l| format!("; the last instruction starts at +{l:#x}")).unwrap_or_default()
+            ),
+            BadOffset::MidInstruction { before, after } => format!(
+                ": offset {offset:#x} is inside an instruction; the nearest instruction boundaries are +{before:#x}{}",
+                after.map(|a| format!(" and +{a:#x}")).unwrap_or_default()
+            ),
+            BadOffset::Undecodable { at } => format!(
+                ": cannot decode the instruction at +{at:#x}, so offset {offset:#x} cannot be verified"
+            ),
+        };
+        Error::new(ErrorKind::BadOffset, at(&msg)).with_path(path)
+    })?;
+    Ok(addr)
+}
+
+fn check_offset(
+    elf: &ElfObject,
+    s: &crate::index::Symbol,
+    offset: u64,
+    at: &dyn Fn(&str) -> String,
+) -> Result<LinkAddr> {
+    check_offset_with(
+        elf.path(),
+        s,
+        offset,
+        || elf.bytes_at(s.addr, s.size).map(<[u8]>::to_vec),
+        at,
+    )
 }
 
 /// Does symbol `name` match the function pattern? `foo` matches `foo` and its
@@ -550,7 +305,7 @@ pub fn file_matches(pattern: &Pattern, path: &str) -> bool {
         .all(|(p, f)| Pattern::new(p.as_str()).matches(f))
 }
 
-fn ambiguity_error(spec: &ProbeSpec, locs: &[Location]) -> Error {
+pub(crate) fn ambiguity_error(spec: &ProbeSpec, locs: &[Location]) -> Error {
     let mut detail = String::new();
     for l in locs {
         let pin = pin_for(l, locs);
@@ -635,36 +390,6 @@ pub fn pin_for(l: &Location, all: &[Location]) -> Option<String> {
     None
 }
 
-fn basename(p: &str) -> &str {
-    p.rsplit('/').next().unwrap_or(p)
-}
-
-fn list_paths(paths: &[PathBuf]) -> String {
-    if paths.is_empty() {
-        return "nothing (the file has neither a build-id nor a .gnu_debuglink)".into();
-    }
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,13 +427,6 @@ mod tests {
             "helper.constprop.0"
         ));
         assert!(!name_matches(&Pattern::new("helper.constprop.0"), "helper"));
-    }
-
-    #[test]
-    fn distance() {
-        assert_eq!(edit_distance("helpr", "helper"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }
 

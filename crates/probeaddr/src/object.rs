@@ -1,0 +1,444 @@
+//! An analysed ELF object: where its symbols come from (its own `.symtab`, a
+//! separate debug file, or `.dynsym`), the symbol index, and the DWARF compile
+//! units that name each symbol's source file. Shared by user-space objects,
+//! vmlinux and kernel modules; what a *location* is differs between them and
+//! lives in `resolve` and `kernel`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::index::{split_variant, Binding, Symbol, SymbolIndex, SymbolKind, Variant};
+use crate::resolve::{file_matches, name_matches};
+use crate::sources::debuginfo::{self, DebugSearch, FoundBy};
+use crate::sources::dwarf::CompUnits;
+use crate::sources::elf::{ElfObject, SymbolTableKind};
+use crate::spec::{Pattern, ProbeSpec};
+
+/// Where an object's symbols came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SymbolSource {
+    /// The object's own `.symtab`.
+    Symtab,
+    /// The `.symtab` of a separate debug file.
+    DebugFile {
+        /// Path of the debug file.
+        path: PathBuf,
+        /// How it was found.
+        found_by: FoundBy,
+    },
+    /// Only `.dynsym`: exported functions, no `static` ones.
+    DynsymOnly,
+}
+
+/// A symbol's source file: what to show, and the full path when DWARF has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The compile unit's name (`fs/proc/inode.c`), else the `STT_FILE` name.
+    pub shown: String,
+    /// `DW_AT_comp_dir/DW_AT_name`, when DWARF has the unit.
+    pub full: Option<String>,
+}
+
+/// A function symbol that matched a probe point, copied out of the index.
+#[derive(Debug, Clone)]
+pub struct MatchedSymbol {
+    /// Full symbol name.
+    pub name: String,
+    /// The symbol.
+    pub sym: Symbol,
+    /// Its source file.
+    pub file: Option<SourceFile>,
+    /// Other matching names at the same address.
+    pub aliases: Vec<String>,
+}
+
+/// An ELF object opened for analysis.
+#[derive(Debug)]
+pub struct AnalysedObject {
+    elf: ElfObject,
+    debug: Option<ElfObject>,
+    source: SymbolSource,
+    searched: Vec<PathBuf>,
+    notes: Vec<String>,
+    index: OnceLock<std::result::Result<SymbolIndex, String>>,
+    units: OnceLock<Option<CompUnits>>,
+}
+
+impl AnalysedObject {
+    /// Analyse `elf`: its own `.symtab`, else a separate debug file (by
+    /// build-id or `.gnu_debuglink`), else its `.dynsym`.
+    pub fn new(elf: ElfObject, search: &DebugSearch) -> Result<AnalysedObject> {
+        let path = elf.path().to_path_buf();
+        let mut notes = Vec::new();
+        let (source, debug, searched) = if elf.has_symtab() {
+            (SymbolSource::Symtab, None, Vec::new())
+        } else {
+            let found = debuginfo::find(&elf, search).map_err(|e| e.with_path(&path))?;
+            match found.found {
+                Some(d) if d.elf.has_symtab() => (
+                    SymbolSource::DebugFile {
+                        path: d.elf.path().to_path_buf(),
+                        found_by: d.found_by,
+                    },
+                    Some(d.elf),
+                    found.searched,
+                ),
+                other => {
+                    let listed = list_paths(&found.searched);
+                    if !elf.has_dynsym() {
+                        let why = if other.is_some() {
+                            "the debug file found has no .symtab either"
+                        } else {
+                            "no debug file found"
+                        };
+                        return Err(Error::new(
+                            ErrorKind::NoSymbols,
+                            format!(
+                                "no symbol table (.symtab or .dynsym) and {why}; searched: {listed}; install its debug package or pass --debug-dir"
+                            ),
+                        )
+                        .with_path(&path));
+                    }
+                    notes.push(format!(
+                        "{}: no .symtab and no debug file (searched: {listed}); using .dynsym, so static functions are not visible",
+                        path.display()
+                    ));
+                    (SymbolSource::DynsymOnly, None, found.searched)
+                }
+            }
+        };
+        Ok(AnalysedObject {
+            elf,
+            debug,
+            source,
+            searched,
+            notes,
+            index: OnceLock::new(),
+            units: OnceLock::new(),
+        })
+    }
+
+    /// The object.
+    pub fn elf(&self) -> &ElfObject {
+        &self.elf
+    }
+    /// The separate debug file its symbols came from, if any.
+    pub fn debug_file(&self) -> Option<&ElfObject> {
+        self.debug.as_ref()
+    }
+    /// Where the symbols came from.
+    pub fn symbol_source(&self) -> &SymbolSource {
+        &self.source
+    }
+    /// Debug-file paths looked at while opening.
+    pub fn searched(&self) -> &[PathBuf] {
+        &self.searched
+    }
+    /// Things the user should know (e.g. only `.dynsym` was available).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    fn symtab_from(&self) -> Option<&ElfObject> {
+        match &self.source {
+            SymbolSource::Symtab => Some(&self.elf),
+            SymbolSource::DebugFile { .. } => self.debug.as_ref(),
+            SymbolSource::DynsymOnly => None,
+        }
+    }
+
+    /// The full symbol index, built on first use.
+    pub fn index(&self) -> Result<&SymbolIndex> {
+        self.index
+            .get_or_init(|| {
+                SymbolIndex::build(&self.elf, self.symtab_from()).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|m| Error::new(ErrorKind::Malformed, m.clone()))
+    }
+
+    /// The DWARF compile units, if the object or its debug file has DWARF.
+    /// Unreadable DWARF is treated as absent: `STT_FILE` still attributes locals.
+    pub fn compile_units(&self) -> Option<&CompUnits> {
+        self.units
+            .get_or_init(|| {
+                let from = if self.elf.has_debug_info() {
+                    Some(&self.elf)
+                } else {
+                    self.debug.as_ref().filter(|d| d.has_debug_info())
+                };
+                from.and_then(|d| CompUnits::load(d).ok().flatten())
+            })
+            .as_ref()
+    }
+
+    /// A symbol's source file. The compile unit is preferred (it has the
+    /// directory, and it covers globals too) unless it contradicts the
+    /// symbol's `STT_FILE` basename, which is then kept.
+    pub fn source_file(&self, idx: &SymbolIndex, s: &Symbol) -> Option<SourceFile> {
+        let stt = idx.file(s);
+        let unit = if self.elf.kind() == crate::sources::elf::ObjectKind::Relocatable {
+            // Section-relative values: unit ranges of an ET_REL are not addresses.
+            None
+        } else {
+            self.compile_units().and_then(|u| u.unit_at(s.addr))
+        };
+        match (unit, stt) {
+            (Some(u), Some(f)) if basename(&u.name) != basename(f) => Some(SourceFile {
+                shown: f.to_string(),
+                full: None,
+            }),
+            (Some(u), _) => Some(SourceFile {
+                shown: u.name.clone(),
+                full: Some(u.full.clone()),
+            }),
+            (None, Some(f)) => Some(SourceFile {
+                shown: f.to_string(),
+                full: None,
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// Every function symbol matching `func` (and `file`), one per address;
+    /// other matching names at that address become aliases. `Ok(empty)` when
+    /// nothing matches.
+    pub fn match_functions(
+        &self,
+        func: &Pattern,
+        file: Option<&Pattern>,
+    ) -> Result<Vec<MatchedSymbol>> {
+        let path = self.elf.path();
+        // A literal name needs only its own symbols: index just those.
+        let filtered;
+        let idx = if func.is_literal() {
+            filtered = SymbolIndex::build_filtered(&self.elf, self.symtab_from(), |n| {
+                name_matches(func, n)
+            })
+            .map_err(|e| e.with_path(path))?;
+            &filtered
+        } else {
+            self.index().map_err(|e| e.with_path(path))?
+        };
+        let mut matched: Vec<(&Symbol, Option<SourceFile>)> = idx
+            .symbols()
+            .iter()
+            .filter(|s| s.kind == SymbolKind::Function && name_matches(func, idx.name(s)))
+            .map(|s| (s, self.source_file(idx, s)))
+            .filter(|(_, sf)| {
+                file.is_none_or(|f| {
+                    sf.as_ref().is_some_and(|sf| {
+                        file_matches(f, &sf.shown)
+                            || sf.full.as_deref().is_some_and(|full| file_matches(f, full))
+                    })
+                })
+            })
+            .collect();
+        matched.sort_by_key(|(s, _)| (s.section, s.addr, rank(idx, s, func)));
+        let mut out: Vec<MatchedSymbol> = Vec::new();
+        for (s, sf) in matched {
+            let name = idx.name(s);
+            if let Some(l) = out
+                .last_mut()
+                .filter(|l| l.sym.addr == s.addr && l.sym.section == s.section)
+            {
+                if l.name != name && !l.aliases.iter().any(|a| a == name) {
+                    l.aliases.push(name.to_string());
+                }
+                continue;
+            }
+            out.push(MatchedSymbol {
+                name: name.to_string(),
+                sym: *s,
+                file: sf,
+                aliases: Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The error for a probe point that matched nothing: says whether the name
+    /// exists elsewhere (another file, only a `.cold` part, data), else
+    /// suggests the closest function names.
+    pub fn not_found(&self, spec: &ProbeSpec, func: &Pattern, file: Option<&Pattern>) -> Error {
+        let path = self.elf.path();
+        let idx = match self.index() {
+            Ok(i) => i,
+            Err(e) => return e.with_path(path),
+        };
+        let by_name: Vec<&Symbol> = idx
+            .symbols()
+            .iter()
+            .filter(|s| {
+                let n = idx.name(s);
+                func.matches(n) || func.matches(split_variant(n).0)
+            })
+            .collect();
+        let funcs: Vec<&&Symbol> = by_name
+            .iter()
+            .filter(|s| {
+                s.kind == SymbolKind::Function && split_variant(idx.name(s)).1 != Variant::Cold
+            })
+            .collect();
+        if let (Some(fp), false) = (file, funcs.is_empty()) {
+            let files: BTreeSet<String> = funcs
+                .iter()
+                .map(|s| {
+                    self.source_file(idx, s).map_or_else(
+                        || "(no file: a global symbol and no DWARF)".to_string(),
+                        |f| f.shown,
+                    )
+                })
+                .collect();
+            let only_basenames = fp.as_str().contains('/') && self.compile_units().is_none();
+            return Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "'{spec}': '{func}' exists but not in a file matching '{fp}'; it is in: {}{}",
+                    files.into_iter().collect::<Vec<_>>().join(", "),
+                    if only_basenames {
+                        " (the symbol table records only file names as compiled; directories need DWARF)"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+            .with_path(path);
+        }
+        if !by_name.is_empty() {
+            let what = if by_name
+                .iter()
+                .all(|s| split_variant(idx.name(s)).1 == Variant::Cold)
+            {
+                "only a .cold part (split-off cold code, never an entry point)"
+            } else {
+                "a data object or label, not a function"
+            };
+            return Error::new(ErrorKind::NotFound, format!("'{spec}': '{func}' is {what}"))
+                .with_path(path);
+        }
+        let suggestions = closest_names(idx, func.as_str());
+        let mut msg = format!("'{spec}': no function matches '{func}'");
+        if !suggestions.is_empty() {
+            msg.push_str(&format!("; closest: {}", suggestions.join(", ")));
+        }
+        if self.source == SymbolSource::DynsymOnly {
+            msg.push_str(&format!(
+                " (only .dynsym was available: static functions are not visible; searched for debug files in: {})",
+                list_paths(&self.searched)
+            ));
+        }
+        Error::new(ErrorKind::NotFound, msg).with_path(path)
+    }
+}
+
+/// Up to five function names close to `want` (edit distance, then substring).
+pub fn closest_names(idx: &SymbolIndex, want: &str) -> Vec<String> {
+    let want_l = want.to_ascii_lowercase();
+    let limit = (want.len() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for s in idx
+        .symbols()
+        .iter()
+        .filter(|s| s.kind == SymbolKind::Function)
+    {
+        let (base, v) = split_variant(idx.name(s));
+        if v == Variant::Cold || base.starts_with("__pfx_") || !seen.insert(base) {
+            continue;
+        }
+        let d = if want_l.len() >= 3
+            && base.len() >= want.len()
+            && base.to_ascii_lowercase().contains(&want_l)
+        {
+            1 + (base.len() - want.len()).min(limit)
+        } else if base.len().abs_diff(want.len()) > limit {
+            continue;
+        } else {
+            edit_distance(&want_l, &base.to_ascii_lowercase())
+        };
+        if d <= limit {
+            scored.push((d, base));
+        }
+    }
+    scored.sort();
+    scored
+        .into_iter()
+        .take(5)
+        .map(|(_, n)| n.to_string())
+        .collect()
+}
+
+/// Preference among symbols at one address: the name the user typed, then
+/// plain over renamed over clones over aliases, `.symtab` over `.dynsym`,
+/// globals over locals.
+fn rank(idx: &SymbolIndex, s: &Symbol, func: &Pattern) -> (bool, u8, u8, u8, usize) {
+    let name = idx.name(s);
+    let v = match split_variant(name).1 {
+        Variant::Plain => 0,
+        Variant::Renamed => 1,
+        Variant::Clone => 2,
+        Variant::Alias => 3,
+        Variant::Cold => 4,
+    };
+    let t = match s.table {
+        SymbolTableKind::Symtab => 0,
+        SymbolTableKind::Dynsym => 1,
+    };
+    let b = match s.binding {
+        Binding::Global => 0,
+        Binding::Weak => 1,
+        Binding::Local => 2,
+    };
+    (name != func.as_str(), v, t, b, name.len())
+}
+
+/// Human list of searched paths.
+pub fn list_paths(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "nothing (the file has neither a build-id nor a .gnu_debuglink)".into();
+    }
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The last path component.
+pub fn basename(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+/// Levenshtein distance.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance() {
+        assert_eq!(edit_distance("helpr", "helper"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
