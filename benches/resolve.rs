@@ -135,7 +135,7 @@ fn setup() -> Option<&'static Setup> {
                         "resolve bench: {} ({:.1} MB, {} symbols indexed, symbols from {:?}); {func} -> file offset {}{}",
                         bin.display(),
                         size as f64 / 1e6,
-                        obj.index().len(),
+                        obj.analysed().index().map_or(0, |i| i.len()),
                         obj.symbol_source(),
                         locs[0].file_offset,
                         if locs.len() > 1 {

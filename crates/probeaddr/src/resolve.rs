@@ -78,10 +78,10 @@ impl UserObject {
             )
             .with_path(path));
         }
-        let obj = AnalysedObject::new(elf, search)?;
-        // Fail now, not at the first probe point, on a broken symbol table.
-        obj.index().map_err(|e| e.with_path(path))?;
-        Ok(UserObject { obj })
+        // The symbol index is built lazily: a literal name never needs it.
+        Ok(UserObject {
+            obj: AnalysedObject::new(elf, search)?,
+        })
     }
 
     /// The analysed object (symbols, index, DWARF units).
