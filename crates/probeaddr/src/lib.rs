@@ -43,6 +43,7 @@ pub mod emit;
 mod error;
 pub mod index;
 pub mod insn;
+pub mod kernel;
 pub mod link;
 pub mod object;
 pub mod resolve;

@@ -329,43 +329,63 @@ pub(crate) fn ambiguity_error(spec: &ProbeSpec, locs: &[Location]) -> Error {
     .with_detail(detail.trim_end().to_string())
 }
 
+/// What [`pin_for`] needs to know of a location.
+pub trait Pinnable {
+    /// Full symbol name.
+    fn symbol(&self) -> &str;
+    /// Source-level function name.
+    fn function(&self) -> &str;
+    /// Other names at the same address.
+    fn aliases(&self) -> &[String];
+    /// Shown source file.
+    fn file(&self) -> Option<&str>;
+    /// Full source path.
+    fn source_path(&self) -> Option<&str>;
+    /// Offset from the function entry.
+    fn offset(&self) -> u64;
+}
+
+impl Pinnable for Location {
+    fn symbol(&self) -> &str {
+        &self.symbol
+    }
+    fn function(&self) -> &str {
+        &self.function
+    }
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+    fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
+    fn source_path(&self) -> Option<&str> {
+        self.source_path.as_deref()
+    }
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+}
+
 /// A probe point that names exactly `l` among `all`, if one exists: the
 /// function with the shortest path suffix of its file that no other match
 /// shares (`helper@b.c`, else `helper@src/b.c`), else its full symbol name.
-pub fn pin_for(l: &Location, all: &[Location]) -> Option<String> {
-    let names_it = |o: &Location, sym: &str| {
-        o.symbol == sym
-            || (o.function == sym && !sym.contains('.'))
-            || o.aliases.iter().any(|a| a == sym)
+pub fn pin_for<L: Pinnable>(l: &L, all: &[L]) -> Option<String> {
+    let names_it = |o: &L, sym: &str| {
+        o.symbol() == sym || (o.function() == sym && !sym.contains('.')) || o.aliases().iter().any(|a| a == sym)
     };
-    let in_file = |o: &Location, f: &str| {
+    let in_file = |o: &L, f: &str| {
         let p = Pattern::new(f);
-        o.file.as_deref().is_some_and(|of| file_matches(&p, of))
-            || o.source_path
-                .as_deref()
-                .is_some_and(|of| file_matches(&p, of))
+        o.file().is_some_and(|of| file_matches(&p, of)) || o.source_path().is_some_and(|of| file_matches(&p, of))
     };
     let count = |sym: &str, file: Option<&str>| {
         all.iter()
             .filter(|o| names_it(o, sym) && file.is_none_or(|f| in_file(o, f)))
             .count()
     };
-    let with_off = |p: String| {
-        if l.offset > 0 {
-            format!("{p}+{:#x}", l.offset)
-        } else {
-            p
-        }
-    };
+    let with_off = |p: String| if l.offset() > 0 { format!("{p}+{:#x}", l.offset()) } else { p };
     let mut suffixes: Vec<String> = Vec::new();
-    for path in [l.file.as_deref(), l.source_path.as_deref()]
-        .into_iter()
-        .flatten()
-    {
-        let comps: Vec<&str> = path
-            .split('/')
-            .filter(|c| !c.is_empty() && *c != ".")
-            .collect();
+    for path in [l.file(), l.source_path()].into_iter().flatten() {
+        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
         for k in 1..=comps.len() {
             let mut s = comps[comps.len() - k..].join("/");
             if k == comps.len() && path.starts_with('/') {
@@ -377,15 +397,15 @@ pub fn pin_for(l: &Location, all: &[Location]) -> Option<String> {
         }
     }
     suffixes.sort_by_key(|s| s.len());
-    for sym in [&l.function, &l.symbol] {
+    for sym in [l.function(), l.symbol()] {
         for f in &suffixes {
             if count(sym, Some(f)) == 1 {
                 return Some(with_off(format!("{sym}@{f}")));
             }
         }
     }
-    if count(&l.symbol, None) == 1 {
-        return Some(with_off(l.symbol.clone()));
+    if count(l.symbol(), None) == 1 {
+        return Some(with_off(l.symbol().to_string()));
     }
     None
 }
