@@ -20,6 +20,98 @@ pub enum Command {
     /// `helper%return`, `b.c:12`) or SystemTap syntax
     /// (`process("./prog").function("helper@b.c").return`).
     Resolve(ResolveArgs),
+    /// List every ambiguous kernel name: its instances, files, and how to pin each.
+    Dups(DupsArgs),
+    /// Turn kernel addresses into symbol+offset [file] (module).
+    ///
+    /// Addresses come from the arguments, or one per line from standard input.
+    Symbolize(SymbolizeArgs),
+}
+
+/// Where kernel symbols and runtime bases come from. By default the running
+/// system (/proc/kallsyms, /sys); files stand in for them with --kallsyms and
+/// --sysfs, and --offline reads neither.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KernelFlags {
+    /// The kernel image (ELF with .symtab; DWARF optional).
+    #[arg(short = 'k', long = "vmlinux", value_name = "VMLINUX")]
+    pub vmlinux: Option<PathBuf>,
+
+    /// A kernel module file (.ko); may be repeated.
+    #[arg(short = 'm', long = "module", value_name = "KO")]
+    pub modules: Vec<PathBuf>,
+
+    /// Find module("NAME") as NAME.ko under this directory.
+    #[arg(long, value_name = "DIR")]
+    pub module_dir: Option<PathBuf>,
+
+    /// kallsyms listing to use instead of /proc/kallsyms.
+    #[arg(long, value_name = "FILE")]
+    pub kallsyms: Option<PathBuf>,
+
+    /// System.map of the kernel (link-time addresses), when there is no vmlinux.
+    #[arg(long, value_name = "FILE")]
+    pub system_map: Option<PathBuf>,
+
+    /// A directory standing in for /sys (module/M/sections, kernel/notes).
+    #[arg(long, value_name = "DIR")]
+    pub sysfs: Option<PathBuf>,
+
+    /// Do not read the running system (/proc/kallsyms, /sys).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormArg {
+    /// `_text+0xOFF`, else `MOD:SYM+0xOFF`, else the runtime address.
+    Safest,
+    /// `_text+0xOFF`.
+    Text,
+    /// `SYM+0xOFF` (or the nearest unique symbol; `MOD:SYM+0xOFF` for modules).
+    Symbol,
+    /// The absolute runtime address.
+    Address,
+}
+
+#[derive(Debug, Args)]
+pub struct DupsArgs {
+    #[command(flatten)]
+    pub kernel: KernelFlags,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+
+    /// Only names of text (function) symbols.
+    #[arg(long)]
+    pub functions: bool,
+
+    /// Accept a vmlinux whose build-id differs from the running kernel's.
+    #[arg(long)]
+    pub no_build_id_check: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// A table for people.
+    Table,
+    /// JSON.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct SymbolizeArgs {
+    /// Addresses (hex, with or without 0x); none: read standard input.
+    #[arg(value_name = "ADDR")]
+    pub addrs: Vec<String>,
+
+    #[command(flatten)]
+    pub kernel: KernelFlags,
+
+    /// Accept a vmlinux whose build-id differs from the running kernel's.
+    #[arg(long)]
+    pub no_build_id_check: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -30,6 +122,8 @@ pub enum Format {
     Uprobe,
     /// A JSON array of locations.
     Json,
+    /// `kprobe_events` lines, ready for tracefs.
+    Kprobe,
 }
 
 #[derive(Debug, Args)]
@@ -39,7 +133,7 @@ pub struct ResolveArgs {
     pub points: Vec<String>,
 
     /// The user-space ELF file (executable or shared library) for perf-syntax
-    /// probe points.
+    /// probe points; without it, perf-syntax points are kernel probe points.
     #[arg(short = 'x', long = "exec", value_name = "PATH")]
     pub exec: Option<PathBuf>,
 
@@ -67,7 +161,15 @@ pub struct ResolveArgs {
     #[arg(long = "debug-dir", value_name = "DIR")]
     pub debug_dirs: Vec<PathBuf>,
 
-    /// Accept a debug file whose build-id differs from the object's.
+    /// Accept debug info or a vmlinux whose build-id differs from the
+    /// object's or the running kernel's.
     #[arg(long)]
     pub no_build_id_check: bool,
+
+    /// Which form --format kprobe writes.
+    #[arg(long, value_enum, default_value_t = FormArg::Safest)]
+    pub form: FormArg,
+
+    #[command(flatten)]
+    pub kernel: KernelFlags,
 }

@@ -6,6 +6,7 @@
 //! batch is reported, not just the first.
 
 mod args;
+mod kernel_cmd;
 mod output;
 
 use std::io::{self, Write};
@@ -19,6 +20,8 @@ fn main() -> ExitCode {
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match cli.command {
         args::Command::Resolve(a) => output::resolve(&a, &mut out),
+        args::Command::Dups(a) => kernel_cmd::dups(&a, &mut out),
+        args::Command::Symbolize(a) => kernel_cmd::symbolize(&a, &mut out),
     };
     let result = result.and_then(|ok| out.flush().map(|()| ok).map_err(anyhow::Error::from));
     match result {

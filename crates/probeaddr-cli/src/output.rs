@@ -27,7 +27,7 @@ struct Row {
 }
 
 /// Print a library error with its detail lines.
-fn report(e: &probeaddr::Error) {
+pub fn report(e: &probeaddr::Error) {
     eprintln!("probeaddr: error: {e}");
     if let Some(d) = e.detail() {
         eprintln!("{d}");
@@ -35,7 +35,53 @@ fn report(e: &probeaddr::Error) {
 }
 
 /// Resolve all points; returns Ok(false) if any point failed (already reported).
+/// User-space points (`-x`, `process(...)`) and kernel points are resolved
+/// separately, each with its own output.
 pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
+    let mut ok = true;
+    let mut user = Vec::new();
+    let mut kernel = Vec::new();
+    for text in &args.points {
+        match ProbeSpec::parse(text) {
+            Ok(mut spec) => {
+                let is_user = match &spec.target {
+                    Target::Process(Some(_)) => true,
+                    Target::Process(None) => args.exec.is_some(),
+                    _ => false,
+                };
+                if is_user {
+                    user.push((text.clone(), spec));
+                } else {
+                    if spec.target == Target::Process(None) {
+                        // perf syntax without -x: the kernel, or the one module given.
+                        spec.target = match (&args.kernel.vmlinux, args.kernel.modules.as_slice()) {
+                            (None, [m]) => Target::Module(crate::kernel_cmd::module_name_of(m)),
+                            _ => Target::Kernel,
+                        };
+                    }
+                    kernel.push((text.clone(), spec));
+                }
+            }
+            Err(e) => {
+                report(&e);
+                ok = false;
+            }
+        }
+    }
+    if !user.is_empty() {
+        ok &= resolve_user(args, user, out)?;
+    }
+    if !kernel.is_empty() {
+        ok &= crate::kernel_cmd::resolve(args, kernel, out)?;
+    }
+    Ok(ok)
+}
+
+fn resolve_user(
+    args: &ResolveArgs,
+    points: Vec<(String, ProbeSpec)>,
+    out: &mut dyn Write,
+) -> Result<bool> {
     let group = match GroupName::new(&args.group) {
         Ok(g) => g,
         Err(e) => {
@@ -82,15 +128,8 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
     let mut ok = true;
     let mut rows: Vec<Row> = Vec::new();
     let mut namer = EventNamer::new();
-    for text in &args.points {
-        let spec = match ProbeSpec::parse(text) {
-            Ok(s) => s,
-            Err(e) => {
-                report(&e);
-                ok = false;
-                continue;
-            }
-        };
+    for (text, spec) in &points {
+        let spec = spec.clone();
         let path = match object_path(&spec, args.exec.as_deref()) {
             Ok(p) => p,
             Err(e) => {
@@ -194,6 +233,10 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
     }
 
     match args.format {
+        Format::Kprobe => {
+            eprintln!("probeaddr: error: --format kprobe is for kernel probe points; use --format uprobe with -x");
+            ok = false;
+        }
         Format::Uprobe => {
             for r in &rows {
                 match &r.uprobe {
@@ -271,7 +314,7 @@ fn event_name(spec: &ProbeSpec, loc: &Location, dup_name: bool) -> String {
     name
 }
 
-fn hex(v: u64) -> String {
+pub fn hex(v: u64) -> String {
     format!("{v:#x}")
 }
 

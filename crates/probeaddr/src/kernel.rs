@@ -50,21 +50,37 @@ impl Vmlinux {
             )
             .with_path(path));
         }
-        let obj = AnalysedObject::new(elf, search)?;
-        if *obj.symbol_source() == crate::object::SymbolSource::DynsymOnly || !obj.elf().has_symtab() && obj.debug_file().is_none() {
-            return Err(Error::new(
+        let stripped = |detail: &str| {
+            Error::new(
                 ErrorKind::NoSymbols,
-                "stripped vmlinux: no .symtab; use the unstripped vmlinux (Debian: linux-image-*-dbg, /usr/lib/debug/boot/vmlinux-*)",
+                format!("stripped vmlinux: no .symtab; use the unstripped vmlinux (Debian: linux-image-*-dbg, /usr/lib/debug/boot/vmlinux-*){detail}"),
             )
-            .with_path(path));
+            .with_path(path)
+        };
+        let obj = AnalysedObject::new(elf, search).map_err(|e| {
+            if e.kind() == ErrorKind::NoSymbols {
+                stripped(&format!(" ({})", e.message()))
+            } else {
+                e
+            }
+        })?;
+        if *obj.symbol_source() == crate::object::SymbolSource::DynsymOnly
+            || !obj.elf().has_symtab() && obj.debug_file().is_none()
+        {
+            return Err(stripped(""));
         }
-        let idx = SymbolIndex::build_filtered(obj.elf(), obj.debug_file().or(Some(obj.elf())), |n| n == "_text")?;
+        let idx =
+            SymbolIndex::build_filtered(obj.elf(), obj.debug_file().or(Some(obj.elf())), |n| {
+                n == "_text"
+            })?;
         let text = idx
             .symbols()
             .iter()
             .find(|s| idx.name(s) == "_text")
             .map(|s| s.addr)
-            .ok_or_else(|| Error::new(ErrorKind::Unsupported, "not a vmlinux: no _text symbol").with_path(path))?;
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Unsupported, "not a vmlinux: no _text symbol").with_path(path)
+            })?;
         Ok(Vmlinux { obj, text })
     }
 
@@ -107,13 +123,26 @@ impl ModuleFile {
         }
         let elf = ElfObject::open(path)?;
         if elf.kind() != ObjectKind::Relocatable {
-            return Err(Error::new(ErrorKind::Unsupported, "not a kernel module: expected an ET_REL .ko").with_path(path));
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "not a kernel module: expected an ET_REL .ko",
+            )
+            .with_path(path));
         }
         let name = modinfo_name(&elf).unwrap_or_else(|| {
-            let stem = path.file_name().and_then(|f| f.to_str()).unwrap_or("module");
+            let stem = path
+                .file_name()
+                .and_then(|f| f.to_str())
+                .unwrap_or("module");
             stem.split('.').next().unwrap_or(stem).replace('-', "_")
         });
-        let obj = AnalysedObject::new(elf, &DebugSearch { dirs: Vec::new(), check_build_id: true })?;
+        let obj = AnalysedObject::new(
+            elf,
+            &DebugSearch {
+                dirs: Vec::new(),
+                check_build_id: true,
+            },
+        )?;
         Ok(ModuleFile { obj, name })
     }
 
@@ -132,8 +161,13 @@ impl ModuleFile {
 }
 
 fn modinfo_name(elf: &ElfObject) -> Option<String> {
-    let s = elf.sections().iter().find(|s| s.name == ".modinfo" && !s.is_nobits())?;
-    let data = elf.data().get(s.offset as usize..(s.offset + s.size) as usize)?;
+    let s = elf
+        .sections()
+        .iter()
+        .find(|s| s.name == ".modinfo" && !s.is_nobits())?;
+    let data = elf
+        .data()
+        .get(s.offset as usize..(s.offset + s.size) as usize)?;
     data.split(|&b| b == 0)
         .find_map(|kv| kv.strip_prefix(b"name="))
         .and_then(|n| std::str::from_utf8(n).ok())
@@ -158,8 +192,12 @@ pub fn find_module(dir: &Path, name: &str) -> Result<PathBuf> {
                 stack.push(p);
                 continue;
             }
-            let Some(fname) = p.file_name().and_then(|f| f.to_str()) else { continue };
-            let Some((stem, ext)) = fname.split_once('.') else { continue };
+            let Some(fname) = p.file_name().and_then(|f| f.to_str()) else {
+                continue;
+            };
+            let Some((stem, ext)) = fname.split_once('.') else {
+                continue;
+            };
             if stem.replace('-', "_") != want {
                 continue;
             }
@@ -172,8 +210,15 @@ pub fn find_module(dir: &Path, name: &str) -> Result<PathBuf> {
         }
     }
     match compressed {
-        Some(p) => Err(Error::new(ErrorKind::Unsupported, "compressed module: decompress it first (unxz / unzstd)").with_path(&p)),
-        None => Err(Error::new(ErrorKind::NotFound, format!("no module {name}.ko under {}", dir.display()))),
+        Some(p) => Err(Error::new(
+            ErrorKind::Unsupported,
+            "compressed module: decompress it first (unxz / unzstd)",
+        )
+        .with_path(&p)),
+        None => Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no module {name}.ko under {}", dir.display()),
+        )),
     }
 }
 
@@ -223,16 +268,32 @@ impl KernelLink {
 /// Compute the KASLR slide from kallsyms and check that text is linearly
 /// relocated: `_text`, `_stext` and a spread of unique functions must all
 /// agree, or this vmlinux is not what kallsyms describes.
-pub fn link_vmlinux(vm: &Vmlinux, ks: &Kallsyms, sysfs: Option<&Sysfs>, check_build_id: bool) -> Result<KernelLink> {
+pub fn link_vmlinux(
+    vm: &Vmlinux,
+    ks: &Kallsyms,
+    sysfs: Option<&Sysfs>,
+    check_build_id: bool,
+) -> Result<KernelLink> {
     ks.require_addresses()?;
-    let rt = ks
-        .vmlinux_unique("_text")
-        .ok_or_else(|| Error::new(ErrorKind::BadInput, "no _text in kallsyms: cannot compute the KASLR offset").with_path(ks.origin()))?;
+    let rt = ks.vmlinux_unique("_text").ok_or_else(|| {
+        Error::new(
+            ErrorKind::BadInput,
+            "no _text in kallsyms: cannot compute the KASLR offset",
+        )
+        .with_path(ks.origin())
+    })?;
     let slide = rt.addr.get().wrapping_sub(vm.text().get());
-    let build_id = match (check_build_id, vm.build_id(), sysfs.map(|s| s.kernel_build_id()).transpose()?.flatten()) {
+    let build_id = match (
+        check_build_id,
+        vm.build_id(),
+        sysfs.map(|s| s.kernel_build_id()).transpose()?.flatten(),
+    ) {
         (false, _, _) => BuildIdCheck::Skipped,
         (true, Some(a), Some(b)) if a == b.as_slice() => BuildIdCheck::Match,
-        (true, Some(a), Some(b)) => BuildIdCheck::Mismatch { vmlinux: hex(a), running: hex(&b) },
+        (true, Some(a), Some(b)) => BuildIdCheck::Mismatch {
+            vmlinux: hex(a),
+            running: hex(&b),
+        },
         _ => BuildIdCheck::Unknown,
     };
     let mut checked = 0;
@@ -242,13 +303,17 @@ pub fn link_vmlinux(vm: &Vmlinux, ks: &Kallsyms, sysfs: Option<&Sysfs>, check_bu
         let mut cands: Vec<&Symbol> = idx
             .symbols()
             .iter()
-            .filter(|s| s.kind == SymbolKind::Function && s.binding == Binding::Global && s.in_exec_section)
+            .filter(|s| {
+                s.kind == SymbolKind::Function && s.binding == Binding::Global && s.in_exec_section
+            })
             .collect();
         cands.sort_by_key(|s| s.addr);
         let step = (cands.len() / 16).max(1);
         for s in cands.iter().step_by(step).chain(cands.last()) {
             let name = idx.name(s);
-            let Some(k) = ks.vmlinux_unique(name) else { continue };
+            let Some(k) = ks.vmlinux_unique(name) else {
+                continue;
+            };
             if idx.symbols().iter().filter(|o| idx.name(o) == name).count() != 1 {
                 continue;
             }
@@ -268,7 +333,12 @@ pub fn link_vmlinux(vm: &Vmlinux, ks: &Kallsyms, sysfs: Option<&Sysfs>, check_bu
             checked += 1;
         }
     }
-    Ok(KernelLink { slide, runtime_text: rt.addr, checked, build_id })
+    Ok(KernelLink {
+        slide,
+        runtime_text: rt.addr,
+        checked,
+        build_id,
+    })
 }
 
 /// The ways to write one location for the kernel's probe APIs.
@@ -289,6 +359,8 @@ pub struct Forms {
     pub data_symbol: Option<String>,
     /// Why a form is missing or how far it was checked.
     pub notes: Vec<String>,
+    /// Why there is no runtime address, when there is none.
+    pub address_missing: Option<String>,
 }
 
 /// Which form to write in a `kprobe_events` definition.
@@ -309,13 +381,23 @@ impl Forms {
     /// The probe target text for `choice`, or why there is none.
     pub fn pick(&self, choice: FormChoice) -> std::result::Result<String, String> {
         let addr = || self.address.map(|a| format!("{:#x}", a.get()));
-        let sym = || self.module.clone().or_else(|| self.symbol.clone()).or_else(|| self.nearest.clone());
+        let sym = || {
+            self.module
+                .clone()
+                .or_else(|| self.symbol.clone())
+                .or_else(|| self.nearest.clone())
+        };
         let why = || self.notes.join("; ");
         match choice {
             FormChoice::Safest => self.text.clone().or_else(sym).or_else(addr).ok_or_else(why),
-            FormChoice::Text => self.text.clone().ok_or_else(|| "no _text form: module code is not relative to _text".into()),
+            FormChoice::Text => self
+                .text
+                .clone()
+                .ok_or_else(|| "no _text form: module code is not relative to _text".into()),
             FormChoice::Symbol => sym().ok_or_else(why),
-            FormChoice::Address => addr().ok_or_else(why),
+            FormChoice::Address => {
+                addr().ok_or_else(|| self.address_missing.clone().unwrap_or_else(why))
+            }
         }
     }
 }
@@ -494,7 +576,9 @@ pub fn resolve(spec: &ProbeSpec, inp: &KernelInputs<'_>) -> Result<Vec<KernelLoc
 }
 
 fn data_matches(pat: &Pattern, idx: &SymbolIndex, s: &Symbol) -> bool {
-    matches!(s.kind, SymbolKind::Object | SymbolKind::NoType) && !s.in_exec_section && pat.matches(idx.name(s))
+    matches!(s.kind, SymbolKind::Object | SymbolKind::NoType)
+        && !s.in_exec_section
+        && pat.matches(idx.name(s))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -514,7 +598,12 @@ fn resolve_vmlinux(
         idx.symbols()
             .iter()
             .filter(|s| data_matches(func, idx, s))
-            .map(|s| MatchedSymbol { name: idx.name(s).to_string(), sym: *s, file: obj.source_file(idx, s), aliases: Vec::new() })
+            .map(|s| MatchedSymbol {
+                name: idx.name(s).to_string(),
+                sym: *s,
+                file: obj.source_file(idx, s),
+                aliases: Vec::new(),
+            })
             .collect()
     } else {
         obj.match_functions(func, file)?
@@ -527,13 +616,30 @@ fn resolve_vmlinux(
         let s = m.sym;
         let name = m.name.clone();
         let shown = m.file.as_ref().map(|f| f.shown.clone());
-        let at = |what: &str| format!("{name}{}{what}", shown.as_deref().map(|f| format!(" [{f}]")).unwrap_or_default());
+        let at = |what: &str| {
+            format!(
+                "{name}{}{what}",
+                shown
+                    .as_deref()
+                    .map(|f| format!(" [{f}]"))
+                    .unwrap_or_default()
+            )
+        };
         let addr = if data {
             s.addr
         } else {
-            check_offset_with(elf.path(), &s, offset, || elf.bytes_at(s.addr, s.size).map(<[u8]>::to_vec), &at)?
+            check_offset_with(
+                elf.path(),
+                &s,
+                offset,
+                || elf.bytes_at(s.addr, s.size).map(<[u8]>::to_vec),
+                &at,
+            )?
         };
-        let section = elf.sections().get(s.section as usize).map(|x| x.name.clone());
+        let section = elf
+            .sections()
+            .get(s.section as usize)
+            .map(|x| x.name.clone());
         let (count, with_modules) = inp.count(&name);
         let mut forms = Forms::default();
         if data {
@@ -541,7 +647,10 @@ fn resolve_vmlinux(
                 if ks.count(&name, None) == 1 {
                     forms.data_symbol = Some(format!("@{name}"));
                 } else {
-                    forms.notes.push(format!("@{name} is not usable: kallsyms lists it {} times", ks.count(&name, None)));
+                    forms.notes.push(format!(
+                        "@{name} is not usable: kallsyms lists it {} times",
+                        ks.count(&name, None)
+                    ));
                 }
             } else {
                 forms.notes.push("@SYM: unknown whether kallsyms lists it (data symbols need CONFIG_KALLSYMS_ALL); give --kallsyms".into());
@@ -549,32 +658,43 @@ fn resolve_vmlinux(
         } else {
             forms.text = Some(plus("_text", addr.get().wrapping_sub(vm.text().get())));
         }
-        if count == 1 {
+        if count == 1 && !data {
             forms.symbol = Some(plus(&name, addr.get() - s.addr.get()));
             if !with_modules {
                 forms.notes.push(format!("{name} is unique in this vmlinux; loaded modules were not checked (give --kallsyms)"));
             }
         } else if !data {
-            forms.notes.push(format!("{name} is not unique ({count} symbols): the kernel refuses {name}+OFF"));
+            forms.notes.push(format!(
+                "{name} is not unique ({count} symbols): the kernel refuses {name}+OFF"
+            ));
             match nearest_unique_vmlinux(vm, inp, &s, addr) {
                 Some((p, off)) => forms.nearest = Some(plus(&p, off)),
-                None => forms.notes.push("no unique symbol precedes it in its section".into()),
+                None => forms
+                    .notes
+                    .push("no unique symbol precedes it in its section".into()),
             }
         }
         match inp.link {
             Some(l) if l.usable() => forms.address = Some(l.runtime(addr)),
             Some(l) => {
                 if let BuildIdCheck::Mismatch { vmlinux, running } = &l.build_id {
-                    forms.notes.push(format!(
-                        "runtime address omitted: the vmlinux's build-id {vmlinux} is not the running kernel's {running}"
-                    ));
+                    let m = format!("runtime address omitted: the vmlinux's build-id {vmlinux} is not the running kernel's {running}");
+                    forms.address_missing = Some(m.clone());
+                    forms.notes.push(m);
                 }
             }
-            None => forms.notes.push("runtime address omitted: not linked against a running kernel (kallsyms)".into()),
+            None => {
+                let m = "runtime address omitted: not linked against a running kernel (kallsyms)"
+                    .to_string();
+                forms.address_missing = Some(m.clone());
+                forms.notes.push(m);
+            }
         }
         let (function, variant) = split_variant(&name);
         out.push(KernelLocation {
-            object: KernelObject::Vmlinux { path: Some(vm.path().to_path_buf()) },
+            object: KernelObject::Vmlinux {
+                path: Some(vm.path().to_path_buf()),
+            },
             function: function.to_string(),
             variant,
             symbol: name.clone(),
@@ -596,7 +716,12 @@ fn resolve_vmlinux(
 
 /// The nearest symbol before `addr` in the same section whose name is unique
 /// in the namespace and can anchor a probe (a function; never `__pfx_*`).
-fn nearest_unique_vmlinux(vm: &Vmlinux, inp: &KernelInputs<'_>, s: &Symbol, addr: LinkAddr) -> Option<(String, u64)> {
+fn nearest_unique_vmlinux(
+    vm: &Vmlinux,
+    inp: &KernelInputs<'_>,
+    s: &Symbol,
+    addr: LinkAddr,
+) -> Option<(String, u64)> {
     let idx = vm.analysed().index().ok()?;
     let order = idx.by_address();
     let end = order.partition_point(|&i| idx.symbols()[i as usize].addr <= addr);
@@ -641,7 +766,12 @@ fn resolve_module(
         idx.symbols()
             .iter()
             .filter(|s| data_matches(func, idx, s))
-            .map(|s| MatchedSymbol { name: idx.name(s).to_string(), sym: *s, file: obj.source_file(idx, s), aliases: Vec::new() })
+            .map(|s| MatchedSymbol {
+                name: idx.name(s).to_string(),
+                sym: *s,
+                file: obj.source_file(idx, s),
+                aliases: Vec::new(),
+            })
             .collect()
     } else {
         obj.match_functions(func, file)?
@@ -670,7 +800,15 @@ fn resolve_module(
         let name = ms.name.clone();
         let shown = ms.file.as_ref().map(|f| f.shown.clone());
         let section = elf.sections().get(s.section as usize).cloned();
-        let at = |what: &str| format!("{name}{}{what}", shown.as_deref().map(|f| format!(" [{f}]")).unwrap_or_default());
+        let at = |what: &str| {
+            format!(
+                "{name}{}{what}",
+                shown
+                    .as_deref()
+                    .map(|f| format!(" [{f}]"))
+                    .unwrap_or_default()
+            )
+        };
         let sec_for_bytes = section.clone();
         let addr = if data {
             s.addr
@@ -682,7 +820,9 @@ fn resolve_module(
                 || {
                     let sec = sec_for_bytes?;
                     let start = sec.offset.checked_add(s.addr.get())? as usize;
-                    elf.data().get(start..start.checked_add(s.size as usize)?).map(<[u8]>::to_vec)
+                    elf.data()
+                        .get(start..start.checked_add(s.size as usize)?)
+                        .map(<[u8]>::to_vec)
                 },
                 &at,
             )?
@@ -693,7 +833,10 @@ fn resolve_module(
         if in_module == 1 {
             forms.module = Some(format!("{}:{}", m.name(), plus(&name, off)));
         } else {
-            forms.notes.push(format!("{name} is not unique in module {} ({in_module} symbols)", m.name()));
+            forms.notes.push(format!(
+                "{name} is not unique in module {} ({in_module} symbols)",
+                m.name()
+            ));
             if let Some((p, poff)) = nearest_unique_module(idx, &s, addr) {
                 forms.module = Some(format!("{}:{}", m.name(), plus(&p, poff)));
             }
@@ -706,14 +849,23 @@ fn resolve_module(
         match (loaded, &build_id_note, &sec_name) {
             (Some(sys), None, Some(sn)) => match sys.module_section(m.name(), sn) {
                 Ok(base) => forms.address = Some(RuntimeAddr(base.get().wrapping_add(addr.get()))),
-                Err(e) => forms.notes.push(format!("runtime address omitted: {e}")),
+                Err(e) => forms.address_missing = Some(format!("runtime address omitted: {e}")),
             },
-            (Some(_), Some(note), _) => forms.notes.push(note.clone()),
-            _ => forms.notes.push(format!("runtime address omitted: module {} is not loaded (or no --sysfs)", m.name())),
+            (Some(_), Some(note), _) => forms.address_missing = Some(note.clone()),
+            _ => {
+                forms.address_missing = Some(format!(
+                    "runtime address omitted: module {} is not loaded (or no --sysfs)",
+                    m.name()
+                ))
+            }
         }
+        forms.notes.extend(forms.address_missing.clone());
         let (function, variant) = split_variant(&name);
         out.push(KernelLocation {
-            object: KernelObject::Module { name: m.name().to_string(), path: Some(m.path().to_path_buf()) },
+            object: KernelObject::Module {
+                name: m.name().to_string(),
+                path: Some(m.path().to_path_buf()),
+            },
             function: function.to_string(),
             variant,
             symbol: name.clone(),
@@ -786,14 +938,22 @@ fn resolve_kallsyms(
                 None => ks.module(s).is_none(),
             };
             in_scope
-                && (if data { !s.is_text() && func.matches(ks.name(s)) } else { s.is_text() && name_matches(func, ks.name(s)) })
+                && (if data {
+                    !s.is_text() && func.matches(ks.name(s))
+                } else {
+                    s.is_text() && name_matches(func, ks.name(s))
+                })
         })
         .collect();
     matched.sort_by_key(|s| s.addr);
     matched.dedup_by_key(|s| s.addr);
     if matched.is_empty() {
         let what = if data { "data symbol" } else { "function" };
-        return Err(Error::new(ErrorKind::NotFound, format!("'{spec}': no {what} matches '{func}'")).with_path(ks.origin()));
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("'{spec}': no {what} matches '{func}'"),
+        )
+        .with_path(ks.origin()));
     }
     let mut out = Vec::new();
     for s in matched {
@@ -817,7 +977,9 @@ fn resolve_kallsyms(
                 }
             }
             None => {
-                forms.notes.push(format!("{name} is not unique ({count} symbols): the kernel refuses {name}+OFF"));
+                forms.notes.push(format!(
+                    "{name} is not unique ({count} symbols): the kernel refuses {name}+OFF"
+                ));
                 if let Some((p, off)) = nearest_unique_kallsyms(ks, s) {
                     forms.nearest = Some(plus(p, off));
                 }
@@ -826,12 +988,17 @@ fn resolve_kallsyms(
         if runtime {
             forms.address = Some(s.addr);
         } else {
-            forms.notes.push("runtime address omitted: System.map holds link-time addresses".into());
+            forms.address_missing =
+                Some("runtime address omitted: System.map holds link-time addresses".into());
+            forms.notes.extend(forms.address_missing.clone());
         }
         let (function, variant) = split_variant(&name);
         out.push(KernelLocation {
             object: match module {
-                Some(m) => KernelObject::Module { name: m.to_string(), path: None },
+                Some(m) => KernelObject::Module {
+                    name: m.to_string(),
+                    path: None,
+                },
                 None => KernelObject::Vmlinux { path: None },
             },
             function: function.to_string(),
@@ -869,10 +1036,18 @@ fn nearest_unique_kallsyms<'k>(ks: &'k Kallsyms, s: &KSym) -> Option<(&'k str, u
 }
 
 /// `p:GROUP/EVENT TARGET` / `r:GROUP/EVENT TARGET` for `kprobe_events`.
-pub fn kprobe_definition(kind: ProbeKind, group: &crate::emit::GroupName, event: &str, target: &str) -> Result<String> {
+pub fn kprobe_definition(
+    kind: ProbeKind,
+    group: &crate::emit::GroupName,
+    event: &str,
+    target: &str,
+) -> Result<String> {
     crate::emit::event::validate(event, "event")?;
     if target.contains(char::is_whitespace) {
-        return Err(Error::new(ErrorKind::Unrepresentable, format!("probe target {target:?} contains whitespace")));
+        return Err(Error::new(
+            ErrorKind::Unrepresentable,
+            format!("probe target {target:?} contains whitespace"),
+        ));
     }
     let p = match kind {
         ProbeKind::Entry => 'p',

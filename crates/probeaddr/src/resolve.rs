@@ -371,21 +371,33 @@ impl Pinnable for Location {
 /// shares (`helper@b.c`, else `helper@src/b.c`), else its full symbol name.
 pub fn pin_for<L: Pinnable>(l: &L, all: &[L]) -> Option<String> {
     let names_it = |o: &L, sym: &str| {
-        o.symbol() == sym || (o.function() == sym && !sym.contains('.')) || o.aliases().iter().any(|a| a == sym)
+        o.symbol() == sym
+            || (o.function() == sym && !sym.contains('.'))
+            || o.aliases().iter().any(|a| a == sym)
     };
     let in_file = |o: &L, f: &str| {
         let p = Pattern::new(f);
-        o.file().is_some_and(|of| file_matches(&p, of)) || o.source_path().is_some_and(|of| file_matches(&p, of))
+        o.file().is_some_and(|of| file_matches(&p, of))
+            || o.source_path().is_some_and(|of| file_matches(&p, of))
     };
     let count = |sym: &str, file: Option<&str>| {
         all.iter()
             .filter(|o| names_it(o, sym) && file.is_none_or(|f| in_file(o, f)))
             .count()
     };
-    let with_off = |p: String| if l.offset() > 0 { format!("{p}+{:#x}", l.offset()) } else { p };
+    let with_off = |p: String| {
+        if l.offset() > 0 {
+            format!("{p}+{:#x}", l.offset())
+        } else {
+            p
+        }
+    };
     let mut suffixes: Vec<String> = Vec::new();
     for path in [l.file(), l.source_path()].into_iter().flatten() {
-        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let comps: Vec<&str> = path
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
         for k in 1..=comps.len() {
             let mut s = comps[comps.len() - k..].join("/");
             if k == comps.len() && path.starts_with('/') {

@@ -39,6 +39,8 @@ pub fn dir() -> &'static Path {
         let src = src_dir();
         let mut h = DefaultHasher::new();
         hash_tree(&src, &mut h);
+        // How the fixtures are built is part of what they are.
+        include_str!("fixtures.rs").hash(&mut h);
         let gcc = Command::new("gcc")
             .arg("--version")
             .output()
@@ -64,6 +66,18 @@ pub fn dir() -> &'static Path {
             assert!(
                 res.status.success(),
                 "building fixtures failed:\n{}\n{}",
+                String::from_utf8_lossy(&res.stdout),
+                String::from_utf8_lossy(&res.stderr)
+            );
+            let res = Command::new("sh")
+                .arg(src.join("kernel/build.sh"))
+                .arg(work.join("kernel"))
+                .arg(out.join("kernel"))
+                .output()
+                .unwrap();
+            assert!(
+                res.status.success(),
+                "building kernel fixtures failed:\n{}\n{}",
                 String::from_utf8_lossy(&res.stdout),
                 String::from_utf8_lossy(&res.stderr)
             );

@@ -1,5 +1,6 @@
 mod errors;
 mod fixtures;
+mod kernel;
 mod live;
 mod oracle;
 mod resolve;

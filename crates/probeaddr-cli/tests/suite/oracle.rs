@@ -27,6 +27,8 @@ pub struct ReadelfSym {
     pub value: u64,
     pub size: u64,
     pub bind: String,
+    /// Section index as readelf prints it (`15`, `UND`, `ABS`).
+    pub ndx: String,
 }
 
 /// Every FUNC in `.symtab` (or `.dynsym` with `dynamic`), with its file.
@@ -60,6 +62,7 @@ pub fn readelf_funcs(bin: &Path, dynamic: bool) -> Vec<ReadelfSym> {
                     f[2].parse().unwrap()
                 },
                 bind: f[4].to_string(),
+                ndx: f[6].to_string(),
             }),
             _ => {}
         }
@@ -158,4 +161,69 @@ pub fn objdump_boundaries(bin: &Path, start: u64, size: u64) -> Vec<u64> {
                 .then(|| hex(a) - start)
         })
         .collect()
+}
+
+/// Every symbol of any type from `readelf -sW` (name, value, type, ndx).
+pub fn readelf_all(bin: &Path) -> Vec<(String, u64, String, String)> {
+    let text = run(Command::new("readelf").args(["-sW"]).arg(bin));
+    let mut out = Vec::new();
+    let mut in_symtab = false;
+    for line in text.lines() {
+        if line.starts_with("Symbol table") {
+            in_symtab = line.contains("'.symtab'");
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if in_symtab && f.len() >= 8 && f[0].ends_with(':') && f[0] != "Num:" {
+            out.push((
+                f[7].to_string(),
+                hex(f[1]),
+                f[3].to_string(),
+                f[6].to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// Section names by index from `readelf -SW`.
+pub fn readelf_sections(bin: &Path) -> std::collections::BTreeMap<u32, String> {
+    run(Command::new("readelf").args(["-SW"]).arg(bin))
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let rest = l.strip_prefix('[')?;
+            let (n, rest) = rest.split_once(']')?;
+            let name = rest.split_whitespace().next()?;
+            Some((n.trim().parse().ok()?, name.to_string()))
+        })
+        .collect()
+}
+
+/// `gdb -batch -ex 'info line *ADDR'`: the source file gdb gives for an address.
+pub fn gdb_file_at(bin: &Path, addr: u64) -> String {
+    let text = run(Command::new("gdb")
+        .args(["-batch", "-nx", "-ex", &format!("info line *{addr:#x}")])
+        .arg(bin));
+    let start = text
+        .find(" of \"")
+        .unwrap_or_else(|| panic!("gdb said: {text}"))
+        + 5;
+    text[start..].split('"').next().unwrap().to_string()
+}
+
+/// The bytes of one section (`objcopy -O binary --only-section`).
+pub fn section_bytes(bin: &Path, section: &str) -> Vec<u8> {
+    let out = std::env::temp_dir().join(format!(
+        "probeaddr-sec-{}-{}",
+        std::process::id(),
+        section.trim_start_matches('.')
+    ));
+    run(Command::new("objcopy")
+        .args(["-O", "binary", "--only-section", section])
+        .arg(bin)
+        .arg(&out));
+    let b = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    b
 }
