@@ -470,6 +470,13 @@ fn kallsyms_that_does_not_describe_the_vmlinux_is_refused() {
         e.contains("every address is 0: kernel.kptr_restrict hides them"),
         "{e}"
     );
+    // A line cut short.
+    let w = world_with("cut", slide, |ks| ks.push_str("ffffffff81000000 T\n"));
+    let e = w.resolve(&["init_once"]).error();
+    assert!(
+        e.ends_with(": not a kallsyms line (ADDRESS TYPE NAME): \"ffffffff81000000 T\""),
+        "{e}"
+    );
     // Garbage.
     let w = world_with("garbage", slide, |ks| ks.push_str("this is not kallsyms\n"));
     let e = w.resolve(&["init_once"]).error();
@@ -631,4 +638,82 @@ fn symbolize_round_trips_on_the_live_kallsyms() {
         .map(|(a, n)| format!("{:#x} {n}+0x1\n", a + 1))
         .collect();
     assert_eq!(run.stdout, want);
+}
+
+#[test]
+fn module_build_id_mismatch_omits_its_runtime_address() {
+    let w = world("modbid");
+    let p = w.sysfs().join("module/fixmod/notes/.note.gnu.build-id");
+    let mut b = std::fs::read(&p).unwrap();
+    let n = b.len();
+    b[n - 1] ^= 0x55;
+    std::fs::write(&p, b).unwrap();
+    let run = w.resolve(&[
+        "--format",
+        "json",
+        r#"module("fixmod").function("fixmod_create")"#,
+    ]);
+    let r = run.json();
+    assert!(r[0]["forms"]["address"].is_null());
+    assert!(
+        run.stderr.contains("but the loaded module fixmod has"),
+        "{}",
+        run.stderr
+    );
+    let e = w
+        .resolve(&[
+            r#"module("fixmod").function("fixmod_create")"#,
+            "--format",
+            "kprobe",
+            "--form",
+            "address",
+        ])
+        .error();
+    assert!(
+        e.contains("no address form: runtime address omitted:")
+            && e.contains("but the loaded module fixmod has"),
+        "{e}"
+    );
+}
+
+#[test]
+fn system_map_alone_gives_relocatable_forms() {
+    let map = fixtures::path("kernel/System.map");
+    let vm = fixtures::path("kernel/vmlinux");
+    let funcs = oracle::readelf_funcs(&vm, false);
+    let sk = funcs.iter().find(|s| s.name == "start_kernel").unwrap();
+    let run = probeaddr([
+        "resolve",
+        "--system-map",
+        map.to_str().unwrap(),
+        "--offline",
+        "--format",
+        "json",
+        "start_kernel",
+        "init_once",
+    ]);
+    let r = run.json();
+    assert_eq!(
+        r[0]["forms"]["text"],
+        format!("_text+{:#x}", sk.value - 0xffff_ffff_8100_0000)
+    );
+    assert_eq!(r[0]["forms"]["symbol"], "start_kernel+0x0");
+    assert!(r[0]["forms"]["address"].is_null());
+    let io: Vec<&serde_json::Value> = r.iter().filter(|x| x["symbol"] == "init_once").collect();
+    assert_eq!(io.len(), 4);
+    assert!(io
+        .iter()
+        .all(|x| x["file"].is_null() && x["forms"]["nearest"].is_string()));
+    let e = probeaddr([
+        "resolve",
+        "--system-map",
+        map.to_str().unwrap(),
+        "--offline",
+        "init_once@fs/inode.c",
+    ])
+    .error();
+    assert!(
+        e.contains("kallsyms has no file names, so @fs/inode.c cannot be matched; give --vmlinux"),
+        "{e}"
+    );
 }

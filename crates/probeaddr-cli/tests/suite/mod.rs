@@ -1,3 +1,4 @@
+mod debian;
 mod errors;
 mod fixtures;
 mod kernel;
