@@ -620,11 +620,15 @@ fn symbolize_round_trips_on_the_live_kallsyms() {
         })
         .collect();
     by_addr.sort();
+    let mut at: BTreeMap<u64, usize> = BTreeMap::new();
+    for (a, _, _) in &by_addr {
+        *at.entry(*a).or_default() += 1;
+    }
     let picks: Vec<(u64, &str)> = by_addr
         .windows(2)
         .filter(|w| matches!(w[0].1, "T" | "t") && w[1].0 > w[0].0 + 1 && w[0].0 > 0)
         .filter(|w| !dups.contains_key(w[0].2) && !w[0].2.starts_with("__pfx_"))
-        .filter(|w| by_addr.iter().filter(|o| o.0 == w[0].0).count() == 1)
+        .filter(|w| at[&w[0].0] == 1)
         .step_by(997)
         .map(|w| (w[0].0, w[0].2))
         .collect();
