@@ -11,19 +11,34 @@
 //! libLLVM since LLVM 3.x). Without a usable binary the benchmarks are
 //! skipped with a message, not a panic.
 //!
+//! Kernel benchmarks (group `kernel`):
+//!
+//! * `cold open + resolve <point>`: `Vmlinux::open` (map the ELF, index its
+//!   `.symtab`, read DWARF as needed) and `kernel::resolve` every iteration,
+//!   for `init_once@fs/proc/inode.c` (eight `init_once` in the kernel, one in
+//!   that file) and `vfs_read`. The vmlinux is `$PROBEADDR_BENCH_VMLINUX`,
+//!   else the Debian 6.1 debug vmlinux that `scripts/fetch-debian-kernel`
+//!   caches; missing: skipped with a message.
+//! * `symbolize`: `/proc/kallsyms` (or `$PROBEADDR_BENCH_KALLSYMS`) parsed
+//!   and address-indexed once, then `Kallsyms::symbolize` on a fixed
+//!   pseudo-random set of 1,000,000 addresses inside text symbols; reported
+//!   as elements (addresses) per second. Target: at least 1 M/s.
+//!
 //! Run: `cargo bench -p probeaddr --bench resolve`
-//! (`benches/compare.sh` uses the same defaults.)
+//! (`benches/compare.sh` and `benches/compare-kernel.sh` use the same defaults.)
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use probeaddr::kernel::{KernelInputs, Vmlinux};
 use probeaddr::resolve::{ResolveOptions, UserObject};
 use probeaddr::sources::debuginfo::DebugSearch;
 use probeaddr::sources::elf::ElfObject;
-use probeaddr::ProbeSpec;
+use probeaddr::sources::kallsyms::Kallsyms;
+use probeaddr::{ProbeSpec, RuntimeAddr};
 
 const DEFAULT_FUNC: &str = "LLVMParseIRInContext";
 
@@ -194,5 +209,197 @@ fn warm(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cold, warm);
+/// The Debian 6.1 debug vmlinux cached by `scripts/fetch-debian-kernel`.
+const DEFAULT_VMLINUX: &str = "/root/.cache/probeaddr/debian-6.1.0-56-cloud-amd64/root/usr/lib/debug/boot/vmlinux-6.1.0-56-cloud-amd64";
+
+/// Kernel probe points resolved by the `kernel` group.
+const KERNEL_POINTS: &[&str] = &["init_once@fs/proc/inode.c", "vfs_read"];
+
+/// The vmlinux, checked once (opened, and every point resolves): `None`,
+/// with a message, if the kernel benchmarks cannot run here.
+fn vmlinux() -> Option<&'static Path> {
+    static VMLINUX: OnceLock<Option<PathBuf>> = OnceLock::new();
+    VMLINUX
+        .get_or_init(|| {
+            let path = std::env::var_os("PROBEADDR_BENCH_VMLINUX")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_VMLINUX));
+            if !path.is_file() {
+                eprintln!(
+                    "kernel bench: no vmlinux at {} (run scripts/fetch-debian-kernel, or set PROBEADDR_BENCH_VMLINUX); skipping",
+                    path.display()
+                );
+                return None;
+            }
+            let vm = match Vmlinux::open(&path, &DebugSearch::default()) {
+                Ok(vm) => vm,
+                Err(e) => {
+                    eprintln!("kernel bench: cannot open {}: {e}; skipping", path.display());
+                    return None;
+                }
+            };
+            let inp = KernelInputs {
+                vmlinux: Some(&vm),
+                kallsyms_matches: false,
+                ..Default::default()
+            };
+            for point in KERNEL_POINTS {
+                let spec = ProbeSpec::parse(point).expect("valid probe point");
+                match probeaddr::kernel::resolve(&spec, &inp) {
+                    Ok(locs) if !locs.is_empty() => eprintln!(
+                        "kernel bench: {point} -> {} ({} location(s)) in {}",
+                        locs[0].forms.text.as_deref().unwrap_or("?"),
+                        locs.len(),
+                        path.display()
+                    ),
+                    Ok(_) => {
+                        eprintln!("kernel bench: {point} not found in {}; skipping", path.display());
+                        return None;
+                    }
+                    Err(e) => {
+                        eprintln!("kernel bench: {point} in {}: {e}; skipping", path.display());
+                        return None;
+                    }
+                }
+            }
+            Some(path)
+        })
+        .as_deref()
+}
+
+fn kernel_cold(c: &mut Criterion) {
+    let Some(path) = vmlinux() else { return };
+    let search = DebugSearch::default();
+    let mut g = c.benchmark_group("kernel");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for point in KERNEL_POINTS {
+        let spec = ProbeSpec::parse(point).expect("valid probe point");
+        g.bench_function(format!("cold open + resolve {point}"), |b| {
+            b.iter(|| {
+                let vm = Vmlinux::open(black_box(path), &search).expect("open");
+                let inp = KernelInputs {
+                    vmlinux: Some(&vm),
+                    kallsyms_matches: false,
+                    ..Default::default()
+                };
+                black_box(probeaddr::kernel::resolve(black_box(&spec), &inp).expect("resolve"))
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Number of addresses symbolized per iteration.
+const SYMBOLIZE_N: usize = 1_000_000;
+
+/// splitmix64: a fixed, dependency-free pseudo-random sequence.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `n` addresses, each inside a text symbol of `ks`: a random text symbol,
+/// plus a random offset below the distance to the next higher address (at
+/// most 4 KiB). Same seed, same listing: same addresses.
+fn text_addresses(ks: &Kallsyms, n: usize) -> Vec<RuntimeAddr> {
+    let syms = ks.symbols();
+    let mut starts: Vec<u64> = syms.iter().map(|s| s.addr.get()).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let ranges: Vec<(u64, u64)> = syms
+        .iter()
+        .filter(|s| s.is_text() && s.addr.get() != 0)
+        .map(|s| {
+            let a = s.addr.get();
+            let i = starts.partition_point(|&x| x <= a);
+            let next = starts.get(i).copied().unwrap_or(a + 16);
+            (a, (next - a).clamp(1, 4096))
+        })
+        .collect();
+    if ranges.is_empty() {
+        return Vec::new();
+    }
+    let mut state = 0x5eed_0f_9b0b_u64;
+    (0..n)
+        .map(|_| {
+            let (a, len) = ranges[(splitmix64(&mut state) % ranges.len() as u64) as usize];
+            RuntimeAddr(a + splitmix64(&mut state) % len)
+        })
+        .collect()
+}
+
+fn symbolize(c: &mut Criterion) {
+    let path = std::env::var_os("PROBEADDR_BENCH_KALLSYMS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/proc/kallsyms"));
+    let t0 = std::time::Instant::now();
+    let ks = match Kallsyms::read(&path) {
+        Ok(ks) => ks,
+        Err(e) => {
+            eprintln!(
+                "symbolize bench: cannot read {}: {e}; skipping",
+                path.display()
+            );
+            return;
+        }
+    };
+    if ks.addresses_hidden() {
+        eprintln!(
+            "symbolize bench: {} shows no addresses (kptr_restrict; run as root); skipping",
+            path.display()
+        );
+        return;
+    }
+    ks.by_address();
+    let parse = t0.elapsed();
+    let addrs = text_addresses(&ks, SYMBOLIZE_N);
+    if addrs.is_empty() {
+        eprintln!(
+            "symbolize bench: no text symbols in {}; skipping",
+            path.display()
+        );
+        return;
+    }
+    let found = addrs.iter().filter(|&&a| ks.symbolize(a).is_some()).count();
+    eprintln!(
+        "symbolize bench: {} ({} symbols, {} text) read + address-indexed in {:.1} ms; {} addresses, {} symbolized",
+        path.display(),
+        ks.symbols().len(),
+        ks.symbols().iter().filter(|s| s.is_text()).count(),
+        parse.as_secs_f64() * 1e3,
+        addrs.len(),
+        found
+    );
+    let mut g = c.benchmark_group("kernel");
+    g.throughput(Throughput::Elements(addrs.len() as u64))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    g.bench_function(
+        format!("symbolize {} addresses (warm kallsyms)", addrs.len()),
+        |b| {
+            b.iter(|| {
+                let mut hits = 0usize;
+                let mut sum = 0u64;
+                for &a in black_box(&addrs) {
+                    if let Some((s, off)) = ks.symbolize(a) {
+                        hits += 1;
+                        sum = sum.wrapping_add(s.addr.get() ^ off);
+                    }
+                }
+                black_box((hits, sum))
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, cold, warm, kernel_cold, symbolize);
 criterion_main!(benches);

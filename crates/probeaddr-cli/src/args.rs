@@ -166,6 +166,10 @@ pub struct ResolveArgs {
     #[arg(long)]
     pub no_build_id_check: bool,
 
+    /// Probe function entries after their prologue (from the line table).
+    #[arg(long)]
+    pub skip_prologue: bool,
+
     /// Which form --format kprobe writes.
     #[arg(long, value_enum, default_value_t = FormArg::Safest)]
     pub form: FormArg,

@@ -154,7 +154,17 @@ fn event_name(spec: &ProbeSpec, l: &KernelLocation, dup: bool) -> String {
             n.push_str(&sanitize(f));
         }
     }
-    if l.offset > 0 {
+    if let Some((_, line)) = &l.line {
+        // perf's convention: the line as the user wrote it (FUNC:N -> _LN).
+        let shown = match &spec.point {
+            probeaddr::spec::Point::Function {
+                line: Some(probeaddr::spec::LineSpec::Relative(n)),
+                ..
+            } => u64::from(*n),
+            _ => *line,
+        };
+        n.push_str(&format!("_L{shown}"));
+    } else if l.offset > 0 {
         n.push_str(&format!("_{:#x}", l.offset));
     }
     if l.kind == ProbeKind::Return {
@@ -276,7 +286,9 @@ pub fn resolve(
         }
         let n = locs.len();
         for l in &locs {
-            let dup = locs.iter().filter(|o| o.symbol == l.symbol).count() > 1;
+            let dup = locs
+                .iter()
+                .any(|o| o.symbol == l.symbol && o.file != l.file);
             let event = namer.claim(&event_name(spec, l, dup));
             let def = if l.is_data {
                 Err("a data location is a fetch argument (@ADDR / @SYM), not a probe".to_string())
@@ -411,7 +423,10 @@ fn write_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
         cells.push(vec![
             obj,
             sym,
-            l.file.clone().unwrap_or_else(|| "-".into()),
+            match &l.line {
+                Some((f, n)) => format!("{f}:{n}"),
+                None => l.file.clone().unwrap_or_else(|| "-".into()),
+            },
             l.section.clone().unwrap_or_else(|| "-".into()),
             hex(l.func_addr.get() + l.offset),
             if l.size > 0 {

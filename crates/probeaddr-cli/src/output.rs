@@ -93,6 +93,7 @@ fn resolve_user(
     search.dirs.splice(0..0, args.debug_dirs.iter().cloned());
     search.check_build_id = !args.no_build_id_check;
     let opts = ResolveOptions {
+        skip_prologue: args.skip_prologue,
         unique: args.unique,
     };
 
@@ -203,7 +204,9 @@ fn resolve_user(
         let mut point_rows = Vec::new();
         let mut failed = false;
         for loc in &locs {
-            let dup_name = locs.iter().filter(|o| o.symbol == loc.symbol).count() > 1;
+            let dup_name = locs
+                .iter()
+                .any(|o| o.symbol == loc.symbol && o.file != loc.file);
             let runtime = match image.map(|i| i.runtime_addr(loc.file_offset)).transpose() {
                 Ok(r) => r,
                 Err(e) => {
@@ -305,7 +308,17 @@ fn event_name(spec: &ProbeSpec, loc: &Location, dup_name: bool) -> String {
             name.push_str(&sanitize(f));
         }
     }
-    if loc.offset > 0 {
+    if let Some((_, line)) = &loc.line {
+        // perf's convention: the line as the user wrote it (FUNC:N -> _LN).
+        let shown = match &spec.point {
+            probeaddr::spec::Point::Function {
+                line: Some(probeaddr::spec::LineSpec::Relative(n)),
+                ..
+            } => u64::from(*n),
+            _ => *line,
+        };
+        name.push_str(&format!("_L{shown}"));
+    } else if loc.offset > 0 {
         name.push_str(&format!("_{:#x}", loc.offset));
     }
     if loc.kind == ProbeKind::Return {
@@ -338,6 +351,7 @@ fn row_json(r: &Row) -> serde_json::Value {
         "file_offset": hex(l.file_offset.get()),
         "runtime_addr": r.runtime.map(|a| hex(a.get())),
         "kind": match l.kind { ProbeKind::Entry => "entry", ProbeKind::Return => "return" },
+        "line": l.line.as_ref().map(|(f, n)| serde_json::json!({"file": f, "line": n})),
         "event": r.event,
         "uprobe": r.uprobe.as_ref().ok(),
     })
@@ -368,7 +382,10 @@ fn write_table(out: &mut dyn Write, rows: &[Row], runtime: bool) -> std::io::Res
         let mut row = vec![
             l.object.display().to_string(),
             sym,
-            l.file.clone().unwrap_or_else(|| "-".into()),
+            match &l.line {
+                Some((f, n)) => format!("{f}:{n}"),
+                None => l.file.clone().unwrap_or_else(|| "-".into()),
+            },
             hex(l.addr.get()),
             l.size.to_string(),
             hex(l.file_offset.get()),

@@ -453,6 +453,8 @@ pub struct KernelLocation {
     pub name_count: usize,
     /// Every form.
     pub forms: Forms,
+    /// For line probes: file and line.
+    pub line: Option<(String, u64)>,
 }
 
 impl Pinnable for KernelLocation {
@@ -536,12 +538,20 @@ fn plus(sym: &str, off: u64) -> String {
 pub fn resolve(spec: &ProbeSpec, inp: &KernelInputs<'_>) -> Result<Vec<KernelLocation>> {
     let (func, file, offset, data) = match &spec.point {
         Point::Function { line: Some(_), .. } | Point::Line { .. } => {
-            return Err(Error::new(
-                ErrorKind::NotImplemented,
-                format!("'{spec}' is a line probe: resolving source lines needs the DWARF line tables, which probeaddr does not read yet"),
-            ))
+            return match (&spec.target, inp.vmlinux) {
+                (Target::Kernel | Target::Process(None), Some(vm)) => resolve_vmlinux_lines(spec, vm, inp),
+                _ => Err(Error::new(
+                    ErrorKind::NotImplemented,
+                    format!("'{spec}' is a line probe: it needs a vmlinux with DWARF (-k VMLINUX); module line probes are not supported yet"),
+                )),
+            };
         }
-        Point::Function { func, file, offset, line: None } => (func, file.as_ref(), *offset, false),
+        Point::Function {
+            func,
+            file,
+            offset,
+            line: None,
+        } => (func, file.as_ref(), *offset, false),
         Point::Data { name } => (name, None, 0, true),
     };
     match &spec.target {
@@ -592,7 +602,6 @@ fn resolve_vmlinux(
     data: bool,
 ) -> Result<Vec<KernelLocation>> {
     let obj = vm.analysed();
-    let elf = obj.elf();
     let matched: Vec<MatchedSymbol> = if data {
         let idx = obj.index()?;
         idx.symbols()
@@ -611,8 +620,93 @@ fn resolve_vmlinux(
     if matched.is_empty() {
         return Err(obj.not_found(spec, func, file));
     }
+    let items = matched.into_iter().map(|m| (m, offset, None)).collect();
+    vmlinux_locations(spec, vm, inp, items, data)
+}
+
+/// Line probes in the vmlinux: `FUNC:N`, `FUNC@SRC:N` (stap), `SRC:N`.
+fn resolve_vmlinux_lines(
+    spec: &ProbeSpec,
+    vm: &Vmlinux,
+    inp: &KernelInputs<'_>,
+) -> Result<Vec<KernelLocation>> {
+    let obj = vm.analysed();
+    let path = vm.path();
+    let cu = obj.compile_units().ok_or_else(|| {
+        Error::new(ErrorKind::NoSymbols, format!("'{spec}' needs DWARF line tables and this vmlinux has no .debug_info; use the -dbg vmlinux"))
+            .with_path(path)
+    })?;
+    let mut items = Vec::new();
+    match &spec.point {
+        Point::Function {
+            func,
+            file,
+            line: Some(ls),
+            ..
+        } => {
+            let matched = obj.match_functions(func, file.as_ref())?;
+            if matched.is_empty() {
+                return Err(obj.not_found(spec, func, file.as_ref()));
+            }
+            let line_file = match ls {
+                crate::spec::LineSpec::Absolute(_) => file.as_ref(),
+                crate::spec::LineSpec::Relative(_) => None,
+            };
+            for m in matched {
+                let found =
+                    crate::lines::in_function(cu, m.sym.addr, *ls, line_file).map_err(|why| {
+                        Error::new(
+                            ErrorKind::NotFound,
+                            format!(
+                                "'{spec}': {} [{}]: {why}",
+                                m.name,
+                                m.file.as_ref().map_or("?", |f| f.shown.as_str())
+                            ),
+                        )
+                        .with_path(path)
+                    })?;
+                for la in found {
+                    let off = la.addr - m.sym.addr.get();
+                    items.push((m.clone(), off, Some((la.file, la.line))));
+                }
+            }
+        }
+        Point::Line { file, line } => {
+            let found = crate::lines::in_file(cu, file, *line).map_err(|why| {
+                Error::new(ErrorKind::NotFound, format!("'{spec}': {why}")).with_path(path)
+            })?;
+            let idx = obj.index()?;
+            for la in found {
+                let Some(s) = idx.functions_containing(LinkAddr(la.addr)).next() else {
+                    continue;
+                };
+                let m = MatchedSymbol {
+                    name: idx.name(s).to_string(),
+                    sym: *s,
+                    file: obj.source_file(idx, s),
+                    aliases: Vec::new(),
+                };
+                items.push((m, la.addr - s.addr.get(), Some((la.file, la.line))));
+            }
+        }
+        _ => unreachable!("only line points come here"),
+    }
+    vmlinux_locations(spec, vm, inp, items, false)
+}
+
+type Item = (MatchedSymbol, u64, Option<(String, u64)>);
+
+fn vmlinux_locations(
+    spec: &ProbeSpec,
+    vm: &Vmlinux,
+    inp: &KernelInputs<'_>,
+    items: Vec<Item>,
+    data: bool,
+) -> Result<Vec<KernelLocation>> {
+    let obj = vm.analysed();
+    let elf = obj.elf();
     let mut out = Vec::new();
-    for m in matched {
+    for (m, offset, line) in items {
         let s = m.sym;
         let name = m.name.clone();
         let shown = m.file.as_ref().map(|f| f.shown.clone());
@@ -709,6 +803,7 @@ fn resolve_vmlinux(
             kind: spec.kind,
             name_count: count,
             forms,
+            line: line.clone(),
         });
     }
     Ok(out)
@@ -880,6 +975,7 @@ fn resolve_module(
             kind: spec.kind,
             name_count: count,
             forms,
+            line: None,
         });
     }
     Ok(out)
@@ -1015,6 +1111,7 @@ fn resolve_kallsyms(
             kind: spec.kind,
             name_count: count,
             forms,
+            line: None,
         });
     }
     Ok(out)

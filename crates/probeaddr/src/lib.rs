@@ -44,6 +44,7 @@ mod error;
 pub mod index;
 pub mod insn;
 pub mod kernel;
+pub mod lines;
 pub mod link;
 pub mod object;
 pub mod resolve;

@@ -21,6 +21,9 @@ use crate::spec::{Pattern, Point, ProbeKind, ProbeSpec, Target};
 pub struct ResolveOptions {
     /// More than one match is an error listing every candidate.
     pub unique: bool,
+    /// Probe function entries after their prologue (from the line table), as
+    /// SystemTap does, instead of at the entry address.
+    pub skip_prologue: bool,
 }
 
 /// A user-space ELF file (executable, PIE or shared library) opened for
@@ -64,6 +67,8 @@ pub struct Location {
     pub file_offset: FileOffset,
     /// Entry or return probe.
     pub kind: ProbeKind,
+    /// For line probes: the file (relative to the compile directory) and line.
+    pub line: Option<(String, u64)>,
 }
 
 impl UserObject {
@@ -114,26 +119,135 @@ impl UserObject {
                 .with_path(path))
             }
         }
-        let (func, file, offset) = match &spec.point {
-            Point::Function { line: Some(_), .. } | Point::Line { .. } => {
+        let (func, file, offset, line) = match &spec.point {
+            Point::Data { .. } => {
                 return Err(Error::new(
                     ErrorKind::NotImplemented,
-                    format!("'{spec}' is a line probe: resolving source lines needs the DWARF line tables, which probeaddr does not read yet; probe a function or FUNC+OFFSET instead"),
+                    "data probe points are for the kernel (kernel.data)",
                 ))
             }
-            Point::Data { .. } => {
-                return Err(Error::new(ErrorKind::NotImplemented, "data probe points are for the kernel (kernel.data)"))
-            }
-            Point::Function { func, file, offset, line: None } => (func, file.as_ref(), *offset),
+            Point::Line { file, line } => return self.resolve_file_line(spec, file, *line, opts),
+            Point::Function {
+                func,
+                file,
+                offset,
+                line,
+            } => (func, file.as_ref(), *offset, *line),
         };
         let matched = self.obj.match_functions(func, file)?;
         if matched.is_empty() {
             return Err(self.obj.not_found(spec, func, file));
         }
-        let locs = matched
-            .into_iter()
-            .map(|m| self.location(m, offset, spec.kind))
-            .collect::<Result<Vec<_>>>()?;
+        let mut locs = Vec::new();
+        for m in matched {
+            match line {
+                None => {
+                    let mut l = self.location(m, offset, spec.kind)?;
+                    if opts.skip_prologue && spec.kind == ProbeKind::Entry && offset == 0 {
+                        if let Some(after) =
+                            crate::lines::after_prologue(self.dwarf(spec)?, l.func_addr)
+                        {
+                            l.offset = after - l.func_addr.get();
+                            l.addr = LinkAddr(after);
+                            l.file_offset = self.elf().file_offset(l.addr).ok_or_else(|| {
+                                Error::new(
+                                    ErrorKind::Malformed,
+                                    format!("{}: {after:#x} has no file offset", l.symbol),
+                                )
+                            })?;
+                        }
+                    }
+                    locs.push(l);
+                }
+                Some(ls) => {
+                    let line_file = match ls {
+                        crate::spec::LineSpec::Absolute(_) => file,
+                        crate::spec::LineSpec::Relative(_) => None,
+                    };
+                    let cu = self.dwarf(spec)?;
+                    let found = crate::lines::in_function(cu, m.sym.addr, ls, line_file).map_err(
+                        |why| {
+                            Error::new(
+                                ErrorKind::NotFound,
+                                format!(
+                                    "'{spec}': {} [{}]: {why}",
+                                    m.name,
+                                    m.file.as_ref().map_or("?", |f| f.shown.as_str())
+                                ),
+                            )
+                            .with_path(self.elf().path())
+                        },
+                    )?;
+                    for la in found {
+                        let mut l =
+                            self.location(m.clone(), la.addr - m.sym.addr.get(), spec.kind)?;
+                        l.line = Some((la.file, la.line));
+                        locs.push(l);
+                    }
+                }
+            }
+        }
+        if opts.unique && locs.len() > 1 {
+            return Err(ambiguity_error(spec, &locs));
+        }
+        Ok(locs)
+    }
+
+    /// The compile units, or an error saying why line information is missing.
+    fn dwarf(&self, spec: &ProbeSpec) -> Result<&crate::sources::dwarf::CompUnits> {
+        let cu = self.obj.compile_units().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoSymbols,
+                format!("'{spec}' needs DWARF line tables, and neither the file nor a debug file for it has .debug_info; install its debug info (or build with -g)"),
+            )
+            .with_path(self.elf().path())
+        })?;
+        if cu.has_split_units() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "split DWARF (-gsplit-dwarf: skeleton units, code in .dwo files) is not supported; build without -gsplit-dwarf",
+            )
+            .with_path(self.elf().path()));
+        }
+        Ok(cu)
+    }
+
+    /// `SRC:LINE`: every start of that line, each in the function holding it.
+    fn resolve_file_line(
+        &self,
+        spec: &ProbeSpec,
+        file: &Pattern,
+        line: u32,
+        opts: &ResolveOptions,
+    ) -> Result<Vec<Location>> {
+        let path = self.elf().path();
+        let cu = self.dwarf(spec)?;
+        let found = crate::lines::in_file(cu, file, line).map_err(|why| {
+            Error::new(ErrorKind::NotFound, format!("'{spec}': {why}")).with_path(path)
+        })?;
+        let idx = self.obj.index()?;
+        let mut locs = Vec::new();
+        for la in found {
+            let Some(s) = idx.functions_containing(LinkAddr(la.addr)).next() else {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "'{spec}': line {} of {} at {:#x} is in no function of the symbol table",
+                        la.line, la.file, la.addr
+                    ),
+                )
+                .with_path(path));
+            };
+            let m = MatchedSymbol {
+                name: idx.name(s).to_string(),
+                sym: *s,
+                file: self.obj.source_file(idx, s),
+                aliases: Vec::new(),
+            };
+            let mut l = self.location(m, la.addr - s.addr.get(), spec.kind)?;
+            l.line = Some((la.file, la.line));
+            locs.push(l);
+        }
         if opts.unique && locs.len() > 1 {
             return Err(ambiguity_error(spec, &locs));
         }
@@ -180,6 +294,7 @@ impl UserObject {
             size: s.size,
             file_offset,
             kind,
+            line: None,
         })
     }
 }

@@ -311,3 +311,50 @@ fn af_key_module_function() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn vfs_read_line_20_equals_perf_probe() {
+    let Some(r) = root() else { return };
+    let v = vmlinux(&r);
+    // perf probe -k VMLINUX -D vfs_read:20 prints `vfs_read+357`.
+    let out = std::process::Command::new("perf")
+        .args(["probe", "-q", "-k", &v, "-D", "vfs_read:20"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "p:probe/vfs_read_L20 vfs_read+357"
+    );
+    let run = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "vfs_read:20",
+        "--offline",
+        "--format",
+        "kprobe",
+        "--form",
+        "symbol",
+    ]);
+    assert_eq!(
+        run.stdout,
+        format!("p:probeaddr/vfs_read_L20 vfs_read+{:#x}\n", 357),
+        "{}",
+        run.stderr
+    );
+    let j = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "vfs_read:20",
+        "--offline",
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(j[0]["line"], serde_json::json!(["fs/read_write.c", 470]));
+    assert_eq!(
+        j[0]["forms"]["text"],
+        format!("_text+{:#x}", 0x34cc50 + 357)
+    );
+}

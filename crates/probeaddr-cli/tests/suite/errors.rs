@@ -259,24 +259,6 @@ fn malformed_probe_points_point_at_the_column() {
 }
 
 #[test]
-fn line_probes_parse_but_need_dwarf_lines() {
-    let p = fixtures::path("prog");
-    for point in ["b.c:12", "helper@b.c:3", r#"process.statement("*@b.c:12")"#] {
-        let e = probeaddr([
-            "resolve".as_ref(),
-            "-x".as_ref(),
-            p.as_os_str(),
-            point.as_ref(),
-        ])
-        .error();
-        assert!(
-            e.contains("is a line probe: resolving source lines needs the DWARF line tables"),
-            "{point}: {e}"
-        );
-    }
-}
-
-#[test]
 fn build_id_mismatch_is_an_error_unless_overridden() {
     let s = fixtures::path("prog-stripped");
     let m = fixtures::path("mismatch");

@@ -211,3 +211,37 @@ fn uprobe_on_a_pinned_copy_and_its_return() {
     assert_eq!(hits["helper__return"], 15, "{hits:?}");
     assert_eq!(hits["helper_0x4"], 10, "{hits:?}");
 }
+
+#[test]
+fn uprobe_on_a_source_line_fires_on_that_line() {
+    let Some(mut s) = Session::new("line") else {
+        return;
+    };
+    let prog = s.prog.clone();
+    // b.c:22 is `s += helper(i);` in the first loop: two is_stmt rows (the
+    // call and the addition), each executed once per iteration.
+    let run = probeaddr([
+        "resolve",
+        "-x",
+        prog.to_str().unwrap(),
+        "b.c:22",
+        "b.c:24",
+        "--format",
+        "uprobe",
+        "--group",
+        &s.group,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 4, "{}", run.stdout);
+    for line in run.stdout.lines() {
+        s.register(line);
+    }
+    s.enable();
+    let pid = s.run_prog(6);
+    let hits = s.hits(pid);
+    // line 22 runs n times, line 24 (the a_call loop) 2n times, at each row.
+    assert_eq!(hits["main_L22"], 6, "{hits:?}");
+    assert_eq!(hits["main_L22_1"], 6, "{hits:?}");
+    assert_eq!(hits["main_L24"], 12, "{hits:?}");
+    assert_eq!(hits["main_L24_1"], 12, "{hits:?}");
+}

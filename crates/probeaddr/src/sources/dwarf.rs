@@ -211,3 +211,300 @@ impl CompUnits {
         self.count == 0
     }
 }
+
+/// A function as DWARF describes it (`DW_TAG_subprogram`, following
+/// `DW_AT_abstract_origin` / `DW_AT_specification` for name and declaration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subprogram {
+    /// `DW_AT_name`.
+    pub name: String,
+    /// Declaration file, full path.
+    pub decl_file: Option<String>,
+    /// `DW_AT_decl_line`.
+    pub decl_line: Option<u64>,
+    /// Address ranges of this copy.
+    pub ranges: Vec<(u64, u64)>,
+}
+
+/// One line-table row: an address where a source line starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRow {
+    /// Address.
+    pub addr: u64,
+    /// Line number.
+    pub line: u64,
+    /// Full path of the file.
+    pub file: String,
+    /// The path relative to the unit's `DW_AT_comp_dir`, when under it.
+    pub rel: String,
+    /// `is_stmt`: a recommended breakpoint location.
+    pub is_stmt: bool,
+}
+
+type Unit<'a> = gimli::Unit<Slice<'a>>;
+
+/// Longest chain of `abstract_origin`/`specification` links followed: a cycle
+/// in malformed DWARF ends here instead of looping.
+const MAX_ORIGIN_DEPTH: usize = 8;
+
+impl CompUnits {
+    fn unit_at_offset<'a>(
+        &'a self,
+        dwarf: &gimli::Dwarf<Slice<'a>>,
+        off: usize,
+    ) -> Option<Unit<'a>> {
+        let header = dwarf
+            .debug_info
+            .header_from_offset(gimli::DebugInfoOffset(off))
+            .ok()?;
+        if matches!(
+            header.type_(),
+            gimli::UnitType::Skeleton(_) | gimli::UnitType::SplitCompilation(_)
+        ) {
+            return None;
+        }
+        gimli::Unit::new(dwarf, header).ok()
+    }
+
+    fn unit_offset_at(&self, addr: u64) -> Option<usize> {
+        let i = self.ranges.partition_point(|r| r.0 <= addr);
+        Some(
+            self.ranges[..i]
+                .iter()
+                .rev()
+                .take(8)
+                .find(|r| addr < r.1)?
+                .2,
+        )
+    }
+
+    /// True if some unit is a split-DWARF skeleton (`-gsplit-dwarf`), whose
+    /// functions and lines live in a `.dwo` file probeaddr does not read.
+    pub fn has_split_units(&self) -> bool {
+        let dwarf = self.dwarf();
+        let mut units = dwarf.units();
+        while let Ok(Some(h)) = units.next() {
+            if matches!(
+                h.type_(),
+                gimli::UnitType::Skeleton(_) | gimli::UnitType::SplitCompilation(_)
+            ) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The subprogram whose entry is `entry` (its `DW_AT_low_pc` or first range).
+    pub fn subprogram_at(&self, entry: LinkAddr) -> Option<Subprogram> {
+        let dwarf = self.dwarf();
+        let off = self.unit_offset_at(entry.get())?;
+        let unit = self.unit_at_offset(&dwarf, off)?;
+        let mut cursor = unit.entries();
+        while let Ok(Some((_, die))) = cursor.next_dfs() {
+            if die.tag() != gimli::DW_TAG_subprogram {
+                continue;
+            }
+            let Ok(mut rs) = dwarf.die_ranges(&unit, die) else {
+                continue;
+            };
+            let mut ranges = Vec::new();
+            while let Ok(Some(r)) = rs.next() {
+                if r.begin < r.end {
+                    ranges.push((r.begin, r.end));
+                }
+            }
+            if ranges.iter().map(|r| r.0).min() != Some(entry.get()) {
+                continue;
+            }
+            let (name, decl_file, decl_line) = self.describe(&dwarf, &unit, die.offset());
+            return Some(Subprogram {
+                name: name.unwrap_or_default(),
+                decl_file,
+                decl_line,
+                ranges,
+            });
+        }
+        None
+    }
+
+    /// Name, declaration file and line of a DIE, following its origins.
+    fn describe(
+        &self,
+        dwarf: &gimli::Dwarf<Slice<'_>>,
+        unit: &Unit<'_>,
+        at: gimli::UnitOffset,
+    ) -> (Option<String>, Option<String>, Option<u64>) {
+        let (mut name, mut file, mut line) = (None, None, None);
+        let mut cur = Some(at);
+        for _ in 0..MAX_ORIGIN_DEPTH {
+            let Some(off) = cur.take() else { break };
+            let Ok(die) = unit.entry(off) else { break };
+            if name.is_none() {
+                if let Ok(Some(v)) = die.attr_value(gimli::DW_AT_name) {
+                    name = dwarf
+                        .attr_string(unit, v)
+                        .ok()
+                        .map(|s| s.to_string_lossy().into_owned());
+                }
+            }
+            if line.is_none() {
+                if let Ok(Some(gimli::AttributeValue::Udata(l))) =
+                    die.attr_value(gimli::DW_AT_decl_line)
+                {
+                    line = Some(l);
+                }
+            }
+            if file.is_none() {
+                if let Ok(Some(gimli::AttributeValue::FileIndex(i))) =
+                    die.attr_value(gimli::DW_AT_decl_file)
+                {
+                    file = self.file_path(dwarf, unit, i).map(|(full, _)| full);
+                }
+            }
+            for a in [gimli::DW_AT_abstract_origin, gimli::DW_AT_specification] {
+                if let Ok(Some(gimli::AttributeValue::UnitRef(o))) = die.attr_value(a) {
+                    cur = Some(o);
+                    break;
+                }
+            }
+        }
+        (name, file, line)
+    }
+
+    /// `(full path, path relative to comp_dir)` of a line-table file index.
+    fn file_path(
+        &self,
+        dwarf: &gimli::Dwarf<Slice<'_>>,
+        unit: &Unit<'_>,
+        index: u64,
+    ) -> Option<(String, String)> {
+        let header = unit.line_program.as_ref()?.header();
+        let fe = header.file(index)?;
+        let comp = unit
+            .comp_dir
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = dwarf
+            .attr_string(unit, fe.path_name())
+            .ok()?
+            .to_string_lossy()
+            .into_owned();
+        let dir = fe
+            .directory(header)
+            .and_then(|d| dwarf.attr_string(unit, d).ok())
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let full = if name.starts_with('/') {
+            name
+        } else if dir.starts_with('/') {
+            format!("{}/{name}", dir.trim_end_matches('/'))
+        } else if dir.is_empty() {
+            format!("{}/{name}", comp.trim_end_matches('/'))
+        } else {
+            format!(
+                "{}/{}/{name}",
+                comp.trim_end_matches('/'),
+                dir.trim_end_matches('/')
+            )
+        };
+        let full = normalize(&full);
+        let rel = match full.strip_prefix(&format!("{}/", comp.trim_end_matches('/'))) {
+            Some(r) if !comp.is_empty() => r.to_string(),
+            _ => full.clone(),
+        };
+        Some((full, rel))
+    }
+
+    /// Every line-table row of the unit holding `addr`.
+    pub fn rows_of_unit_at(&self, addr: LinkAddr) -> Vec<LineRow> {
+        match self.unit_offset_at(addr.get()) {
+            Some(off) => self.rows_of_unit(off, &|_| true),
+            None => Vec::new(),
+        }
+    }
+
+    /// Rows of one unit whose file passes `keep` (called with full and relative path).
+    fn rows_of_unit(&self, off: usize, keep: &dyn Fn((&str, &str)) -> bool) -> Vec<LineRow> {
+        let dwarf = self.dwarf();
+        let Some(unit) = self.unit_at_offset(&dwarf, off) else {
+            return Vec::new();
+        };
+        let Some(program) = unit.line_program.clone() else {
+            return Vec::new();
+        };
+        let mut files: HashMap<u64, Option<(String, String)>> = HashMap::new();
+        let mut rows = program.rows();
+        let mut out = Vec::new();
+        while let Ok(Some((_, row))) = rows.next_row() {
+            if row.end_sequence() {
+                continue;
+            }
+            let Some(line) = row.line() else { continue };
+            let fi = row.file_index();
+            let f = files.entry(fi).or_insert_with(|| {
+                self.file_path(&dwarf, &unit, fi)
+                    .filter(|(a, b)| keep((a, b)))
+            });
+            if let Some((full, rel)) = f {
+                out.push(LineRow {
+                    addr: row.address(),
+                    line: line.get(),
+                    file: full.clone(),
+                    rel: rel.clone(),
+                    is_stmt: row.is_stmt(),
+                });
+            }
+        }
+        out
+    }
+
+    /// All rows of every unit whose line table names a file passing `keep`,
+    /// one vector per unit. Units are filtered by their file tables first, so
+    /// a file pattern reads the line programs of the few units that include it.
+    pub fn rows_for_file(&self, keep: &dyn Fn((&str, &str)) -> bool) -> Vec<Vec<LineRow>> {
+        let dwarf = self.dwarf();
+        let mut offs: Vec<usize> = self.ranges.iter().map(|r| r.2).collect();
+        offs.sort_unstable();
+        offs.dedup();
+        let mut out = Vec::new();
+        for off in offs {
+            let Some(unit) = self.unit_at_offset(&dwarf, off) else {
+                continue;
+            };
+            let Some(program) = unit.line_program.as_ref() else {
+                continue;
+            };
+            let header = program.header();
+            let n = header.file_names().len() as u64;
+            let first = if header.version() >= 5 { 0 } else { 1 };
+            let any = (first..first + n).any(|i| {
+                self.file_path(&dwarf, &unit, i)
+                    .is_some_and(|(a, b)| keep((&a, &b)))
+            });
+            if any {
+                out.push(self.rows_of_unit(off, &|_| true));
+            }
+        }
+        out
+    }
+}
+
+/// Remove `.` components and fold `dir/..`.
+fn normalize(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|l| *l != "..") => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let j = parts.join("/");
+    if p.starts_with('/') {
+        format!("/{j}")
+    } else {
+        j
+    }
+}

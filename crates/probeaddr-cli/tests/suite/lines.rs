@@ -1,0 +1,192 @@
+//! Line probes and prologues from DWARF line tables, against perf probe and gdb.
+
+use super::fixtures::{self, hexfield, probeaddr};
+use super::oracle;
+
+fn offsets(bin: &std::path::Path, point: &str) -> Vec<u64> {
+    let r = probeaddr([
+        "resolve",
+        "-x",
+        bin.to_str().unwrap(),
+        point,
+        "--format",
+        "json",
+    ])
+    .json();
+    let mut v: Vec<u64> = r.iter().map(|r| hexfield(r, "file_offset")).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn line_probes_match_perf_probe() {
+    for name in [
+        "prog",
+        "prog-dwarf4",
+        "prog-dwarf5",
+        "prog-gz",
+        "prog-nopie",
+    ] {
+        let bin = fixtures::path(name);
+        // FUNC:N counts from the declaration line (helper in b.c is declared
+        // on line 9, so :3 is line 12); SRC:N is absolute.
+        for point in [
+            "helper@b.c:3",
+            "b.c:22",
+            "b.c:19",
+            "sub/b.c:5",
+            "a_call:2",
+            "helper@a.c:2",
+        ] {
+            let ours = offsets(&bin, point);
+            assert!(!ours.is_empty());
+            assert_eq!(
+                ours,
+                oracle::perf_probe_offsets(&bin, point),
+                "{name} {point}"
+            );
+        }
+    }
+}
+
+#[test]
+fn line_probe_rows_name_their_line_and_function() {
+    let bin = fixtures::path("prog");
+    let p = bin.to_str().unwrap();
+    let r = probeaddr(["resolve", "-x", p, "b.c:22", "--format", "json"]).json();
+    assert_eq!(r.len(), 2);
+    for row in &r {
+        assert_eq!(row["symbol"], "main");
+        assert_eq!(row["line"]["line"], 22);
+        assert_eq!(row["line"]["file"], "b.c");
+    }
+    // gdb's first address for the line is ours.
+    let gdb = std::process::Command::new("gdb")
+        .args(["-batch", "-nx", "-ex", "info line b.c:22", p])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&gdb.stdout);
+    let at = text
+        .split("starts at address ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert_eq!(
+        hexfield(&r[0], "link_addr"),
+        u64::from_str_radix(at.trim_start_matches("0x"), 16).unwrap()
+    );
+    // The SystemTap statement form is the same.
+    let s = probeaddr([
+        "resolve",
+        &format!(r#"process("{p}").statement("*@b.c:22")"#),
+        "--format",
+        "json",
+    ])
+    .json();
+    let a: Vec<u64> = r.iter().map(|x| hexfield(x, "link_addr")).collect();
+    let b: Vec<u64> = s.iter().map(|x| hexfield(x, "link_addr")).collect();
+    assert_eq!(a, b);
+    let u = probeaddr(["resolve", "-x", p, "b.c:22", "--format", "uprobe"]);
+    assert_eq!(
+        u.stdout,
+        format!(
+            "p:probeaddr/main_L22 {p}:{:#x}\np:probeaddr/main_L22_1 {p}:{:#x}\n",
+            a[0], a[1]
+        )
+    );
+}
+
+#[test]
+fn lines_without_code_name_the_nearest() {
+    let bin = fixtures::path("prog");
+    let p = bin.to_str().unwrap();
+    let e = probeaddr(["resolve", "-x", p, "b.c:15"]).error();
+    assert!(
+        e.ends_with(
+            "'b.c:15': line 15 of b.c has no code (the nearest lines with code are 13 and 18)"
+        ),
+        "{e}"
+    );
+    let e = probeaddr(["resolve", "-x", p, "a_call:9"]).error();
+    assert!(
+        e.contains(
+            "a_call [a.c]: line 16 has no code in a_call (the nearest line with code is 10)"
+        ),
+        "{e}"
+    );
+    let e = probeaddr(["resolve", "-x", p, "nosuch.c:3"]).error();
+    assert!(
+        e.contains("no compile unit has a file matching 'nosuch.c'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn skip_prologue_matches_gdb_breakpoints() {
+    let bin = fixtures::path("prog");
+    let p = bin.to_str().unwrap();
+    for (point, gdb, spec) in [
+        ("helper@a.c", "'a.c'::helper", "a.c:helper"),
+        ("helper@sub/b.c", "'sub/b.c'::helper", "sub/b.c:helper"),
+        ("main", "main", "main"),
+    ] {
+        let r = probeaddr([
+            "resolve",
+            "-x",
+            p,
+            point,
+            "--skip-prologue",
+            "--format",
+            "json",
+        ])
+        .json();
+        let out = std::process::Command::new("gdb")
+            .args(["-batch", "-nx", "-ex", &format!("break {spec}"), p])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let at = text
+            .split("Breakpoint 1 at ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("gdb: {text}"))
+            .split(':')
+            .next()
+            .unwrap();
+        assert_eq!(
+            hexfield(&r[0], "link_addr"),
+            u64::from_str_radix(at.trim_start_matches("0x"), 16).unwrap(),
+            "{point}"
+        );
+        // Without the flag: the entry.
+        let r0 = probeaddr(["resolve", "-x", p, point, "--format", "json"]).json();
+        assert_eq!(
+            hexfield(&r0[0], "link_addr"),
+            oracle::gdb_address(&bin, gdb, None)
+        );
+    }
+}
+
+#[test]
+fn no_dwarf_and_split_dwarf_are_clear_errors() {
+    let e = probeaddr([
+        "resolve",
+        "-x",
+        fixtures::path("prog-static").to_str().unwrap(),
+        "b.c:22",
+    ])
+    .error();
+    assert!(e.contains("no symbol table"), "{e}");
+    let lib = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+    if !std::path::Path::new(lib).exists() {
+        return;
+    }
+    let s = fixtures::path("prog-split");
+    let e = probeaddr(["resolve", "-x", s.to_str().unwrap(), "b.c:22"]).error();
+    assert!(e.contains("split DWARF (-gsplit-dwarf"), "{e}");
+}

@@ -1,0 +1,185 @@
+//! Source lines and prologues from DWARF line tables.
+//!
+//! A line probe resolves to every `is_stmt` address of that line, so that a
+//! line duplicated by the compiler (unrolled, inlined, split hot/cold) gets a
+//! probe in each code copy, as perf probe and SystemTap do.
+
+use std::collections::BTreeSet;
+
+use crate::addr::LinkAddr;
+use crate::sources::dwarf::{CompUnits, LineRow, Subprogram};
+use crate::spec::{LineSpec, Pattern};
+
+/// A line-probe address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineAddr {
+    /// The address.
+    pub addr: u64,
+    /// Its line.
+    pub line: u64,
+    /// Its file, relative to the compile directory when under it.
+    pub file: String,
+}
+
+/// Every `is_stmt` row of line `target` among `rows` whose file `matches`
+/// accepts, one per address. This is what perf probe and SystemTap probe: a
+/// line split into several row runs (a loop header, an unrolled or
+/// reordered statement) gets a probe at each.
+fn starts(rows: &[LineRow], target: u64, matches: &dyn Fn(&LineRow) -> bool) -> Vec<LineAddr> {
+    let mut out: Vec<LineAddr> = rows
+        .iter()
+        .filter(|r| r.is_stmt && r.line == target && matches(r))
+        .map(|r| LineAddr {
+            addr: r.addr,
+            line: r.line,
+            file: r.rel.clone(),
+        })
+        .collect();
+    out.sort_by_key(|l| l.addr);
+    out.dedup_by_key(|l| l.addr);
+    out
+}
+
+/// The lines nearest `target` that have code, for error messages.
+fn nearest(rows: &[LineRow], target: u64, matches: &dyn Fn(&LineRow) -> bool) -> String {
+    let lines: BTreeSet<u64> = rows
+        .iter()
+        .filter(|r| r.is_stmt && matches(r))
+        .map(|r| r.line)
+        .collect();
+    let below = lines.range(..target).next_back();
+    let above = lines.range(target + 1..).next();
+    match (below, above) {
+        (Some(b), Some(a)) => format!("the nearest lines with code are {b} and {a}"),
+        (Some(x), None) | (None, Some(x)) => format!("the nearest line with code is {x}"),
+        (None, None) => "no line of that file has code here".into(),
+    }
+}
+
+fn in_ranges(sp: &Subprogram, a: u64) -> bool {
+    sp.ranges.iter().any(|&(b, e)| b <= a && a < e)
+}
+
+/// Line addresses inside one function copy starting at `entry`:
+/// `FUNC:N` (N lines after the declaration line, like perf) or `FUNC@SRC:N`.
+pub fn in_function(
+    cu: &CompUnits,
+    entry: LinkAddr,
+    line: LineSpec,
+    file: Option<&Pattern>,
+) -> Result<Vec<LineAddr>, String> {
+    let sp = cu
+        .subprogram_at(entry)
+        .ok_or_else(|| format!("DWARF has no function entry at {entry} (no debug info for it?)"))?;
+    let rows: Vec<LineRow> = cu
+        .rows_of_unit_at(entry)
+        .into_iter()
+        .filter(|r| in_ranges(&sp, r.addr))
+        .collect();
+    let (target, matches): (u64, Box<dyn Fn(&LineRow) -> bool>) = match line {
+        LineSpec::Relative(n) => {
+            let decl = sp
+                .decl_line
+                .ok_or("DWARF gives no declaration line for it")?;
+            let df = sp.decl_file.clone();
+            (
+                decl + u64::from(n),
+                Box::new(move |r: &LineRow| df.as_deref().is_none_or(|f| f == r.file)),
+            )
+        }
+        LineSpec::Absolute(n) => match file {
+            Some(p) => {
+                let p = p.clone();
+                (
+                    u64::from(n),
+                    Box::new(move |r: &LineRow| {
+                        crate::resolve::file_matches(&p, &r.rel)
+                            || crate::resolve::file_matches(&p, &r.file)
+                    }),
+                )
+            }
+            None => {
+                let df = sp.decl_file.clone();
+                (
+                    u64::from(n),
+                    Box::new(move |r: &LineRow| df.as_deref().is_none_or(|f| f == r.file)),
+                )
+            }
+        },
+    };
+    let found = starts(&rows, target, &*matches);
+    if found.is_empty() {
+        return Err(format!(
+            "line {target} has no code in {} ({})",
+            sp.name,
+            nearest(&rows, target, &*matches)
+        ));
+    }
+    Ok(found)
+}
+
+/// `SRC:N`: every start of line N of files matching `file`, in every unit.
+pub fn in_file(cu: &CompUnits, file: &Pattern, line: u32) -> Result<Vec<LineAddr>, String> {
+    let keep = |(full, rel): (&str, &str)| {
+        crate::resolve::file_matches(file, rel) || crate::resolve::file_matches(file, full)
+    };
+    let units = cu.rows_for_file(&keep);
+    if units.is_empty() {
+        return Err(format!("no compile unit has a file matching '{file}'"));
+    }
+    let matches = |r: &LineRow| keep((&r.file, &r.rel));
+    let mut out = Vec::new();
+    let mut all = Vec::new();
+    for rows in &units {
+        out.extend(starts(rows, u64::from(line), &matches));
+        all.extend(rows.iter().filter(|r| matches(r)).cloned());
+    }
+    out.sort_by_key(|l| l.addr);
+    out.dedup_by_key(|l| l.addr);
+    if out.is_empty() {
+        return Err(format!(
+            "line {line} of {file} has no code ({})",
+            nearest(&all, u64::from(line), &|_| true)
+        ));
+    }
+    Ok(out)
+}
+
+/// The address after the prologue of the function at `entry`: the first
+/// `is_stmt` row after the entry whose line differs from the entry's line
+/// (gdb's and SystemTap's rule). `None` without DWARF for it.
+pub fn after_prologue(cu: &CompUnits, entry: LinkAddr) -> Option<u64> {
+    let sp = cu.subprogram_at(entry)?;
+    let mut rows: Vec<LineRow> = cu
+        .rows_of_unit_at(entry)
+        .into_iter()
+        .filter(|r| in_ranges(&sp, r.addr))
+        .collect();
+    rows.sort_by_key(|r| r.addr);
+    let first = rows.iter().find(|r| r.addr == entry.get())?.line;
+    Some(
+        rows.iter()
+            .find(|r| r.addr > entry.get() && r.is_stmt && r.line != first)
+            .map_or(entry.get(), |r| r.addr),
+    )
+}
+
+/// `(line, first address)` of every line with code in the function at
+/// `entry`, for `probeaddr lines` (what perf probe -L shows).
+pub fn function_lines(
+    cu: &CompUnits,
+    entry: LinkAddr,
+) -> Option<(Subprogram, Vec<(u64, u64, String)>)> {
+    let sp = cu.subprogram_at(entry)?;
+    let mut rows: Vec<LineRow> = cu
+        .rows_of_unit_at(entry)
+        .into_iter()
+        .filter(|r| in_ranges(&sp, r.addr) && r.is_stmt)
+        .collect();
+    rows.sort_by_key(|r| (r.file.clone(), r.line, r.addr));
+    rows.dedup_by(|a, b| a.line == b.line && a.file == b.file);
+    let mut v: Vec<(u64, u64, String)> =
+        rows.into_iter().map(|r| (r.line, r.addr, r.rel)).collect();
+    v.sort_by(|a, b| (a.2.clone(), a.0).cmp(&(b.2.clone(), b.0)));
+    Some((sp, v))
+}
