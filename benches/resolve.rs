@@ -325,7 +325,7 @@ fn text_addresses(ks: &Kallsyms, n: usize) -> Vec<RuntimeAddr> {
     if ranges.is_empty() {
         return Vec::new();
     }
-    let mut state = 0x5eed_0f_9b0b_u64;
+    let mut state = 0x005e_ed0f_9b0b_u64;
     (0..n)
         .map(|_| {
             let (a, len) = ranges[(splitmix64(&mut state) % ranges.len() as u64) as usize];

@@ -170,6 +170,10 @@ pub struct ResolveArgs {
     #[arg(long)]
     pub skip_prologue: bool,
 
+    /// Leave out inlined copies of functions (SystemTap's .call).
+    #[arg(long)]
+    pub no_inlines: bool,
+
     /// Which form --format kprobe writes.
     #[arg(long, value_enum, default_value_t = FormArg::Safest)]
     pub form: FormArg,

@@ -131,6 +131,7 @@ impl Setup {
             sysfs: self.sysfs.as_ref(),
             link: self.link.as_ref(),
             kallsyms_matches: matches,
+            no_inlines: false,
         }
     }
 }
@@ -147,7 +148,10 @@ fn event_name(spec: &ProbeSpec, l: &KernelLocation, dup: bool) -> String {
     if let Some(e) = &spec.event {
         return e.clone();
     }
-    let mut n = sanitize(&l.symbol);
+    let mut n = match &l.inlined_into {
+        Some(_) => format!("{}_in_{}", sanitize(&l.function), sanitize(&l.symbol)),
+        None => sanitize(&l.symbol),
+    };
     if dup {
         if let Some(f) = &l.file {
             n.push('_');
@@ -209,7 +213,8 @@ pub fn resolve(
             return Ok(false);
         }
     };
-    let inp = setup.inputs();
+    let mut inp = setup.inputs();
+    inp.no_inlines = args.no_inlines;
     let mut ok = true;
     let mut rows = Vec::new();
     let mut namer = EventNamer::new();
@@ -404,6 +409,9 @@ fn write_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
         if l.offset > 0 {
             sym.push_str(&format!("+{:#x}", l.offset));
         }
+        if let Some(c) = &l.inlined_into {
+            sym = format!("{} (inlined into {c}) {sym}", l.function);
+        }
         if l.kind == ProbeKind::Return {
             sym.push_str("%return");
         }
@@ -423,9 +431,10 @@ fn write_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
         cells.push(vec![
             obj,
             sym,
-            match &l.line {
-                Some((f, n)) => format!("{f}:{n}"),
-                None => l.file.clone().unwrap_or_else(|| "-".into()),
+            match (&l.line, &l.decl_file) {
+                (Some((f, n)), _) => format!("{f}:{n}"),
+                (None, Some(d)) => format!("{} ({d})", l.file.as_deref().unwrap_or("-")),
+                (None, None) => l.file.clone().unwrap_or_else(|| "-".into()),
             },
             l.section.clone().unwrap_or_else(|| "-".into()),
             hex(l.func_addr.get() + l.offset),

@@ -93,6 +93,7 @@ fn resolve_user(
     search.dirs.splice(0..0, args.debug_dirs.iter().cloned());
     search.check_build_id = !args.no_build_id_check;
     let opts = ResolveOptions {
+        no_inlines: args.no_inlines,
         skip_prologue: args.skip_prologue,
         unique: args.unique,
     };
@@ -167,9 +168,18 @@ fn resolve_user(
         if locs.len() > 1 {
             let listed: Vec<String> = locs
                 .iter()
-                .map(|l| match &l.file {
-                    Some(f) => format!("{} [{f}]", l.symbol),
-                    None => l.symbol.clone(),
+                .map(|l| {
+                    let what = match &l.inlined_into {
+                        Some(c) => format!(
+                            "{} inlined into {c} at {}+{:#x}",
+                            l.function, l.symbol, l.offset
+                        ),
+                        None => l.symbol.clone(),
+                    };
+                    match &l.file {
+                        Some(f) => format!("{what} [{f}]"),
+                        None => what,
+                    }
                 })
                 .collect();
             let pins: Vec<String> = locs
@@ -301,7 +311,10 @@ fn event_name(spec: &ProbeSpec, loc: &Location, dup_name: bool) -> String {
     if let Some(e) = &spec.event {
         return e.clone();
     }
-    let mut name = sanitize(&loc.symbol);
+    let mut name = match &loc.inlined_into {
+        Some(_) => format!("{}_in_{}", sanitize(&loc.function), sanitize(&loc.symbol)),
+        None => sanitize(&loc.symbol),
+    };
     if dup_name {
         if let Some(f) = &loc.file {
             name.push('_');
@@ -341,6 +354,8 @@ fn row_json(r: &Row) -> serde_json::Value {
         "function": l.function,
         "variant": l.variant,
         "file": l.file,
+        "decl_file": l.decl_file,
+        "inlined_into": l.inlined_into,
         "binding": l.binding,
         "table": l.table,
         "aliases": l.aliases,
@@ -376,15 +391,22 @@ fn write_table(out: &mut dyn Write, rows: &[Row], runtime: bool) -> std::io::Res
         if l.kind == ProbeKind::Return {
             sym.push_str("%return");
         }
-        if l.variant == probeaddr::index::Variant::Clone {
+        if let Some(c) = &l.inlined_into {
+            sym = format!("{} (inlined into {c}) {sym}", l.function);
+        }
+        if l.variant == probeaddr::index::Variant::Clone && l.inlined_into.is_none() {
             sym.push_str(" (clone)");
         }
         let mut row = vec![
             l.object.display().to_string(),
             sym,
-            match &l.line {
-                Some((f, n)) => format!("{f}:{n}"),
-                None => l.file.clone().unwrap_or_else(|| "-".into()),
+            match (&l.line, &l.decl_file) {
+                (Some((f, n)), _) => format!("{f}:{n}"),
+                (None, Some(d)) if l.file.as_deref() != Some(d.as_str()) => {
+                    format!("{} ({d})", l.file.as_deref().unwrap_or("-"))
+                }
+                (None, _) if l.file.is_none() => "-".into(),
+                (None, _) => l.file.clone().unwrap_or_default(),
             },
             hex(l.addr.get()),
             l.size.to_string(),

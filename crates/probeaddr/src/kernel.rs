@@ -435,6 +435,8 @@ pub struct KernelLocation {
     pub file: Option<String>,
     /// Full source path, if DWARF has it.
     pub source_path: Option<String>,
+    /// The declaration file, when the probe point matched through it.
+    pub decl_file: Option<String>,
     /// Other matching names at the address.
     pub aliases: Vec<String>,
     /// Section (`.text`, `.init.text`…), if known.
@@ -455,6 +457,8 @@ pub struct KernelLocation {
     pub forms: Forms,
     /// For line probes: file and line.
     pub line: Option<(String, u64)>,
+    /// For an inlined copy: the function it was inlined into.
+    pub inlined_into: Option<String>,
 }
 
 impl Pinnable for KernelLocation {
@@ -494,6 +498,8 @@ pub struct KernelInputs<'a> {
     pub sysfs: Option<&'a Sysfs>,
     /// Link of the vmlinux against kallsyms, if computed.
     pub link: Option<&'a KernelLink>,
+    /// Leave out inlined copies of functions.
+    pub no_inlines: bool,
     /// True if `kallsyms` describes the kernel being analysed (no vmlinux,
     /// or a vmlinux whose link succeeded with no build-id mismatch); only
     /// then is it the namespace for uniqueness.
@@ -617,11 +623,41 @@ fn resolve_vmlinux(
     } else {
         obj.match_functions(func, file)?
     };
-    if matched.is_empty() {
+    let mut matched = matched;
+    if spec.inlines == crate::spec::InlineFilter::InlineOnly {
+        matched.clear();
+    }
+    let want_inlines = !data
+        && offset == 0
+        && !inp.no_inlines
+        && spec.inlines != crate::spec::InlineFilter::CallOnly
+        && spec.kind == ProbeKind::Entry;
+    let inlined = if want_inlines {
+        obj.match_inlined(func, file, &matched)?
+    } else {
+        Vec::new()
+    };
+    if matched.is_empty() && inlined.is_empty() {
         return Err(obj.not_found(spec, func, file));
     }
     let items = matched.into_iter().map(|m| (m, offset, None)).collect();
-    vmlinux_locations(spec, vm, inp, items, data)
+    let mut out = vmlinux_locations(spec, vm, inp, items, data)?;
+    if !inlined.is_empty() {
+        let inl_items: Vec<Item> = inlined
+            .iter()
+            .map(|im| (im.host.clone(), im.offset, None))
+            .collect();
+        let mut more = vmlinux_locations(spec, vm, inp, inl_items, false)?;
+        for (l, im) in more.iter_mut().zip(inlined) {
+            l.function = im.name;
+            l.inlined_into = im.caller;
+            if im.decl_file.is_some() {
+                l.decl_file = im.decl_file;
+            }
+        }
+        out.extend(more);
+    }
+    Ok(out)
 }
 
 /// Line probes in the vmlinux: `FUNC:N`, `FUNC@SRC:N` (stap), `SRC:N`.
@@ -793,6 +829,7 @@ fn vmlinux_locations(
             variant,
             symbol: name.clone(),
             file: shown.clone(),
+            decl_file: m.file.as_ref().and_then(|f| f.decl.clone()),
             source_path: m.file.and_then(|f| f.full),
             aliases: m.aliases,
             section,
@@ -804,6 +841,7 @@ fn vmlinux_locations(
             name_count: count,
             forms,
             line: line.clone(),
+            inlined_into: None,
         });
     }
     Ok(out)
@@ -965,6 +1003,7 @@ fn resolve_module(
             variant,
             symbol: name.clone(),
             file: shown,
+            decl_file: ms.file.as_ref().and_then(|f| f.decl.clone()),
             source_path: ms.file.and_then(|f| f.full),
             aliases: ms.aliases,
             section: sec_name,
@@ -976,6 +1015,7 @@ fn resolve_module(
             name_count: count,
             forms,
             line: None,
+            inlined_into: None,
         });
     }
     Ok(out)
@@ -1102,6 +1142,7 @@ fn resolve_kallsyms(
             symbol: name.clone(),
             file: None,
             source_path: None,
+            decl_file: None,
             aliases: Vec::new(),
             section: None,
             func_addr: LinkAddr(s.addr.get()),
@@ -1112,6 +1153,7 @@ fn resolve_kallsyms(
             name_count: count,
             forms,
             line: None,
+            inlined_into: None,
         });
     }
     Ok(out)

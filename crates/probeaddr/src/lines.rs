@@ -56,6 +56,8 @@ fn nearest(rows: &[LineRow], target: u64, matches: &dyn Fn(&LineRow) -> bool) ->
     }
 }
 
+type RowFilter = Box<dyn Fn(&LineRow) -> bool>;
+
 fn in_ranges(sp: &Subprogram, a: u64) -> bool {
     sp.ranges.iter().any(|&(b, e)| b <= a && a < e)
 }
@@ -76,7 +78,7 @@ pub fn in_function(
         .into_iter()
         .filter(|r| in_ranges(&sp, r.addr))
         .collect();
-    let (target, matches): (u64, Box<dyn Fn(&LineRow) -> bool>) = match line {
+    let (target, matches): (u64, RowFilter) = match line {
         LineSpec::Relative(n) => {
             let decl = sp
                 .decl_line
@@ -123,7 +125,11 @@ pub fn in_file(cu: &CompUnits, file: &Pattern, line: u32) -> Result<Vec<LineAddr
     let keep = |(full, rel): (&str, &str)| {
         crate::resolve::file_matches(file, rel) || crate::resolve::file_matches(file, full)
     };
-    let units = cu.rows_for_file(&keep);
+    let base = last_component_matcher(file);
+    let units = cu.rows_for_file(&crate::sources::dwarf::FileFilter {
+        base: &base,
+        path: &keep,
+    });
     if units.is_empty() {
         return Err(format!("no compile unit has a file matching '{file}'"));
     }
@@ -164,22 +170,41 @@ pub fn after_prologue(cu: &CompUnits, entry: LinkAddr) -> Option<u64> {
     )
 }
 
-/// `(line, first address)` of every line with code in the function at
-/// `entry`, for `probeaddr lines` (what perf probe -L shows).
-pub fn function_lines(
-    cu: &CompUnits,
-    entry: LinkAddr,
-) -> Option<(Subprogram, Vec<(u64, u64, String)>)> {
+/// One line with code in a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLine {
+    /// File, relative to the compile directory when under it.
+    pub file: String,
+    /// Line number.
+    pub line: u64,
+    /// The line's first address.
+    pub addr: u64,
+}
+
+/// Every line with code in the function at `entry`, with its first
+/// address, sorted by file and line (what `perf probe -L` shows).
+pub fn function_lines(cu: &CompUnits, entry: LinkAddr) -> Option<(Subprogram, Vec<SourceLine>)> {
     let sp = cu.subprogram_at(entry)?;
     let mut rows: Vec<LineRow> = cu
         .rows_of_unit_at(entry)
         .into_iter()
         .filter(|r| in_ranges(&sp, r.addr) && r.is_stmt)
         .collect();
-    rows.sort_by_key(|r| (r.file.clone(), r.line, r.addr));
-    rows.dedup_by(|a, b| a.line == b.line && a.file == b.file);
-    let mut v: Vec<(u64, u64, String)> =
-        rows.into_iter().map(|r| (r.line, r.addr, r.rel)).collect();
-    v.sort_by(|a, b| (a.2.clone(), a.0).cmp(&(b.2.clone(), b.0)));
+    rows.sort_by(|a, b| (&a.rel, a.line, a.addr).cmp(&(&b.rel, b.line, b.addr)));
+    rows.dedup_by(|a, b| a.line == b.line && a.rel == b.rel);
+    let v = rows
+        .into_iter()
+        .map(|r| SourceLine {
+            file: r.rel,
+            line: r.line,
+            addr: r.addr,
+        })
+        .collect();
     Some((sp, v))
+}
+
+/// A test of a file's basename against the last component of a file pattern.
+pub fn last_component_matcher(file: &Pattern) -> impl Fn(&str) -> bool {
+    let last = Pattern::new(file.as_str().rsplit('/').next().unwrap_or(file.as_str()));
+    move |b: &str| last.matches(b)
 }

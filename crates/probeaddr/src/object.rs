@@ -42,6 +42,10 @@ pub struct SourceFile {
     pub shown: String,
     /// `DW_AT_comp_dir/DW_AT_name`, when DWARF has the unit.
     pub full: Option<String>,
+    /// The function's declaration file (`DW_AT_decl_file`), when the probe
+    /// point was matched through it: a `static` defined in a header
+    /// (`include/linux/jhash.h`) compiled into this unit.
+    pub decl: Option<String>,
 }
 
 /// A function symbol that matched a probe point, copied out of the index.
@@ -192,17 +196,29 @@ impl AnalysedObject {
             (Some(u), Some(f)) if basename(&u.name) != basename(f) => Some(SourceFile {
                 shown: f.to_string(),
                 full: None,
+                decl: None,
             }),
             (Some(u), _) => Some(SourceFile {
                 shown: u.name.clone(),
                 full: Some(u.full.clone()),
+                decl: None,
             }),
             (None, Some(f)) => Some(SourceFile {
                 shown: f.to_string(),
                 full: None,
+                decl: None,
             }),
             (None, None) => None,
         }
+    }
+
+    /// `(full, relative)` declaration file of the function at `s`, from DWARF.
+    fn decl_file(&self, s: &Symbol) -> Option<(String, String)> {
+        if self.elf.kind() == crate::sources::elf::ObjectKind::Relocatable {
+            return None;
+        }
+        let sp = self.compile_units()?.subprogram_at(s.addr)?;
+        Some((sp.decl_file?, sp.decl_file_rel?))
     }
 
     /// Every function symbol matching `func` (and `file`), one per address;
@@ -230,13 +246,27 @@ impl AnalysedObject {
             .iter()
             .filter(|s| s.kind == SymbolKind::Function && name_matches(func, idx.name(s)))
             .map(|s| (s, self.source_file(idx, s)))
-            .filter(|(_, sf)| {
-                file.is_none_or(|f| {
-                    sf.as_ref().is_some_and(|sf| {
-                        file_matches(f, &sf.shown)
-                            || sf.full.as_deref().is_some_and(|full| file_matches(f, full))
-                    })
-                })
+            .filter_map(|(s, sf)| {
+                let Some(f) = file else { return Some((s, sf)) };
+                let unit_ok = sf.as_ref().is_some_and(|sf| {
+                    file_matches(f, &sf.shown)
+                        || sf.full.as_deref().is_some_and(|full| file_matches(f, full))
+                });
+                if unit_ok {
+                    return Some((s, sf));
+                }
+                // A static defined in a header: @header.h names every copy.
+                let decl = self.decl_file(s)?;
+                if !(file_matches(f, &decl.0) || file_matches(f, &decl.1)) {
+                    return None;
+                }
+                let mut sf = sf.unwrap_or(SourceFile {
+                    shown: decl.1.clone(),
+                    full: None,
+                    decl: None,
+                });
+                sf.decl = Some(decl.1);
+                Some((s, Some(sf)))
             })
             .collect();
         matched.sort_by_key(|(s, _)| (s.section, s.addr, rank(idx, s, func)));
@@ -440,5 +470,118 @@ mod tests {
         assert_eq!(edit_distance("helpr", "helper"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
+
+/// An inlined copy of a function, placed in the symbol that holds it.
+#[derive(Debug, Clone)]
+pub struct InlineMatch {
+    /// The symbol holding the inlined code.
+    pub host: MatchedSymbol,
+    /// Offset of the inlined code's entry in the host.
+    pub offset: u64,
+    /// The inlined function's name.
+    pub name: String,
+    /// The function it was inlined into.
+    pub caller: Option<String>,
+    /// The inlined function's declaration file (relative).
+    pub decl_file: Option<String>,
+}
+
+impl AnalysedObject {
+    /// Every inlined copy of functions matching `func` (and `file`, matched
+    /// against the inlined function's declaration file or the unit holding
+    /// the copy). Empty without DWARF.
+    ///
+    /// `copies` are the out-of-line copies already matched. When every one
+    /// of them is declared in the very file its unit compiles (a function of
+    /// a `.c` file, not a header), its inlined copies can only be in those
+    /// units — without LTO nothing else sees its body — and only they are
+    /// read; otherwise every unit whose line table names a matching file is.
+    pub fn match_inlined(
+        &self,
+        func: &Pattern,
+        file: Option<&Pattern>,
+        copies: &[MatchedSymbol],
+    ) -> Result<Vec<InlineMatch>> {
+        let Some(cu) = self.compile_units() else {
+            return Ok(Vec::new());
+        };
+        let want = |n: &str| func.matches(n);
+        let mut only: Option<Vec<usize>> = None;
+        if !copies.is_empty() {
+            let mut units = Vec::new();
+            for m in copies {
+                let local = (|| {
+                    let off = cu.unit_offset_at(m.sym.addr.get())?;
+                    let unit = cu.unit_file(off)?;
+                    let sp = cu.subprogram_at(m.sym.addr)?;
+                    (sp.decl_file.as_deref() == Some(unit.full.as_str())
+                        && !unit.name.starts_with('<'))
+                    .then_some(off)
+                })();
+                match local {
+                    Some(off) => units.push(off),
+                    None => {
+                        units.clear();
+                        break;
+                    }
+                }
+            }
+            if !units.is_empty() {
+                units.sort_unstable();
+                units.dedup();
+                only = Some(units);
+            }
+        }
+        let sites = match file {
+            Some(f) => {
+                let path =
+                    |(full, rel): (&str, &str)| file_matches(f, full) || file_matches(f, rel);
+                let base = crate::lines::last_component_matcher(f);
+                cu.inlined_sites(
+                    &want,
+                    Some(&crate::sources::dwarf::FileFilter {
+                        base: &base,
+                        path: &path,
+                    }),
+                    only.as_deref(),
+                )
+            }
+            None => cu.inlined_sites(&want, None, only.as_deref()),
+        };
+        let idx = self.index()?;
+        let mut out = Vec::new();
+        for s in sites {
+            if let Some(f) = file {
+                let decl_ok = s
+                    .decl_file
+                    .as_ref()
+                    .is_some_and(|(a, b)| file_matches(f, a) || file_matches(f, b));
+                let unit_ok = file_matches(f, &s.unit);
+                if !decl_ok && !unit_ok {
+                    continue;
+                }
+            }
+            let Some(host) = idx
+                .functions_containing(crate::addr::LinkAddr(s.addr))
+                .next()
+            else {
+                continue;
+            };
+            out.push(InlineMatch {
+                offset: s.addr - host.addr.get(),
+                host: MatchedSymbol {
+                    name: idx.name(host).to_string(),
+                    sym: *host,
+                    file: self.source_file(idx, host),
+                    aliases: Vec::new(),
+                },
+                name: s.name,
+                caller: s.caller,
+                decl_file: s.decl_file.map(|d| d.1),
+            });
+        }
+        Ok(out)
     }
 }

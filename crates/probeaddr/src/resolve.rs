@@ -24,6 +24,9 @@ pub struct ResolveOptions {
     /// Probe function entries after their prologue (from the line table), as
     /// SystemTap does, instead of at the entry address.
     pub skip_prologue: bool,
+    /// Leave out inlined copies of a function (by default a function probe
+    /// covers its out-of-line copies and its inlined sites, like perf and stap).
+    pub no_inlines: bool,
 }
 
 /// A user-space ELF file (executable, PIE or shared library) opened for
@@ -49,6 +52,9 @@ pub struct Location {
     pub file: Option<String>,
     /// The compile unit's full path (`DW_AT_comp_dir/DW_AT_name`), if known.
     pub source_path: Option<String>,
+    /// The declaration file, when the probe point matched the function
+    /// through it (a `static` defined in a header).
+    pub decl_file: Option<String>,
     /// Local, global or weak.
     pub binding: Binding,
     /// Which symbol table named it.
@@ -69,6 +75,9 @@ pub struct Location {
     pub kind: ProbeKind,
     /// For line probes: the file (relative to the compile directory) and line.
     pub line: Option<(String, u64)>,
+    /// For an inlined copy: the function it was inlined into (`symbol` is
+    /// then the symbol holding the code, `function` the inlined function).
+    pub inlined_into: Option<String>,
 }
 
 impl UserObject {
@@ -134,11 +143,44 @@ impl UserObject {
                 line,
             } => (func, file.as_ref(), *offset, *line),
         };
-        let matched = self.obj.match_functions(func, file)?;
-        if matched.is_empty() {
+        let inline_only = spec.inlines == crate::spec::InlineFilter::InlineOnly;
+        let mut matched = self.obj.match_functions(func, file)?;
+        if inline_only {
+            matched.clear();
+        }
+        let want_inlines = line.is_none()
+            && offset == 0
+            && !opts.no_inlines
+            && spec.inlines != crate::spec::InlineFilter::CallOnly
+            && self.obj.compile_units().is_some();
+        let inlined = if want_inlines {
+            self.obj.match_inlined(func, file, &matched)?
+        } else {
+            Vec::new()
+        };
+        if matched.is_empty() && inlined.is_empty() {
             return Err(self.obj.not_found(spec, func, file));
         }
         let mut locs = Vec::new();
+        if !inlined.is_empty() && spec.kind == ProbeKind::Return {
+            if matched.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::BadOffset,
+                    format!("'{spec}': only inlined copies exist, and a return probe needs a function entry"),
+                )
+                .with_path(path));
+            }
+        } else {
+            for im in inlined {
+                let mut l = self.location(im.host, im.offset, spec.kind)?;
+                l.function = im.name;
+                l.inlined_into = im.caller;
+                if im.decl_file.is_some() {
+                    l.decl_file = im.decl_file;
+                }
+                locs.push(l);
+            }
+        }
         for m in matched {
             match line {
                 None => {
@@ -187,6 +229,8 @@ impl UserObject {
                 }
             }
         }
+        // Out-of-line copies first, then inlined sites.
+        locs.sort_by_key(|l| l.inlined_into.is_some());
         if opts.unique && locs.len() > 1 {
             return Err(ambiguity_error(spec, &locs));
         }
@@ -261,6 +305,7 @@ impl UserObject {
         let name = m.name.as_str();
         let (function, variant) = split_variant(name);
         let file = m.file.as_ref().map(|f| f.shown.clone());
+        let decl_file = m.file.as_ref().and_then(|f| f.decl.clone());
         let source_path = m.file.and_then(|f| f.full);
         let at = |what: &str| {
             format!(
@@ -285,6 +330,7 @@ impl UserObject {
             variant,
             file,
             source_path,
+            decl_file,
             binding: s.binding,
             table: s.table,
             aliases: m.aliases,
@@ -295,6 +341,7 @@ impl UserObject {
             file_offset,
             kind,
             line: None,
+            inlined_into: None,
         })
     }
 }

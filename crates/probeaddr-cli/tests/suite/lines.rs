@@ -190,3 +190,55 @@ fn no_dwarf_and_split_dwarf_are_clear_errors() {
     let e = probeaddr(["resolve", "-x", s.to_str().unwrap(), "b.c:22"]).error();
     assert!(e.contains("split DWARF (-gsplit-dwarf"), "{e}");
 }
+
+#[test]
+fn inlined_sites_match_perf_probe() {
+    let bin = fixtures::path("clones");
+    let p = bin.to_str().unwrap();
+    // check() is split: check.part.0 out of line, and its test inlined into main.
+    let all = probeaddr(["resolve", "-x", p, "check", "--format", "json"]).json();
+    let mut offs: Vec<u64> = all.iter().map(|r| hexfield(r, "file_offset")).collect();
+    offs.sort();
+    assert_eq!(offs, oracle::perf_probe_offsets(&bin, "check"));
+    let inl: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|r| !r["inlined_into"].is_null())
+        .collect();
+    assert_eq!(inl.len(), 1);
+    assert_eq!(inl[0]["inlined_into"], "main");
+    assert_eq!(inl[0]["function"], "check");
+    assert_eq!(inl[0]["symbol"], "main");
+    // .inline: only the inlined site; .call and --no-inlines: only the copy.
+    let only = probeaddr([
+        "resolve",
+        &format!(r#"process("{p}").function("check").inline"#),
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0]["link_addr"], inl[0]["link_addr"]);
+    let call = probeaddr([
+        "resolve",
+        &format!(r#"process("{p}").function("check").call"#),
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(call.len(), 1);
+    assert_eq!(call[0]["symbol"], "check.part.0");
+    // A return probe covers function entries only.
+    let ret = probeaddr(["resolve", "-x", p, "check%return", "--format", "uprobe"]);
+    assert_eq!(ret.stdout.lines().count(), 1, "{}", ret.stderr);
+    assert!(
+        ret.stdout.starts_with("r:probeaddr/check_part_0__return "),
+        "{}",
+        ret.stdout
+    );
+    let e = probeaddr([
+        "resolve",
+        &format!(r#"process("{p}").function("check").inline.return"#),
+    ])
+    .error();
+    assert!(e.contains("'.return' cannot apply to inlined sites"), "{e}");
+}

@@ -184,12 +184,20 @@ impl CompUnits {
                 }
                 _ => name.clone(),
             };
-            Some(Arc::new(UnitFile { name, full }))
+            Some(Arc::new(UnitFile {
+                name,
+                full: normalize(&full),
+            }))
         })();
         if let Ok(mut m) = self.names.lock() {
             m.insert(off, found.clone());
         }
         found
+    }
+
+    /// The unit at a `.debug_info` offset.
+    pub fn unit_file(&self, off: usize) -> Option<Arc<UnitFile>> {
+        self.name_of(off)
     }
 
     /// The compile unit whose ranges hold `addr`.
@@ -220,6 +228,8 @@ pub struct Subprogram {
     pub name: String,
     /// Declaration file, full path.
     pub decl_file: Option<String>,
+    /// Declaration file relative to the compile directory (when under it).
+    pub decl_file_rel: Option<String>,
     /// `DW_AT_decl_line`.
     pub decl_line: Option<u64>,
     /// Address ranges of this copy.
@@ -242,6 +252,22 @@ pub struct LineRow {
 }
 
 type Unit<'a> = gimli::Unit<Slice<'a>>;
+
+/// Which source files a query is about: a cheap test on the file's last
+/// path component (no allocation; most files fail it), then the full test
+/// on `(full path, path relative to the compile directory)`.
+pub struct FileFilter<'f> {
+    /// Test of the basename.
+    pub base: &'f dyn Fn(&str) -> bool,
+    /// Test of the full and relative paths.
+    pub path: &'f dyn Fn((&str, &str)) -> bool,
+}
+
+impl std::fmt::Debug for FileFilter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileFilter")
+    }
+}
 
 /// Longest chain of `abstract_origin`/`specification` links followed: a cycle
 /// in malformed DWARF ends here instead of looping.
@@ -266,7 +292,8 @@ impl CompUnits {
         gimli::Unit::new(dwarf, header).ok()
     }
 
-    fn unit_offset_at(&self, addr: u64) -> Option<usize> {
+    /// The `.debug_info` offset of the unit holding `addr`.
+    pub fn unit_offset_at(&self, addr: u64) -> Option<usize> {
         let i = self.ranges.partition_point(|r| r.0 <= addr);
         Some(
             self.ranges[..i]
@@ -316,10 +343,12 @@ impl CompUnits {
             if ranges.iter().map(|r| r.0).min() != Some(entry.get()) {
                 continue;
             }
-            let (name, decl_file, decl_line) = self.describe(&dwarf, &unit, die.offset());
+            let (name, decl, decl_line) = self.describe(&dwarf, &unit, die.offset());
+            let (decl_file, decl_file_rel) = decl.map_or((None, None), |(a, b)| (Some(a), Some(b)));
             return Some(Subprogram {
                 name: name.unwrap_or_default(),
                 decl_file,
+                decl_file_rel,
                 decl_line,
                 ranges,
             });
@@ -333,7 +362,7 @@ impl CompUnits {
         dwarf: &gimli::Dwarf<Slice<'_>>,
         unit: &Unit<'_>,
         at: gimli::UnitOffset,
-    ) -> (Option<String>, Option<String>, Option<u64>) {
+    ) -> (Option<String>, Option<(String, String)>, Option<u64>) {
         let (mut name, mut file, mut line) = (None, None, None);
         let mut cur = Some(at);
         for _ in 0..MAX_ORIGIN_DEPTH {
@@ -358,7 +387,7 @@ impl CompUnits {
                 if let Ok(Some(gimli::AttributeValue::FileIndex(i))) =
                     die.attr_value(gimli::DW_AT_decl_file)
                 {
-                    file = self.file_path(dwarf, unit, i).map(|(full, _)| full);
+                    file = self.file_path(dwarf, unit, i);
                 }
             }
             for a in [gimli::DW_AT_abstract_origin, gimli::DW_AT_specification] {
@@ -415,6 +444,38 @@ impl CompUnits {
         Some((full, rel))
     }
 
+    /// True if the unit's line table names a file passing `filter`.
+    fn unit_has_file(
+        &self,
+        dwarf: &gimli::Dwarf<Slice<'_>>,
+        unit: &Unit<'_>,
+        filter: &FileFilter<'_>,
+    ) -> bool {
+        let Some(program) = unit.line_program.as_ref() else {
+            return false;
+        };
+        let header = program.header();
+        let n = header.file_names().len() as u64;
+        let first = if header.version() >= 5 { 0 } else { 1 };
+        (first..first + n).any(|i| {
+            let Some(fe) = header.file(i) else {
+                return false;
+            };
+            let Ok(name) = dwarf.attr_string(unit, fe.path_name()) else {
+                return false;
+            };
+            let bytes = name.slice();
+            let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+            let Ok(base) = std::str::from_utf8(base) else {
+                return false;
+            };
+            (filter.base)(base)
+                && self
+                    .file_path(dwarf, unit, i)
+                    .is_some_and(|(a, b)| (filter.path)((&a, &b)))
+        })
+    }
+
     /// Every line-table row of the unit holding `addr`.
     pub fn rows_of_unit_at(&self, addr: LinkAddr) -> Vec<LineRow> {
         match self.unit_offset_at(addr.get()) {
@@ -461,27 +522,14 @@ impl CompUnits {
     /// All rows of every unit whose line table names a file passing `keep`,
     /// one vector per unit. Units are filtered by their file tables first, so
     /// a file pattern reads the line programs of the few units that include it.
-    pub fn rows_for_file(&self, keep: &dyn Fn((&str, &str)) -> bool) -> Vec<Vec<LineRow>> {
+    pub fn rows_for_file(&self, filter: &FileFilter<'_>) -> Vec<Vec<LineRow>> {
         let dwarf = self.dwarf();
-        let mut offs: Vec<usize> = self.ranges.iter().map(|r| r.2).collect();
-        offs.sort_unstable();
-        offs.dedup();
         let mut out = Vec::new();
-        for off in offs {
+        for off in self.unit_offsets() {
             let Some(unit) = self.unit_at_offset(&dwarf, off) else {
                 continue;
             };
-            let Some(program) = unit.line_program.as_ref() else {
-                continue;
-            };
-            let header = program.header();
-            let n = header.file_names().len() as u64;
-            let first = if header.version() >= 5 { 0 } else { 1 };
-            let any = (first..first + n).any(|i| {
-                self.file_path(&dwarf, &unit, i)
-                    .is_some_and(|(a, b)| keep((&a, &b)))
-            });
-            if any {
+            if self.unit_has_file(&dwarf, &unit, filter) {
                 out.push(self.rows_of_unit(off, &|_| true));
             }
         }
@@ -506,5 +554,120 @@ fn normalize(p: &str) -> String {
         format!("/{j}")
     } else {
         j
+    }
+}
+
+/// A DIE's name and declaration file `(full, relative)`.
+type NameAndDecl = (Option<String>, Option<(String, String)>);
+
+/// An inlined copy of a function (`DW_TAG_inlined_subroutine`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlinedSite {
+    /// The inlined function's name.
+    pub name: String,
+    /// Where the inlined code starts (`DW_AT_entry_pc`, else its lowest address).
+    pub addr: u64,
+    /// The function it was inlined into (the innermost enclosing
+    /// subprogram or inlined subroutine).
+    pub caller: Option<String>,
+    /// The inlined function's declaration file `(full, relative)`.
+    pub decl_file: Option<(String, String)>,
+    /// The unit's name.
+    pub unit: String,
+}
+
+impl CompUnits {
+    /// Offsets of every unit (from the address map).
+    fn unit_offsets(&self) -> Vec<usize> {
+        let mut offs: Vec<usize> = self.ranges.iter().map(|r| r.2).collect();
+        offs.sort_unstable();
+        offs.dedup();
+        offs
+    }
+
+    /// Every inlined copy of a function whose name passes `want`, in units
+    /// whose line table names a file passing `unit_file` (all units if `None`).
+    /// Reads whole units: slow on a kernel when no file narrows the search.
+    pub fn inlined_sites(
+        &self,
+        want: &dyn Fn(&str) -> bool,
+        unit_file: Option<&FileFilter<'_>>,
+        only_units: Option<&[usize]>,
+    ) -> Vec<InlinedSite> {
+        let dwarf = self.dwarf();
+        let mut out = Vec::new();
+        let offs = match only_units {
+            Some(u) => u.to_vec(),
+            None => self.unit_offsets(),
+        };
+        for off in offs {
+            let Some(unit) = self.unit_at_offset(&dwarf, off) else {
+                continue;
+            };
+            if let Some(filter) = unit_file {
+                if !self.unit_has_file(&dwarf, &unit, filter) {
+                    continue;
+                }
+            }
+            let unit_name = unit
+                .name
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut names: HashMap<gimli::UnitOffset, NameAndDecl> = HashMap::new();
+            // (depth, name) of enclosing subprograms and inlined subroutines.
+            let mut stack: Vec<(isize, Option<String>)> = Vec::new();
+            let mut depth: isize = 0;
+            let mut cursor = unit.entries();
+            while let Ok(Some((delta, die))) = cursor.next_dfs() {
+                depth += delta;
+                while stack.last().is_some_and(|(d, _)| *d >= depth) {
+                    stack.pop();
+                }
+                let tag = die.tag();
+                if tag != gimli::DW_TAG_subprogram && tag != gimli::DW_TAG_inlined_subroutine {
+                    continue;
+                }
+                let origin = match die.attr_value(gimli::DW_AT_abstract_origin) {
+                    Ok(Some(gimli::AttributeValue::UnitRef(o))) => Some(o),
+                    _ => None,
+                };
+                let key = origin.unwrap_or(die.offset());
+                let (name, decl) = names
+                    .entry(key)
+                    .or_insert_with(|| {
+                        let (n, f, _) = self.describe(&dwarf, &unit, key);
+                        (n, f)
+                    })
+                    .clone();
+                if tag == gimli::DW_TAG_inlined_subroutine && name.as_deref().is_some_and(want) {
+                    let entry = match die.attr_value(gimli::DW_AT_entry_pc) {
+                        Ok(Some(v)) => dwarf.attr_address(&unit, v).ok().flatten(),
+                        _ => None,
+                    };
+                    let lowest = dwarf.die_ranges(&unit, die).ok().and_then(|mut rs| {
+                        let mut lo: Option<u64> = None;
+                        while let Ok(Some(r)) = rs.next() {
+                            if r.begin < r.end {
+                                lo = Some(lo.map_or(r.begin, |l| l.min(r.begin)));
+                            }
+                        }
+                        lo
+                    });
+                    if let Some(addr) = entry.or(lowest).filter(|&a| a != 0) {
+                        out.push(InlinedSite {
+                            name: name.clone().unwrap_or_default(),
+                            addr,
+                            caller: stack.iter().rev().find_map(|(_, n)| n.clone()),
+                            decl_file: decl.clone(),
+                            unit: unit_name.clone(),
+                        });
+                    }
+                }
+                stack.push((depth, name));
+            }
+        }
+        out.sort_by_key(|s| s.addr);
+        out.dedup_by_key(|s| s.addr);
+        out
     }
 }
