@@ -22,6 +22,10 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// List every ambiguous kernel name: its instances, files, and how to pin each.
     Dups(DupsArgs),
+    /// List every instance of a function: file:line, entry, size, inlined sites.
+    List(ListArgs),
+    /// Show the source lines of a function that can be probed (like perf probe -L).
+    Lines(ListArgs),
     /// Turn kernel addresses into symbol+offset [file] (module).
     ///
     /// Addresses come from the arguments, or one per line from standard input.
@@ -180,4 +184,27 @@ pub struct ResolveArgs {
 
     #[command(flatten)]
     pub kernel: KernelFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// A function probe point (`helper@b.c`, `kernel.function("init_once")`).
+    #[arg(value_name = "POINT")]
+    pub point: String,
+
+    /// A user-space ELF file.
+    #[arg(short = 'x', long = "exec", value_name = "PATH")]
+    pub exec: Option<PathBuf>,
+
+    /// The kernel image.
+    #[arg(short = 'k', long = "vmlinux", value_name = "VMLINUX")]
+    pub vmlinux: Option<PathBuf>,
+
+    /// Look for separate debug files here too (before /usr/lib/debug).
+    #[arg(long = "debug-dir", value_name = "DIR")]
+    pub debug_dirs: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }

@@ -7,6 +7,7 @@
 
 mod args;
 mod kernel_cmd;
+mod list_cmd;
 mod output;
 
 use std::io::{self, Write};
@@ -22,6 +23,8 @@ fn main() -> ExitCode {
         args::Command::Resolve(a) => output::resolve(&a, &mut out),
         args::Command::Dups(a) => kernel_cmd::dups(&a, &mut out),
         args::Command::Symbolize(a) => kernel_cmd::symbolize(&a, &mut out),
+        args::Command::List(a) => list_cmd::list(&a, &mut out),
+        args::Command::Lines(a) => list_cmd::lines(&a, &mut out),
     };
     let result = result.and_then(|ok| out.flush().map(|()| ok).map_err(anyhow::Error::from));
     match result {

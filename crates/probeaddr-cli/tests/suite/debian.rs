@@ -358,3 +358,30 @@ fn vfs_read_line_20_equals_perf_probe() {
         format!("_text+{:#x}", 0x34cc50 + 357)
     );
 }
+
+#[test]
+fn list_names_each_init_once_with_its_declaration() {
+    let Some(r) = root() else { return };
+    let v = vmlinux(&r);
+    let run = probeaddr(["list", "-k", &v, "init_once", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let got: BTreeSet<String> = j
+        .iter()
+        .map(|f| format!("{}:{}", f["decl_file"].as_str().unwrap(), f["decl_line"]))
+        .collect();
+    let want: BTreeSet<String> = [
+        "fs/inode.c:432",
+        "fs/proc/inode.c:86",
+        "fs/ext4/super.c:1458",
+        "fs/hugetlbfs/inode.c:1293",
+        "ipc/mqueue.c:490",
+        "block/bdev.c:438",
+        "drivers/dax/super.c:525",
+        "net/socket.c:330",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(got, want);
+}

@@ -242,3 +242,87 @@ fn inlined_sites_match_perf_probe() {
     .error();
     assert!(e.contains("'.return' cannot apply to inlined sites"), "{e}");
 }
+
+#[test]
+fn lines_lists_the_line_table_rows_of_a_function() {
+    let bin = fixtures::path("prog");
+    let p = bin.to_str().unwrap();
+    let run = probeaddr(["lines", "-x", p, "helper@sub/b.c", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v.len(), 1);
+    let ours: Vec<(u64, u64)> = v[0]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["line"].as_u64().unwrap(),
+                u64::from_str_radix(l["address"].as_str().unwrap().trim_start_matches("0x"), 16)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    // objdump's decoded line table for sub/b.c, rows inside helper.
+    let entry = oracle::gdb_address(&bin, "'sub/b.c'::helper", None);
+    let size = oracle::readelf_funcs(&bin, false)
+        .into_iter()
+        .find(|s| s.value == entry)
+        .unwrap()
+        .size;
+    let text = String::from_utf8(
+        std::process::Command::new("objdump")
+            .args(["--dwarf=decodedline"])
+            .arg(&bin)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let mut want: Vec<(u64, u64)> = Vec::new();
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() >= 3 && f[0] == "b.c" {
+            if let (Ok(line), Some(a)) = (f[1].parse::<u64>(), f[2].strip_prefix("0x")) {
+                let a = u64::from_str_radix(a, 16).unwrap();
+                if a >= entry && a < entry + size && !want.iter().any(|w| w.0 == line) {
+                    want.push((line, a));
+                }
+            }
+        }
+    }
+    assert_eq!(ours, want);
+    assert_eq!(v[0]["decl_line"], 2);
+}
+
+#[test]
+fn list_shows_copies_and_inlined_sites() {
+    let bin = fixtures::path("clones");
+    let run = probeaddr([
+        "list",
+        "-x",
+        bin.to_str().unwrap(),
+        "check",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["symbol"], "check.part.0");
+    assert_eq!(v[0]["decl_file"], "clones.c");
+    assert_eq!(v[0]["decl_line"], 21);
+    let sites = v[0]["inlined_sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 1);
+    assert_eq!(sites[0]["caller"], "main");
+    let perf = oracle::perf_probe_offsets(&bin, "check");
+    let a = u64::from_str_radix(
+        sites[0]["address"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    assert!(perf.contains(&a), "{perf:?} {a:#x}");
+}
