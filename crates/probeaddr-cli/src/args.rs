@@ -165,6 +165,12 @@ pub struct ResolveArgs {
     #[arg(long = "debug-dir", value_name = "DIR")]
     pub debug_dirs: Vec<PathBuf>,
 
+    /// Fetch missing debug files from this debuginfod server (http://);
+    /// default: $DEBUGINFOD_URLS. Cached in $DEBUGINFOD_CACHE_PATH or
+    /// ~/.cache/debuginfod_client.
+    #[arg(long = "debuginfod", value_name = "URL")]
+    pub debuginfod: Vec<String>,
+
     /// Accept debug info or a vmlinux whose build-id differs from the
     /// object's or the running kernel's.
     #[arg(long)]
@@ -203,6 +209,10 @@ pub struct ListArgs {
     /// Look for separate debug files here too (before /usr/lib/debug).
     #[arg(long = "debug-dir", value_name = "DIR")]
     pub debug_dirs: Vec<PathBuf>,
+
+    /// Fetch missing debug files from this debuginfod server (http://).
+    #[arg(long = "debuginfod", value_name = "URL")]
+    pub debuginfod: Vec<String>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]

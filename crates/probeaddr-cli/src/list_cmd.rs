@@ -31,20 +31,22 @@ fn open(args: &ListArgs) -> Result<(ProbeSpec, Opened), Error> {
     let spec = ProbeSpec::parse(&args.point)?;
     let mut search = DebugSearch::default();
     search.dirs.splice(0..0, args.debug_dirs.iter().cloned());
-    let opened =
-        match (&spec.target, &args.exec, &args.vmlinux) {
-            (Target::Process(Some(p)), _, _) => Opened::User(UserObject::open(p, &search)?),
-            (Target::Process(None), Some(x), _) => Opened::User(UserObject::open(x, &search)?),
-            (Target::Kernel | Target::Process(None), None, Some(k)) => {
-                Opened::Kernel(Vmlinux::open(k, &search)?)
-            }
-            _ => return Err(Error::new(
+    search.debuginfod = probeaddr::sources::debuginfod::Debuginfod::from_env(&args.debuginfod);
+    let opened = match (&spec.target, &args.exec, &args.vmlinux) {
+        (Target::Process(Some(p)), _, _) => Opened::User(UserObject::open(p, &search)?),
+        (Target::Process(None), Some(x), _) => Opened::User(UserObject::open(x, &search)?),
+        (Target::Kernel | Target::Process(None), None, Some(k)) => {
+            Opened::Kernel(Vmlinux::open(k, &search)?)
+        }
+        _ => {
+            return Err(Error::new(
                 ErrorKind::BadInput,
                 format!(
                     "'{spec}': give the object: -x PATH for user space, -k VMLINUX for the kernel"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     Ok((spec, opened))
 }
 

@@ -91,6 +91,7 @@ fn resolve_user(
     };
     let mut search = DebugSearch::default();
     search.dirs.splice(0..0, args.debug_dirs.iter().cloned());
+    search.debuginfod = probeaddr::sources::debuginfod::Debuginfod::from_env(&args.debuginfod);
     search.check_build_id = !args.no_build_id_check;
     let opts = ResolveOptions {
         no_inlines: args.no_inlines,

@@ -141,6 +141,7 @@ impl ModuleFile {
             &DebugSearch {
                 dirs: Vec::new(),
                 check_build_id: true,
+                debuginfod: None,
             },
         )?;
         Ok(ModuleFile { obj, name })

@@ -1,4 +1,5 @@
 mod debian;
+mod debuginfod;
 mod errors;
 mod fixtures;
 mod kernel;

@@ -23,6 +23,8 @@ pub enum FoundBy {
     BuildId,
     /// `.gnu_debuglink` with a matching CRC.
     DebugLink,
+    /// Downloaded from a debuginfod server (or its cache).
+    Debuginfod,
 }
 
 /// Where to look and what to check.
@@ -33,6 +35,8 @@ pub struct DebugSearch {
     pub dirs: Vec<PathBuf>,
     /// Refuse a debug file whose build-id differs from the object's.
     pub check_build_id: bool,
+    /// Ask debuginfod servers when no local file is found.
+    pub debuginfod: Option<crate::sources::debuginfod::Debuginfod>,
 }
 
 impl Default for DebugSearch {
@@ -40,6 +44,7 @@ impl Default for DebugSearch {
         DebugSearch {
             dirs: vec![PathBuf::from("/usr/lib/debug")],
             check_build_id: true,
+            debuginfod: None,
         }
     }
 }
@@ -146,6 +151,23 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
                     link.crc
                 ),
             ));
+        }
+    }
+    if let (Some(d), Some(id)) = (&search.debuginfod, object.build_id()) {
+        match d.fetch(id) {
+            Ok(path) => {
+                let elf = ElfObject::open(&path)?;
+                check_build_id(object, &elf, search)?;
+                searched.push(path);
+                return Ok(SearchResult {
+                    found: Some(DebugFile {
+                        elf,
+                        found_by: FoundBy::Debuginfod,
+                    }),
+                    searched,
+                });
+            }
+            Err(e) => searched.push(PathBuf::from(format!("[{}]", e.message()))),
         }
     }
     Ok(SearchResult {

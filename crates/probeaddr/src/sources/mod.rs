@@ -2,6 +2,7 @@
 //! system on their own: paths (including `/proc/PID/maps`) come from the caller.
 
 pub mod debuginfo;
+pub mod debuginfod;
 pub mod dwarf;
 pub mod elf;
 pub mod kallsyms;

@@ -1,0 +1,257 @@
+//! The debuginfod client against elfutils' own `debuginfod` server (Debian
+//! package `debuginfod`) on loopback, and against broken servers.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use super::fixtures::{self, hexfield, probeaddr};
+use super::oracle;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("probeaddr-dbgd-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn build_id(bin: &Path) -> String {
+    let text = String::from_utf8(
+        Command::new("readelf")
+            .arg("-n")
+            .arg(bin)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// elfutils debuginfod serving a directory, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path, want: &str) -> Server {
+    let port = free_port();
+    let db = dir.with_extension("sqlite");
+    let child = Command::new("debuginfod")
+        .args([
+            "-F",
+            dir.to_str().unwrap(),
+            "-p",
+            &port.to_string(),
+            "-d",
+            db.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("elfutils debuginfod (Debian package debuginfod) is needed");
+    let url = format!("http://127.0.0.1:{port}");
+    let s = Server { child, url };
+    // Wait until it has indexed the directory and serves the file.
+    for _ in 0..300 {
+        if let Ok(o) = Command::new("bash")
+            .arg("-c")
+            .arg(format!("exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET /buildid/{want}/debuginfo HTTP/1.0\\r\\n\\r\\n' >&3 && head -c 12 <&3"))
+            .output()
+        {
+            if String::from_utf8_lossy(&o.stdout).contains(" 200") {
+                return s;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("debuginfod on port {port} did not serve {want}");
+}
+
+#[test]
+fn fetches_into_the_standard_cache_and_reuses_it() {
+    let prog = fixtures::path("prog");
+    let stripped = fixtures::path("prog-stripped");
+    let id = build_id(&stripped);
+    let files = tmpdir("files");
+    std::fs::copy(
+        fixtures::path(&format!("debug/.build-id/{}/{}.debug", &id[..2], &id[2..])),
+        files.join("prog.debug"),
+    )
+    .unwrap();
+    let server = serve(&files, &id);
+    let cache = tmpdir("cache");
+    let run = |url: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+            .args([
+                "resolve",
+                "-x",
+                stripped.to_str().unwrap(),
+                "helper@sub/b.c",
+                "--format",
+                "json",
+                "--debuginfod",
+                url,
+            ])
+            .env("DEBUGINFOD_CACHE_PATH", &cache)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&server.url);
+    assert_eq!(code, Some(0), "{err}");
+    let v: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        hexfield(&v[0], "link_addr"),
+        oracle::gdb_address(&prog, "'sub/b.c'::helper", None)
+    );
+    let cached = cache.join(&id).join("debuginfo");
+    assert!(cached.is_file());
+    assert_eq!(build_id(&cached), id);
+    // Server gone: the cache answers.
+    drop(server);
+    let (code, out2, err) = run("http://127.0.0.1:1");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, out2);
+    // DEBUGINFOD_URLS is honoured like elfutils, gdb and perf do.
+    let cache2 = tmpdir("cache2");
+    let server = serve(&files, &id);
+    let o = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+        .args([
+            "resolve",
+            "-x",
+            stripped.to_str().unwrap(),
+            "helper@sub/b.c",
+            "--format",
+            "json",
+        ])
+        .env("DEBUGINFOD_CACHE_PATH", &cache2)
+        .env("DEBUGINFOD_URLS", &server.url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(cache2.join(&id).join("debuginfo").is_file());
+}
+
+/// A one-shot HTTP server thread that answers with `response`.
+fn fake_server(response: Vec<u8>) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for c in l.incoming().take(4) {
+            let Ok(mut c) = c else { continue };
+            // Read the whole request before answering.
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = c.write_all(&response);
+        }
+    });
+    url
+}
+
+fn assert_no_trace(cache: &Path) {
+    let left: Vec<_> = walk(cache);
+    assert!(left.is_empty(), "cache not empty: {left:?}");
+}
+
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(d) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                v.extend(walk(&p));
+            } else {
+                v.push(p);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn broken_servers_leave_nothing_in_the_cache() {
+    let stripped = fixtures::path("prog-stripped");
+    let other = fixtures::path("prog-other");
+    let junk = b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ngarbage".to_vec();
+    let short = b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n\x7fELF\x02\x01\x01".to_vec();
+    let mut wrong = b"HTTP/1.1 200 OK\r\nContent-Length: ".to_vec();
+    let body = std::fs::read(&other).unwrap();
+    wrong.extend(format!("{}\r\n\r\n", body.len()).as_bytes());
+    wrong.extend(&body);
+    for (tag, resp, says) in [
+        ("junk", junk, "not a usable debug file (not an ELF file"),
+        ("short", short, "connection closed after 7 of 10000 bytes"),
+        ("wrong", wrong, "the server sent a file with build-id"),
+        ("down", Vec::new(), ""),
+    ] {
+        let url = if tag == "down" {
+            format!("http://127.0.0.1:{}", free_port())
+        } else {
+            fake_server(resp)
+        };
+        let cache = tmpdir(&format!("bad-{tag}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+            .args([
+                "resolve",
+                "-x",
+                stripped.to_str().unwrap(),
+                "helper@sub/b.c",
+                "--debuginfod",
+                &url,
+            ])
+            .env("DEBUGINFOD_CACHE_PATH", &cache)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{tag}: {err}");
+        assert!(
+            err.contains(&format!(
+                "debuginfod: no server gave the debug file of build-id {}",
+                build_id(&stripped)
+            )),
+            "{tag}: {err}"
+        );
+        assert!(err.contains(says), "{tag}: {err}");
+        if tag == "down" {
+            assert!(err.contains("Connection refused"), "{err}");
+        }
+        assert_no_trace(&cache);
+    }
+    let _ = probeaddr(["--version"]);
+}
