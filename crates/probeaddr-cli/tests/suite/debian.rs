@@ -385,3 +385,74 @@ fn list_names_each_init_once_with_its_declaration() {
     .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn jhash_inlined_sites_equal_perf_probe() {
+    let Some(r) = root() else { return };
+    let v = vmlinux(&r);
+    // perf lists every copy: 21 out of line (`jhash+0`, ambiguous as
+    // always) and the inlined sites as `host+offset` (decimal).
+    let out = std::process::Command::new("perf")
+        .args(["probe", "-q", "-k", &v, "-D", "jhash"])
+        .output()
+        .unwrap();
+    let perf: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect();
+    let perf_inline: BTreeSet<String> = perf
+        .iter()
+        .filter(|t| !t.starts_with("jhash"))
+        .cloned()
+        .collect();
+    let rows = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "jhash",
+        "--offline",
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(rows.len(), perf.len());
+    let ours_inline: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| !r["inlined_into"].is_null())
+        .map(|r| {
+            format!(
+                "{}+{}",
+                r["symbol"].as_str().unwrap(),
+                r["offset"].as_u64().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(ours_inline, perf_inline);
+    assert_eq!(ours_inline.len(), 4);
+    // .inline selects just those; a return probe never lands on them.
+    let inl = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        r#"kernel.function("jhash").inline"#,
+        "--offline",
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(inl.len(), 4);
+    let ret = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        r#"kernel.function("vfs_read").return"#,
+        "--offline",
+        "--format",
+        "kprobe",
+    ]);
+    assert_eq!(
+        ret.stdout, "r:probeaddr/vfs_read__return _text+0x34cc50\n",
+        "{}",
+        ret.stderr
+    );
+}
