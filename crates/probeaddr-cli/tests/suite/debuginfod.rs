@@ -255,3 +255,65 @@ fn broken_servers_leave_nothing_in_the_cache() {
     }
     let _ = probeaddr(["--version"]);
 }
+
+#[test]
+fn progress_bar_on_a_terminal_for_large_downloads() {
+    // A >1 MB file served as the debug file of a stripped copy of itself:
+    // probeaddr's own binary (no debug package on the machine has it).
+    let libc = Path::new(env!("CARGO_BIN_EXE_probeaddr"));
+    let dir = tmpdir("progress");
+    let stripped = dir.join("probeaddr-stripped");
+    assert!(Command::new("objcopy")
+        .arg("--strip-all")
+        .arg(libc)
+        .arg(&stripped)
+        .status()
+        .unwrap()
+        .success());
+    let body = std::fs::read(libc).unwrap();
+    assert!(body.len() > 1 << 20);
+    let mut resp =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    resp.extend(&body);
+    let url = fake_server(resp);
+    let cache = dir.join("cache");
+    // `script` gives the command a terminal, as a user would have.
+    let cmd = format!(
+        "DEBUGINFOD_CACHE_PATH={} {} resolve -x {} main --debuginfod {url} --format uprobe",
+        cache.display(),
+        env!("CARGO_BIN_EXE_probeaddr"),
+        stripped.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script (bsdutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = build_id(libc);
+    assert!(text.contains(&format!("debuginfod: {id} 100% (")), "{text}");
+    assert!(
+        text.contains(&format!("p:probeaddr/main {}:", stripped.display())),
+        "{text}"
+    );
+    assert_eq!(build_id(&cache.join(&id).join("debuginfo")), id);
+    // Not on a terminal: no progress output.
+    std::fs::remove_dir_all(&cache).unwrap();
+    let mut resp =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    resp.extend(&body);
+    let url = fake_server(resp);
+    let o = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+        .args([
+            "resolve",
+            "-x",
+            stripped.to_str().unwrap(),
+            "main",
+            "--debuginfod",
+            &url,
+        ])
+        .env("DEBUGINFOD_CACHE_PATH", &cache)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("100%"));
+}
