@@ -71,6 +71,10 @@ pub struct AnalysedObject {
     notes: Vec<String>,
     index: OnceLock<std::result::Result<SymbolIndex, String>>,
     units: OnceLock<Option<CompUnits>>,
+    search: DebugSearch,
+    /// A debug file looked up only when DWARF is needed and the object has
+    /// a `.symtab` but no `.debug_info` (`strip --strip-debug`).
+    late_debug: OnceLock<Option<ElfObject>>,
 }
 
 impl AnalysedObject {
@@ -124,6 +128,8 @@ impl AnalysedObject {
             notes,
             index: OnceLock::new(),
             units: OnceLock::new(),
+            search: search.clone(),
+            late_debug: OnceLock::new(),
         })
     }
 
@@ -173,8 +179,18 @@ impl AnalysedObject {
             .get_or_init(|| {
                 let from = if self.elf.has_debug_info() {
                     Some(&self.elf)
+                } else if let Some(d) = self.debug.as_ref().filter(|d| d.has_debug_info()) {
+                    Some(d)
                 } else {
-                    self.debug.as_ref().filter(|d| d.has_debug_info())
+                    self.late_debug
+                        .get_or_init(|| {
+                            debuginfo::find(&self.elf, &self.search)
+                                .ok()
+                                .and_then(|r| r.found)
+                                .map(|d| d.elf)
+                                .filter(|e| e.has_debug_info())
+                        })
+                        .as_ref()
                 };
                 from.and_then(|d| CompUnits::load(d).ok().flatten())
             })

@@ -338,3 +338,67 @@ fn list_shows_copies_and_inlined_sites() {
     .unwrap();
     assert!(perf.contains(&a), "{perf:?} {a:#x}");
 }
+
+#[test]
+fn header_inline_sites_in_two_files_match_perf_probe() {
+    let bin = fixtures::path("prog-inline");
+    let p = bin.to_str().unwrap();
+    let all = probeaddr(["resolve", "-x", p, "twice", "--format", "json"]).json();
+    assert!(all.len() >= 4, "{all:?}");
+    assert!(all
+        .iter()
+        .all(|r| !r["inlined_into"].is_null() && r["decl_file"] == "inl.h"));
+    let mut offs: Vec<u64> = all.iter().map(|r| hexfield(r, "file_offset")).collect();
+    offs.sort();
+    assert_eq!(offs, oracle::perf_probe_offsets(&bin, "twice"));
+    // @inl.h names every copy; @inl1.c only the copies compiled there.
+    assert_eq!(
+        probeaddr(["resolve", "-x", p, "twice@inl.h", "--format", "json"])
+            .json()
+            .len(),
+        all.len()
+    );
+    let in1 = probeaddr(["resolve", "-x", p, "twice@inl1.c", "--format", "json"]).json();
+    assert!(!in1.is_empty() && in1.len() < all.len());
+    assert!(in1.iter().all(|r| r["file"] == "inl1.c"), "{in1:?}");
+    let callers: std::collections::BTreeSet<&str> = in1
+        .iter()
+        .map(|r| r["inlined_into"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        callers,
+        std::collections::BTreeSet::from(["inl1_a", "inl1_b"])
+    );
+    // No out-of-line copy: a return probe has nothing to attach to.
+    let e = probeaddr(["resolve", "-x", p, "twice%return"]).error();
+    assert!(
+        e.contains("only inlined copies exist, and a return probe needs a function entry"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dwarf_comes_from_a_debug_file_when_the_object_has_only_symbols() {
+    let bin = fixtures::path("prog-nodebug");
+    let p = bin.to_str().unwrap();
+    let e = probeaddr(["resolve", "-x", p, "b.c:22"]).error();
+    assert!(e.contains("needs DWARF line tables"), "{e}");
+    let dbg = fixtures::path("debug");
+    let r = probeaddr([
+        "resolve",
+        "-x",
+        p,
+        "b.c:22",
+        "--debug-dir",
+        dbg.to_str().unwrap(),
+        "--format",
+        "json",
+    ])
+    .json();
+    let mut offs: Vec<u64> = r.iter().map(|r| hexfield(r, "file_offset")).collect();
+    offs.sort();
+    assert_eq!(
+        offs,
+        oracle::perf_probe_offsets(&fixtures::path("prog"), "b.c:22")
+    );
+}
