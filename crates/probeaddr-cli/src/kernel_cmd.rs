@@ -449,28 +449,7 @@ fn write_table(out: &mut dyn Write, rows: &[Row]) -> std::io::Result<()> {
             r.def.clone().unwrap_or_else(|_| "-".into()),
         ]);
     }
-    let n = cells[0].len();
-    let w: Vec<usize> = (0..n)
-        .map(|c| {
-            cells
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in &cells {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == n {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  ", w = w[c]));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
+    crate::output::print_cells(out, &cells)
 }
 
 /// `probeaddr dups`.

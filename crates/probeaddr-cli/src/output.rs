@@ -419,7 +419,15 @@ fn write_table(out: &mut dyn Write, rows: &[Row], runtime: bool) -> std::io::Res
         row.push(r.uprobe.clone().unwrap_or_else(|_| "-".into()));
         cells.push(row);
     }
-    let ncol = cells[0].len();
+    print_cells(out, &cells)
+}
+
+/// Print rows of cells as aligned columns (the last column unpadded).
+pub fn print_cells(out: &mut dyn Write, cells: &[Vec<String>]) -> std::io::Result<()> {
+    let Some(first) = cells.first() else {
+        return Ok(());
+    };
+    let ncol = first.len();
     let widths: Vec<usize> = (0..ncol)
         .map(|c| {
             cells
@@ -429,7 +437,7 @@ fn write_table(out: &mut dyn Write, rows: &[Row], runtime: bool) -> std::io::Res
                 .unwrap_or(0)
         })
         .collect();
-    for row in &cells {
+    for row in cells {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
             if c + 1 == ncol {

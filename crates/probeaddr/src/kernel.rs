@@ -25,7 +25,7 @@ use crate::addr::{LinkAddr, RuntimeAddr};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::{split_variant, Binding, Symbol, SymbolIndex, SymbolKind, Variant};
 use crate::object::{AnalysedObject, MatchedSymbol};
-use crate::resolve::{check_offset_with, name_matches, Pinnable};
+use crate::resolve::{check_offset_with, name_matches};
 use crate::sources::debuginfo::DebugSearch;
 use crate::sources::elf::{hex, ElfObject, ObjectKind};
 use crate::sources::kallsyms::{KSym, Kallsyms};
@@ -462,26 +462,7 @@ pub struct KernelLocation {
     pub inlined_into: Option<String>,
 }
 
-impl Pinnable for KernelLocation {
-    fn symbol(&self) -> &str {
-        &self.symbol
-    }
-    fn function(&self) -> &str {
-        &self.function
-    }
-    fn aliases(&self) -> &[String] {
-        &self.aliases
-    }
-    fn file(&self) -> Option<&str> {
-        self.file.as_deref()
-    }
-    fn source_path(&self) -> Option<&str> {
-        self.source_path.as_deref()
-    }
-    fn offset(&self) -> u64 {
-        self.offset
-    }
-}
+crate::resolve::impl_pinnable!(KernelLocation);
 
 /// Everything a kernel probe point can be resolved against.
 #[derive(Debug, Default)]
@@ -598,6 +579,30 @@ fn data_matches(pat: &Pattern, idx: &SymbolIndex, s: &Symbol) -> bool {
         && pat.matches(idx.name(s))
 }
 
+/// Functions (with clones, by file) or, for `kernel.data`, data symbols.
+fn match_symbols(
+    obj: &AnalysedObject,
+    func: &Pattern,
+    file: Option<&Pattern>,
+    data: bool,
+) -> Result<Vec<MatchedSymbol>> {
+    if !data {
+        return obj.match_functions(func, file);
+    }
+    let idx = obj.index()?;
+    Ok(idx
+        .symbols()
+        .iter()
+        .filter(|s| data_matches(func, idx, s))
+        .map(|s| MatchedSymbol {
+            name: idx.name(s).to_string(),
+            sym: *s,
+            file: obj.source_file(idx, s),
+            aliases: Vec::new(),
+        })
+        .collect())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn resolve_vmlinux(
     spec: &ProbeSpec,
@@ -609,22 +614,7 @@ fn resolve_vmlinux(
     data: bool,
 ) -> Result<Vec<KernelLocation>> {
     let obj = vm.analysed();
-    let matched: Vec<MatchedSymbol> = if data {
-        let idx = obj.index()?;
-        idx.symbols()
-            .iter()
-            .filter(|s| data_matches(func, idx, s))
-            .map(|s| MatchedSymbol {
-                name: idx.name(s).to_string(),
-                sym: *s,
-                file: obj.source_file(idx, s),
-                aliases: Vec::new(),
-            })
-            .collect()
-    } else {
-        obj.match_functions(func, file)?
-    };
-    let mut matched = matched;
+    let mut matched = match_symbols(obj, func, file, data)?;
     if spec.inlines == crate::spec::InlineFilter::InlineOnly {
         matched.clear();
     }
@@ -895,21 +885,7 @@ fn resolve_module(
 ) -> Result<Vec<KernelLocation>> {
     let obj = m.analysed();
     let elf = obj.elf();
-    let matched: Vec<MatchedSymbol> = if data {
-        let idx = obj.index()?;
-        idx.symbols()
-            .iter()
-            .filter(|s| data_matches(func, idx, s))
-            .map(|s| MatchedSymbol {
-                name: idx.name(s).to_string(),
-                sym: *s,
-                file: obj.source_file(idx, s),
-                aliases: Vec::new(),
-            })
-            .collect()
-    } else {
-        obj.match_functions(func, file)?
-    };
+    let matched = match_symbols(obj, func, file, data)?;
     if matched.is_empty() {
         return Err(obj.not_found(spec, func, file));
     }

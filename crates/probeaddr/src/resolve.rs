@@ -507,26 +507,34 @@ pub trait Pinnable {
     fn offset(&self) -> u64;
 }
 
-impl Pinnable for Location {
-    fn symbol(&self) -> &str {
-        &self.symbol
-    }
-    fn function(&self) -> &str {
-        &self.function
-    }
-    fn aliases(&self) -> &[String] {
-        &self.aliases
-    }
-    fn file(&self) -> Option<&str> {
-        self.file.as_deref()
-    }
-    fn source_path(&self) -> Option<&str> {
-        self.source_path.as_deref()
-    }
-    fn offset(&self) -> u64 {
-        self.offset
-    }
+/// `Pinnable` for a location struct with the usual field names.
+macro_rules! impl_pinnable {
+    ($t:ty) => {
+        impl $crate::resolve::Pinnable for $t {
+            fn symbol(&self) -> &str {
+                &self.symbol
+            }
+            fn function(&self) -> &str {
+                &self.function
+            }
+            fn aliases(&self) -> &[String] {
+                &self.aliases
+            }
+            fn file(&self) -> Option<&str> {
+                self.file.as_deref()
+            }
+            fn source_path(&self) -> Option<&str> {
+                self.source_path.as_deref()
+            }
+            fn offset(&self) -> u64 {
+                self.offset
+            }
+        }
+    };
 }
+pub(crate) use impl_pinnable;
+
+impl_pinnable!(Location);
 
 /// A probe point that names exactly `l` among `all`, if one exists: the
 /// function with the shortest path suffix of its file that no other match
