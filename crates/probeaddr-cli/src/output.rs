@@ -166,6 +166,11 @@ fn resolve_user(
                 continue;
             }
         };
+        for l in &locs {
+            if let Some(d) = &l.disagreement {
+                eprintln!("probeaddr: note: {d}");
+            }
+        }
         if locs.len() > 1 {
             let listed: Vec<String> = locs
                 .iter()
@@ -357,6 +362,7 @@ fn row_json(r: &Row) -> serde_json::Value {
         "file": l.file,
         "decl_file": l.decl_file,
         "inlined_into": l.inlined_into,
+        "disagreement": l.disagreement,
         "binding": l.binding,
         "table": l.table,
         "aliases": l.aliases,

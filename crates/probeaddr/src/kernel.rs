@@ -763,6 +763,9 @@ fn vmlinux_locations(
             .map(|x| x.name.clone());
         let (count, with_modules) = inp.count(&name);
         let mut forms = Forms::default();
+        forms
+            .notes
+            .extend(m.file.as_ref().and_then(|f| f.disagreement.clone()));
         if data {
             if let Some(ks) = inp.kallsyms {
                 if ks.count(&name, None) == 1 {

@@ -46,6 +46,9 @@ pub struct SourceFile {
     /// point was matched through it: a `static` defined in a header
     /// (`include/linux/jhash.h`) compiled into this unit.
     pub decl: Option<String>,
+    /// Set when the symbol table and DWARF disagree about the file: the
+    /// `STT_FILE` name is shown, both names match, and the user is told.
+    pub disagreement: Option<String>,
 }
 
 /// A function symbol that matched a probe point, copied out of the index.
@@ -211,18 +214,26 @@ impl AnalysedObject {
         match (unit, stt) {
             (Some(u), Some(f)) if basename(&u.name) != basename(f) => Some(SourceFile {
                 shown: f.to_string(),
-                full: None,
+                full: Some(u.full.clone()),
                 decl: None,
+                disagreement: Some(format!(
+                    "{} at {}: the symbol table names file {f} (STT_FILE) but DWARF's compile unit there is {}",
+                    idx.name(s),
+                    s.addr,
+                    u.name
+                )),
             }),
             (Some(u), _) => Some(SourceFile {
                 shown: u.name.clone(),
                 full: Some(u.full.clone()),
                 decl: None,
+                disagreement: None,
             }),
             (None, Some(f)) => Some(SourceFile {
                 shown: f.to_string(),
                 full: None,
                 decl: None,
+                disagreement: None,
             }),
             (None, None) => None,
         }
@@ -280,6 +291,7 @@ impl AnalysedObject {
                     shown: decl.1.clone(),
                     full: None,
                     decl: None,
+                    disagreement: None,
                 });
                 sf.decl = Some(decl.1);
                 Some((s, Some(sf)))

@@ -78,6 +78,8 @@ pub struct Location {
     /// For an inlined copy: the function it was inlined into (`symbol` is
     /// then the symbol holding the code, `function` the inlined function).
     pub inlined_into: Option<String>,
+    /// Where the symbol table and DWARF disagree about this location.
+    pub disagreement: Option<String>,
 }
 
 impl UserObject {
@@ -306,6 +308,7 @@ impl UserObject {
         let (function, variant) = split_variant(name);
         let file = m.file.as_ref().map(|f| f.shown.clone());
         let decl_file = m.file.as_ref().and_then(|f| f.decl.clone());
+        let disagreement = m.file.as_ref().and_then(|f| f.disagreement.clone());
         let source_path = m.file.and_then(|f| f.full);
         let at = |what: &str| {
             format!(
@@ -342,6 +345,7 @@ impl UserObject {
             kind,
             line: None,
             inlined_into: None,
+            disagreement,
         })
     }
 }

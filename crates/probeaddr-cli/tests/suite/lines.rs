@@ -402,3 +402,26 @@ fn dwarf_comes_from_a_debug_file_when_the_object_has_only_symbols() {
         oracle::perf_probe_offsets(&fixtures::path("prog"), "b.c:22")
     );
 }
+
+#[test]
+fn symbol_table_and_dwarf_disagreeing_is_said() {
+    let bin = fixtures::path("prog-disagree");
+    let p = bin.to_str().unwrap();
+    // readelf: lonely follows STT_FILE renamed.c; gdb: it is in disagree.c.
+    let f = oracle::readelf_funcs(&bin, false)
+        .into_iter()
+        .find(|s| s.name == "lonely")
+        .unwrap();
+    assert_eq!(f.file.as_deref(), Some("renamed.c"));
+    assert_eq!(oracle::gdb_file_at(&bin, f.value), "disagree.c");
+    for point in ["lonely@renamed.c", "lonely@disagree.c"] {
+        let run = probeaddr(["resolve", "-x", p, point, "--format", "json"]);
+        let r = run.json();
+        assert_eq!(hexfield(&r[0], "link_addr"), f.value, "{point}");
+        assert!(
+            run.stderr.contains(&format!("lonely at {:#x}: the symbol table names file renamed.c (STT_FILE) but DWARF's compile unit there is disagree.c", f.value)),
+            "{point}: {}",
+            run.stderr
+        );
+    }
+}
