@@ -20,6 +20,14 @@ pub enum Command {
     /// `helper%return`, `b.c:12`) or SystemTap syntax
     /// (`process("./prog").function("helper@b.c").return`).
     Resolve(ResolveArgs),
+    /// Resolve probe points into a plan (JSON) to link on another machine.
+    Plan(ResolveArgs),
+    /// Link a plan on this machine: check build-ids, fetch anchors, print definitions.
+    Link(LinkArgs),
+    /// Register probes, run a command or watch a process, print each hit, clean up.
+    Trace(TraceArgs),
+    /// Remove probe groups left by probeaddr runs that were killed.
+    Cleanup(CleanupArgs),
     /// List every ambiguous kernel name: its instances, files, and how to pin each.
     Dups(DupsArgs),
     /// List every instance of a function: file:line, entry, size, inlined sites.
@@ -128,12 +136,14 @@ pub enum Format {
     Json,
     /// `kprobe_events` lines, ready for tracefs.
     Kprobe,
+    /// A plan for `probeaddr link` / `probeaddr trace --plan`.
+    Plan,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct ResolveArgs {
     /// Probe points.
-    #[arg(required = true, value_name = "POINT")]
+    #[arg(value_name = "POINT")]
     pub points: Vec<String>,
 
     /// The user-space ELF file (executable or shared library) for perf-syntax
@@ -190,6 +200,69 @@ pub struct ResolveArgs {
 
     #[command(flatten)]
     pub kernel: KernelFlags,
+
+    /// A fetch argument for every probe (`x=%di:s32`, `$retval`); repeatable.
+    #[arg(long = "arg", value_name = "FETCHARG")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The plan file.
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    /// Output format (table, json, kprobe/uprobe: the definitions).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Which form the definitions use.
+    #[arg(long, value_enum, default_value_t = FormArg::Safest)]
+    pub form: FormArg,
+
+    /// Accept a target whose build-ids differ from the plan's.
+    #[arg(long)]
+    pub no_build_id_check: bool,
+
+    /// Event group.
+    #[arg(long, default_value = "probeaddr", value_name = "NAME")]
+    pub group: String,
+
+    #[command(flatten)]
+    pub kernel: KernelFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub resolve: ResolveArgs,
+
+    /// Attach the probes of this plan instead of resolving probe points.
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+
+    /// Stop after this long (`10s`, `2m`, `500ms`).
+    #[arg(long, value_name = "TIME")]
+    pub duration: Option<String>,
+
+    /// Print each hit as a JSON object.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The tracefs directory (default: /sys/kernel/tracing, mounted if needed).
+    #[arg(long, value_name = "DIR")]
+    pub tracefs: Option<PathBuf>,
+
+    /// The command to run while tracing (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// The tracefs directory (default: /sys/kernel/tracing).
+    #[arg(long, value_name = "DIR")]
+    pub tracefs: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

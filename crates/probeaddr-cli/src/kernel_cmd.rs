@@ -20,6 +20,7 @@ use probeaddr::{Error, ErrorKind, LinkAddr, RuntimeAddr};
 
 use crate::args::{DupsArgs, FormArg, Format, KernelFlags, ListFormat, ResolveArgs, SymbolizeArgs};
 use crate::output::{hex, report};
+use probeaddr::plan::{Anchor, PlannedProbe};
 
 /// The name a `.ko` path gives its module (before reading `.modinfo`).
 pub fn module_name_of(p: &Path) -> String {
@@ -191,6 +192,7 @@ pub fn resolve(
     args: &ResolveArgs,
     points: Vec<(String, ProbeSpec)>,
     out: &mut dyn Write,
+    plan: &mut Vec<PlannedProbe>,
 ) -> Result<bool> {
     let group = match GroupName::new(&args.group) {
         Ok(g) => g,
@@ -346,6 +348,66 @@ pub fn resolve(
         Format::Uprobe => {
             eprintln!("probeaddr: error: --format uprobe is for user-space probe points; use --format kprobe");
             ok = false;
+        }
+        Format::Plan => {
+            let vm_id = setup
+                .vmlinux
+                .as_ref()
+                .and_then(|v| v.build_id())
+                .map(probeaddr::sources::elf::hex);
+            for r in &rows {
+                let l = &r.loc;
+                if l.is_data {
+                    eprintln!("probeaddr: error: {}: a data location is a fetch argument, not a probe; it cannot go into a plan", l.symbol);
+                    ok = false;
+                    continue;
+                }
+                let anchor = match &l.object {
+                    KernelObject::Vmlinux { .. } => {
+                        let Some(text_offset) = l
+                            .forms
+                            .text
+                            .as_deref()
+                            .and_then(|t| t.strip_prefix("_text+0x"))
+                            .and_then(|h| u64::from_str_radix(h, 16).ok())
+                        else {
+                            eprintln!("probeaddr: error: {}: no _text offset known", l.symbol);
+                            ok = false;
+                            continue;
+                        };
+                        Anchor::Kernel {
+                            build_id: if l.file.is_some() || setup.vmlinux.is_some() {
+                                vm_id.clone()
+                            } else {
+                                None
+                            },
+                            text_offset,
+                            symbol_form: l.forms.symbol.clone().or_else(|| l.forms.nearest.clone()),
+                        }
+                    }
+                    KernelObject::Module { name, path } => Anchor::Module {
+                        module: name.clone(),
+                        build_id: path
+                            .as_deref()
+                            .and_then(|p| probeaddr::sources::elf::ElfObject::open(p).ok())
+                            .and_then(|e| e.build_id().map(probeaddr::sources::elf::hex)),
+                        section: l.section.clone().unwrap_or_else(|| ".text".into()),
+                        section_offset: l.func_addr.get() + l.offset,
+                        module_form: l.forms.module.clone(),
+                    },
+                };
+                plan.push(PlannedProbe {
+                    event: r.event.clone(),
+                    kind: l.kind,
+                    point: r.point.clone(),
+                    symbol: l.symbol.clone(),
+                    offset: l.offset,
+                    file: l.file.clone(),
+                    inlined_into: l.inlined_into.clone(),
+                    args: args.args.clone(),
+                    anchor,
+                });
+            }
         }
         Format::Json => {
             let v: Vec<serde_json::Value> = rows

@@ -9,6 +9,7 @@ mod args;
 mod kernel_cmd;
 mod list_cmd;
 mod output;
+mod trace_cmd;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -24,6 +25,10 @@ fn main() -> ExitCode {
         args::Command::Dups(a) => kernel_cmd::dups(&a, &mut out),
         args::Command::Symbolize(a) => kernel_cmd::symbolize(&a, &mut out),
         args::Command::List(a) => list_cmd::list(&a, &mut out),
+        args::Command::Plan(a) => trace_cmd::plan(&a, &mut out),
+        args::Command::Link(a) => trace_cmd::link(&a, &mut out),
+        args::Command::Trace(a) => trace_cmd::trace(&a, &mut out),
+        args::Command::Cleanup(a) => trace_cmd::cleanup(&a, &mut out),
         args::Command::Lines(a) => list_cmd::lines(&a, &mut out),
     };
     let result = result.and_then(|ok| out.flush().map(|()| ok).map_err(anyhow::Error::from));

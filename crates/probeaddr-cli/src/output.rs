@@ -15,6 +15,7 @@ use probeaddr::spec::{ProbeKind, Target};
 use probeaddr::{ErrorKind, ProbeSpec, RuntimeAddr};
 
 use crate::args::{Format, ResolveArgs};
+use probeaddr::plan::{Anchor, PlannedProbe};
 
 /// One output row: a location with its event name and definitions.
 struct Row {
@@ -38,6 +39,33 @@ pub fn report(e: &probeaddr::Error) {
 /// User-space points (`-x`, `process(...)`) and kernel points are resolved
 /// separately, each with its own output.
 pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
+    let mut plan = Vec::new();
+    let ok = resolve_collect(args, out, &mut plan)?;
+    if args.format == Format::Plan {
+        let p = probeaddr::plan::Plan {
+            version: probeaddr::plan::PLAN_VERSION,
+            probes: plan,
+        };
+        serde_json::to_writer_pretty(&mut *out, &p)?;
+        writeln!(out)?;
+    }
+    Ok(ok)
+}
+
+/// Resolve, printing in `args.format`, or for `Format::Plan` adding the
+/// planned probes to `plan`.
+pub fn resolve_collect(
+    args: &ResolveArgs,
+    out: &mut dyn Write,
+    plan: &mut Vec<PlannedProbe>,
+) -> Result<bool> {
+    if args.points.is_empty() {
+        report(&probeaddr::Error::new(
+            ErrorKind::BadInput,
+            "no probe points given",
+        ));
+        return Ok(false);
+    }
     let mut ok = true;
     let mut user = Vec::new();
     let mut kernel = Vec::new();
@@ -69,10 +97,10 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
         }
     }
     if !user.is_empty() {
-        ok &= resolve_user(args, user, out)?;
+        ok &= resolve_user(args, user, out, plan)?;
     }
     if !kernel.is_empty() {
-        ok &= crate::kernel_cmd::resolve(args, kernel, out)?;
+        ok &= crate::kernel_cmd::resolve(args, kernel, out, plan)?;
     }
     Ok(ok)
 }
@@ -81,6 +109,7 @@ fn resolve_user(
     args: &ResolveArgs,
     points: Vec<(String, ProbeSpec)>,
     out: &mut dyn Write,
+    plan: &mut Vec<PlannedProbe>,
 ) -> Result<bool> {
     let group = match GroupName::new(&args.group) {
         Ok(g) => g,
@@ -255,6 +284,36 @@ fn resolve_user(
         Format::Kprobe => {
             eprintln!("probeaddr: error: --format kprobe is for kernel probe points; use --format uprobe with -x");
             ok = false;
+        }
+        Format::Plan => {
+            let mut ids: HashMap<PathBuf, Option<String>> = HashMap::new();
+            for r in &rows {
+                let l = &r.loc;
+                let path = std::fs::canonicalize(&l.object).unwrap_or_else(|_| l.object.clone());
+                let build_id = ids
+                    .entry(path.clone())
+                    .or_insert_with(|| {
+                        probeaddr::sources::elf::ElfObject::open(&path)
+                            .ok()
+                            .and_then(|e| e.build_id().map(probeaddr::sources::elf::hex))
+                    })
+                    .clone();
+                plan.push(PlannedProbe {
+                    event: r.event.clone(),
+                    kind: l.kind,
+                    point: r.point.clone(),
+                    symbol: l.symbol.clone(),
+                    offset: l.offset,
+                    file: l.file.clone(),
+                    inlined_into: l.inlined_into.clone(),
+                    args: args.args.clone(),
+                    anchor: Anchor::User {
+                        path,
+                        build_id,
+                        file_offset: l.file_offset.get(),
+                    },
+                });
+            }
         }
         Format::Uprobe => {
             for r in &rows {

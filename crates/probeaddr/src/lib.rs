@@ -47,9 +47,11 @@ pub mod kernel;
 pub mod lines;
 pub mod link;
 pub mod object;
+pub mod plan;
 pub mod resolve;
 pub mod sources;
 pub mod spec;
+pub mod tracefs;
 
 pub use addr::{FileOffset, LinkAddr, RuntimeAddr};
 pub use error::{Error, ErrorKind, Result};

@@ -7,3 +7,4 @@ mod lines;
 mod live;
 mod oracle;
 mod resolve;
+mod trace;

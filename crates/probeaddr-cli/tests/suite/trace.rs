@@ -1,0 +1,325 @@
+//! `probeaddr trace`, `plan`, `link` and `cleanup`: live uprobes on the
+//! fixtures (root and tracefs needed, as in CI), and plans linked against
+//! stand-ins.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::fixtures::{self, probeaddr};
+
+fn live() -> bool {
+    if std::env::var_os("PROBEADDR_SKIP_LIVE").is_some() {
+        eprintln!("PROBEADDR_SKIP_LIVE set: skipping");
+        return false;
+    }
+    true
+}
+
+/// A private copy of the prog fixture (uprobes attach to an inode).
+fn private_prog(tag: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("probeaddr-trace-{tag}-{}", std::process::id()));
+    std::fs::copy(fixtures::path("prog"), &p).unwrap();
+    p
+}
+
+fn uprobe_events() -> String {
+    std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default()
+}
+
+/// Hits per event from `trace --json` output.
+fn hits(stdout: &str) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for l in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+        *m.entry(v["event"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn trace_a_command_entry_return_and_line() {
+    if !live() {
+        return;
+    }
+    let prog = private_prog("cmd");
+    let p = prog.to_str().unwrap();
+    let run = probeaddr([
+        "trace",
+        "-x",
+        p,
+        "helper@sub/b.c",
+        "helper@sub/b.c%return",
+        "b.c:24",
+        "--json",
+        "--arg",
+        "x=%di:s32",
+        "--",
+        p,
+        "4",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let h = hits(&run.stdout);
+    // sub/b.c's helper runs 3n times; line 24 (the a_call loop) 2n times at each of its rows.
+    assert_eq!(h["helper"], 12, "{h:?}");
+    assert_eq!(h["helper__return"], 12, "{h:?}");
+    assert_eq!(h["main_L24"], 8, "{h:?}");
+    assert_eq!(h["main_L24_1"], 8, "{h:?}");
+    let first: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().next().unwrap()).unwrap();
+    assert!(
+        first["location"].as_str().unwrap().contains(" [")
+            && first["detail"].as_str().unwrap().contains("x="),
+        "{first}"
+    );
+    // Nothing left behind.
+    assert!(!uprobe_events().contains(&format!("probeaddr_{}", std::process::id())));
+    std::fs::remove_file(prog).unwrap();
+}
+
+#[test]
+fn pid_filter_counts_only_that_process() {
+    if !live() {
+        return;
+    }
+    let prog = private_prog("pid");
+    let p = prog.to_str().unwrap();
+    // Two instances run; only the one given with --pid is traced. The
+    // filtered process waits on a fifo until the tracer is ready.
+    let fifo = std::env::temp_dir().join(format!("probeaddr-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let sh = format!("read x < {}; exec {p} 5", fifo.display());
+    let mut a = Command::new("sh")
+        .args(["-c", &sh])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let tracer = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+        .args([
+            "trace",
+            "-x",
+            p,
+            "helper@sub/b.c",
+            "--json",
+            "--duration",
+            "3s",
+            "--pid",
+            &a.id().to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Another process running the same file: must not count.
+    assert!(Command::new(&prog)
+        .arg("7")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(&fifo, "go\n").unwrap();
+    a.wait().unwrap();
+    let out = tracer.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let h = hits(&stdout);
+    // sub/b.c's helper runs 3n times: 15 in the traced process (n=5), and
+    // 21 in the other one (n=7), which must not show.
+    assert_eq!(
+        h.values().sum::<usize>(),
+        15,
+        "{h:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(fifo).unwrap();
+    std::fs::remove_file(prog).unwrap();
+}
+
+#[test]
+fn ctrl_c_and_sigterm_remove_the_group() {
+    if !live() {
+        return;
+    }
+    let prog = private_prog("sig");
+    for sig in ["INT", "TERM"] {
+        let child = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+            .args(["trace", "-x", prog.to_str().unwrap(), "helper"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let group = format!("probeaddr_{}", child.id());
+        let mut registered = false;
+        for _ in 0..100 {
+            if uprobe_events().contains(&group) {
+                registered = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(registered, "{sig}: the tracer never registered {group}");
+        assert!(Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            !uprobe_events().contains(&group),
+            "{sig}: {group} left behind; {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!Path::new("/sys/kernel/tracing/instances")
+            .join(&group)
+            .exists());
+    }
+    std::fs::remove_file(prog).unwrap();
+}
+
+#[test]
+fn sigkill_leaves_a_group_that_cleanup_removes() {
+    if !live() {
+        return;
+    }
+    let prog = private_prog("kill");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+        .args(["trace", "-x", prog.to_str().unwrap(), "helper@a.c"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let group = format!("probeaddr_{}", child.id());
+    for _ in 0..100 {
+        if uprobe_events().contains(&group) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(uprobe_events().contains(&group), "SIGKILL cannot clean up");
+    // The next run says so; cleanup removes only groups whose process is gone.
+    let run = probeaddr(["cleanup"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("removed group {group} (1 events)")),
+        "{}",
+        run.stdout
+    );
+    assert!(!uprobe_events().contains(&group));
+    std::fs::remove_file(prog).unwrap();
+}
+
+#[test]
+fn a_failing_probe_rolls_back_the_ones_before_it() {
+    if !live() {
+        return;
+    }
+    let prog = private_prog("rollback");
+    let p = prog.to_str().unwrap();
+    // A plan whose second probe fetches a register x86-64 does not have:
+    // the kernel refuses it (error_log: invalid register), and the first
+    // probe, already registered, must be removed.
+    let plan = probeaddr(["plan", "-x", p, "helper@a.c", "helper@sub/b.c"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let mut v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    v["probes"][1]["args"] = serde_json::json!(["x=%nosuchreg"]);
+    let f = std::env::temp_dir().join(format!("probeaddr-plan-rb-{}.json", std::process::id()));
+    std::fs::write(&f, v.to_string()).unwrap();
+    let run = probeaddr(["trace", "--plan", f.to_str().unwrap(), "--duration", "1s"]);
+    let e = run.error();
+    assert!(
+        e.contains("the kernel refused")
+            && e.contains("the 1 probe(s) registered before it were removed"),
+        "{e}"
+    );
+    assert!(
+        run.stderr.to_lowercase().contains("register"),
+        "the kernel's reason is shown: {}",
+        run.stderr
+    );
+    assert!(!uprobe_events().contains(p), "{}", uprobe_events());
+    std::fs::remove_file(f).unwrap();
+    std::fs::remove_file(prog).unwrap();
+}
+
+#[test]
+fn whitespace_paths_and_bad_arguments_are_refused_before_writing() {
+    let p = fixtures::path("with space/prog");
+    let e = probeaddr([
+        "trace",
+        "-x",
+        p.to_str().unwrap(),
+        "main",
+        "--duration",
+        "1s",
+        "--tracefs",
+        "/nonexistent",
+    ])
+    .error();
+    assert!(
+        e.contains("contains a space, which uprobe_events cannot take"),
+        "{e}"
+    );
+    let q = fixtures::path("prog");
+    let e = probeaddr([
+        "trace",
+        "-x",
+        q.to_str().unwrap(),
+        "main",
+        "--arg",
+        "bad name=%di",
+        "--tracefs",
+        "/nonexistent",
+    ])
+    .error();
+    assert!(e.contains("contains whitespace"), "{e}");
+}
+
+#[test]
+fn plan_on_the_build_host_link_on_the_target() {
+    let prog = fixtures::path("prog");
+    let p = prog.to_str().unwrap();
+    let plan = probeaddr(["plan", "-x", p, "helper@sub/b.c", "b.c:22"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let f = std::env::temp_dir().join(format!("probeaddr-plan-{}.json", std::process::id()));
+    std::fs::write(&f, &plan.stdout).unwrap();
+    let linked = probeaddr(["link", f.to_str().unwrap(), "--format", "uprobe"]);
+    let want = probeaddr([
+        "resolve",
+        "-x",
+        p,
+        "helper@sub/b.c",
+        "b.c:22",
+        "--format",
+        "uprobe",
+    ]);
+    assert_eq!(linked.stdout, want.stdout, "{}", linked.stderr);
+    // Another build at that path: refused.
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let mut other = v.clone();
+    other["probes"][0]["anchor"]["path"] = serde_json::json!(fixtures::path("prog-other"));
+    std::fs::write(&f, other.to_string()).unwrap();
+    let e = probeaddr(["link", f.to_str().unwrap(), "--format", "uprobe"]).error();
+    assert!(
+        e.contains("the plan was made for build-id")
+            && e.contains("make the plan from this build's debug info"),
+        "{e}"
+    );
+    std::fs::write(&f, "{\"version\": 9, \"probes\": []}").unwrap();
+    assert!(probeaddr(["link", f.to_str().unwrap()])
+        .error()
+        .contains("plan version 9"));
+    std::fs::write(&f, "garbage").unwrap();
+    assert!(probeaddr(["link", f.to_str().unwrap()])
+        .error()
+        .contains("not a probeaddr plan"));
+    std::fs::remove_file(f).unwrap();
+}
