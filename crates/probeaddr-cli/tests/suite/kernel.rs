@@ -721,3 +721,71 @@ fn system_map_alone_gives_relocatable_forms() {
         "{e}"
     );
 }
+
+#[test]
+fn plan_made_offline_links_against_the_running_kernel() {
+    let w = world("plan");
+    let plan = probeaddr([
+        "plan",
+        "-k",
+        w.vmlinux.to_str().unwrap(),
+        "-m",
+        w.ko.to_str().unwrap(),
+        "--offline",
+        "init_once@fs/proc/inode.c",
+        r#"module("fixmod").function("fixmod_create")"#,
+    ]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let f = w.dir.join("plan.json");
+    std::fs::write(&f, &plan.stdout).unwrap();
+    let proc_addr = readelf_init_once(&w.vmlinux)
+        .into_iter()
+        .find(|(a, _)| oracle::gdb_file_at(&w.vmlinux, *a) == "fs/proc/inode.c")
+        .unwrap()
+        .0;
+    let create = oracle::readelf_all(&w.ko)
+        .into_iter()
+        .find(|s| s.0 == "fixmod_create" && s.2 == "FUNC")
+        .unwrap();
+    let link = |extra: &[&str]| {
+        let mut a = vec![
+            "link".to_string(),
+            f.display().to_string(),
+            "--kallsyms".into(),
+            w.kallsyms().display().to_string(),
+            "--sysfs".into(),
+            w.sysfs().display().to_string(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        probeaddr(a)
+    };
+    let k = link(&["--format", "kprobe"]);
+    assert_eq!(
+        k.stdout,
+        format!("p:probeaddr/init_once _text+{:#x}\np:probeaddr/fixmod_create fixmod:fixmod_create+0x0\n", proc_addr - w.text),
+        "{}",
+        k.stderr
+    );
+    let a = link(&["--format", "kprobe", "--form", "address"]);
+    assert_eq!(
+        a.stdout,
+        format!(
+            "p:probeaddr/init_once {:#x}\np:probeaddr/fixmod_create {:#x}\n",
+            proc_addr + w.slide,
+            w.bases[".text.fixmod_create"] + create.1
+        ),
+        "{}",
+        a.stderr
+    );
+    // A target running another build is refused.
+    let mut notes = std::fs::read(w.sysfs().join("kernel/notes")).unwrap();
+    let n = notes.len();
+    notes[n - 1] ^= 1;
+    std::fs::write(w.sysfs().join("kernel/notes"), notes).unwrap();
+    let e = link(&["--format", "kprobe"]).error();
+    assert!(
+        e.contains("the running kernel: the plan was made for build-id"),
+        "{e}"
+    );
+    assert_eq!(link(&["--format", "kprobe", "--no-build-id-check"]).code, 0);
+}
