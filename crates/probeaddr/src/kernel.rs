@@ -370,7 +370,7 @@ pub enum FormChoice {
     /// The safest available: `_text+`, else `MOD:SYM+`, else the address.
     #[default]
     Safest,
-    /// `_text+0xOFF` (vmlinux only).
+    /// `_text+0xOFF` for vmlinux (`MOD:SYM+0xOFF` for modules).
     Text,
     /// `SYM+0xOFF` or the nearest unique symbol (`MOD:` for modules).
     Symbol,
@@ -391,10 +391,10 @@ impl Forms {
         let why = || self.notes.join("; ");
         match choice {
             FormChoice::Safest => self.text.clone().or_else(sym).or_else(addr).ok_or_else(why),
-            FormChoice::Text => self
-                .text
-                .clone()
-                .ok_or_else(|| "no _text form: module code is not relative to _text".into()),
+            // Module code is not relative to _text: its stable form is MOD:SYM+OFF.
+            FormChoice::Text => self.text.clone().or_else(|| self.module.clone()).ok_or_else(|| {
+                "no _text form: module code is not relative to _text, and no symbol of the module anchors it".into()
+            }),
             FormChoice::Symbol => sym().ok_or_else(why),
             FormChoice::Address => {
                 addr().ok_or_else(|| self.address_missing.clone().unwrap_or_else(why))

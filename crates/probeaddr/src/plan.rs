@@ -252,9 +252,6 @@ fn link_one(p: &PlannedProbe, t: &Target<'_>, choice: FormChoice) -> Result<Link
                         .ok_or_else(|| Error::new(ErrorKind::NotMapped, format!("{}: module {module}'s sections are not known (no sysfs)", p.event)))?
                         .get()
                 ),
-                (FormChoice::Text, _) => {
-                    return Err(Error::new(ErrorKind::Unrepresentable, format!("{}: module code has no _text form", p.event)))
-                }
                 (_, Some(f)) => f.clone(),
                 (_, None) => match runtime {
                     Some(r) => format!("{:#x}", r.get()),

@@ -6,5 +6,6 @@ mod kernel;
 mod lines;
 mod live;
 mod oracle;
+mod qemu;
 mod resolve;
 mod trace;

@@ -1,0 +1,59 @@
+#!/bin/sh
+# Guest half of the kernel proof (crates/probeaddr-cli/tests/suite/qemu.rs):
+# runs inside Debian's 6.1 cloud kernel under QEMU with KASLR on. The host
+# made the plans from the debug vmlinux and .ko files; here probeaddr only
+# links them (kallsyms, sysfs, build-ids) and the kernel shows where each
+# probe landed. Everything is printed between markers for the host to check.
+P=/payload
+T=/sys/kernel/tracing
+K=/sys/kernel/debug/kprobes/list
+
+for m in $(cat $P/modules/order); do
+    insmod $P/modules/$m || echo "INSMOD-FAIL $m"
+done
+echo "TEXT $(grep ' T _text$' /proc/kallsyms | cut -d' ' -f1)"
+echo "AFKEY-TEXT $(cat /sys/module/af_key/sections/.text)"
+
+for form in text symbol address; do
+    if ! $P/probeaddr link $P/plan_all.json --format kprobe --form $form --group pa_$form >/tmp/defs.$form 2>/tmp/err.$form; then
+        echo "LINK-FAIL $form"
+        cat /tmp/err.$form
+    fi
+    echo "DEFS-BEGIN $form"
+    cat /tmp/defs.$form
+    echo "DEFS-END $form"
+    while read -r line; do
+        echo "$line" >>$T/kprobe_events || { echo "WRITE-FAIL $form $line"; tail -3 $T/error_log; }
+    done </tmp/defs.$form
+    echo "LIST-BEGIN $form"
+    cat $K
+    echo "LIST-END $form"
+    sed 's/^[pr]:\([^ ]*\) .*/-:\1/' /tmp/defs.$form | while read -r del; do
+        echo "$del" >>$T/kprobe_events || echo "REMOVE-FAIL $del"
+    done
+done
+
+# One duplicated static, traced: its hits must all be that copy (%ip).
+(
+    sleep 2
+    i=0
+    while [ $i -lt 40 ]; do sleep 20 & i=$((i + 1)); done
+    ls -R /proc >/dev/null 2>&1
+) &
+$P/probeaddr trace --plan $P/plan_proc.json --json --duration 8s >/tmp/hits 2>/tmp/trace.err
+echo "TRACE-RC $?"
+cat /tmp/trace.err
+echo "HITS-COUNT $(wc -l </tmp/hits)"
+echo "HITS-BEGIN"
+head -20 /tmp/hits
+echo "HITS-END"
+echo "LEFTOVER-BEGIN"
+cat $T/kprobe_events
+echo "LEFTOVER-END"
+
+# Negative controls: what the kernel itself refuses.
+echo "p:neg/bare init_once" >>$T/kprobe_events 2>/tmp/e1
+echo "NEG-BARE rc=$? $(cat /tmp/e1) | $(tail -3 $T/error_log | head -1)"
+echo "p:neg/mid $(cat $P/mid.txt)" >>$T/kprobe_events 2>/tmp/e2
+echo "NEG-MID rc=$? $(cat /tmp/e2) | $(tail -3 $T/error_log | head -1)"
+exit 0
