@@ -30,6 +30,12 @@ pub enum Command {
     Cleanup(CleanupArgs),
     /// List every ambiguous kernel name: its instances, files, and how to pin each.
     Dups(DupsArgs),
+    /// What it would cost kallsyms to tell local symbols apart, scheme by scheme.
+    #[command(name = "kallsyms-cost")]
+    KallsymsCost(CostArgs),
+    /// Write a kallsyms listing with files (the 2008 proposal) or probeaddr's side table.
+    #[command(name = "kallsyms-export")]
+    KallsymsExport(ExportArgs),
     /// List every instance of a function: file:line, entry, size, inlined sites.
     List(ListArgs),
     /// Show the source lines of a function that can be probed (like perf probe -L).
@@ -64,6 +70,11 @@ pub struct KernelFlags {
     /// System.map of the kernel (link-time addresses), when there is no vmlinux.
     #[arg(long, value_name = "FILE")]
     pub system_map: Option<PathBuf>,
+
+    /// A symbol listing with files, made by `probeaddr kallsyms-export`
+    /// (bottomley or sidetable): resolves FUNC@FILE without a vmlinux.
+    #[arg(long, value_name = "FILE", conflicts_with = "system_map")]
+    pub symbols: Option<PathBuf>,
 
     /// A directory standing in for /sys (module/M/sections, kernel/notes).
     #[arg(long, value_name = "DIR")]
@@ -290,4 +301,58 @@ pub struct ListArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// The kernel image (with .symtab; DWARF gives source paths).
+    #[arg(short = 'k', long = "vmlinux", value_name = "VMLINUX", required = true)]
+    pub vmlinux: PathBuf,
+
+    /// Every symbol, as with CONFIG_KALLSYMS_ALL (the default).
+    #[arg(long, conflicts_with = "text_only")]
+    pub kallsyms_all: bool,
+
+    /// Text symbols only, as without CONFIG_KALLSYMS_ALL.
+    #[arg(long)]
+    pub text_only: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CostFormat::Table)]
+    pub format: CostFormat,
+
+    /// Also draw the bytes each scheme adds as an SVG bar chart.
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CostFormat {
+    /// A table for people.
+    Table,
+    /// JSON.
+    Json,
+    /// CSV, one row per scheme.
+    Csv,
+    /// A Markdown report.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The kernel image.
+    #[arg(short = 'k', long = "vmlinux", value_name = "VMLINUX", required = true)]
+    pub vmlinux: PathBuf,
+
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = ExportScheme::Bottomley)]
+    pub scheme: ExportScheme,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportScheme {
+    /// A kallsyms listing whose local names carry `path|` prefixes.
+    Bottomley,
+    /// probeaddr's side table: file names once, one record per run of symbols.
+    Sidetable,
 }

@@ -43,6 +43,7 @@ struct Setup {
     link: Option<KernelLink>,
     link_error: Option<Error>,
     notes: Vec<String>,
+    link_listing: bool,
 }
 
 impl Setup {
@@ -85,11 +86,32 @@ impl Setup {
             },
             (None, true) => (None, false),
         };
-        let system_map = flags
+        let mut system_map = flags
             .system_map
             .as_deref()
             .map(Kallsyms::read)
             .transpose()?;
+        let mut link_listing = false;
+        if let Some(p) = &flags.symbols {
+            let imp = probeaddr::study::export::import(p, kallsyms.as_ref())?;
+            let running = match (&flags.sysfs, flags.offline) {
+                (Some(d), _) => Sysfs::new(d).kernel_build_id().ok().flatten(),
+                (None, false) => Sysfs::default().kernel_build_id().ok().flatten(),
+                (None, true) => None,
+            }
+            .map(|b| probeaddr::sources::elf::hex(&b));
+            link_listing = kallsyms.is_some();
+            if let (Some(a), Some(b), true) = (&imp.build_id, &running, check_build_id) {
+                if a != b {
+                    notes.push(format!(
+                        "runtime addresses omitted: {} was made for build-id {a} but the running kernel is {b}",
+                        p.display()
+                    ));
+                    link_listing = false;
+                }
+            }
+            system_map = Some(imp.symbols);
+        }
         let sysfs = match (&flags.sysfs, flags.offline) {
             (Some(d), _) => Some(Sysfs::new(d)),
             (None, false) => Some(Sysfs::default()),
@@ -112,6 +134,7 @@ impl Setup {
             link,
             link_error,
             notes,
+            link_listing,
         })
     }
 
@@ -133,6 +156,7 @@ impl Setup {
             link: self.link.as_ref(),
             kallsyms_matches: matches,
             no_inlines: false,
+            link_listing: self.link_listing,
         }
     }
 }

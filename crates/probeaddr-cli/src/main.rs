@@ -6,6 +6,7 @@
 //! batch is reported, not just the first.
 
 mod args;
+mod cost_cmd;
 mod kernel_cmd;
 mod list_cmd;
 mod output;
@@ -23,6 +24,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Resolve(a) => output::resolve(&a, &mut out),
         args::Command::Dups(a) => kernel_cmd::dups(&a, &mut out),
+        args::Command::KallsymsCost(a) => cost_cmd::cost(&a, &mut out),
+        args::Command::KallsymsExport(a) => cost_cmd::export(&a, &mut out),
         args::Command::Symbolize(a) => kernel_cmd::symbolize(&a, &mut out),
         args::Command::List(a) => list_cmd::list(&a, &mut out),
         args::Command::Plan(a) => trace_cmd::plan(&a, &mut out),

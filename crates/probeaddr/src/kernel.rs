@@ -482,6 +482,9 @@ pub struct KernelInputs<'a> {
     pub link: Option<&'a KernelLink>,
     /// Leave out inlined copies of functions.
     pub no_inlines: bool,
+    /// Link the link-time listing (`system_map`: a System.map or an export)
+    /// through `kallsyms`' `_text`: set when both describe the same build.
+    pub link_listing: bool,
     /// True if `kallsyms` describes the kernel being analysed (no vmlinux,
     /// or a vmlinux whose link succeeded with no build-id mismatch); only
     /// then is it the namespace for uniqueness.
@@ -543,7 +546,7 @@ pub fn resolve(spec: &ProbeSpec, inp: &KernelInputs<'_>) -> Result<Vec<KernelLoc
         Point::Data { name } => (name, None, 0, true),
     };
     match &spec.target {
-        Target::Kernel | Target::Process(None) => match (inp.vmlinux, inp.kallsyms.or(inp.system_map)) {
+        Target::Kernel | Target::Process(None) => match (inp.vmlinux, inp.system_map.or(inp.kallsyms)) {
             (Some(vm), _) => resolve_vmlinux(spec, vm, inp, func, file, offset, data),
             (None, Some(ks)) => resolve_kallsyms(spec, ks, None, inp, func, file, offset, data),
             (None, None) => Err(Error::new(
@@ -1030,10 +1033,10 @@ fn resolve_kallsyms(
     if runtime {
         ks.require_addresses()?;
     }
-    if let Some(f) = file {
+    if let (Some(f), false) = (file, ks.has_files()) {
         return Err(Error::new(
             ErrorKind::NotFound,
-            format!("'{spec}': kallsyms has no file names, so @{f} cannot be matched; give --vmlinux (with .symtab, ideally DWARF)"),
+            format!("'{spec}': kallsyms has no file names, so @{f} cannot be matched; give --vmlinux (with .symtab, ideally DWARF), or a file|name listing (--symbols)"),
         )
         .with_path(ks.origin()));
     }
@@ -1058,6 +1061,10 @@ fn resolve_kallsyms(
                     !s.is_text() && func.matches(ks.name(s))
                 } else {
                     s.is_text() && name_matches(func, ks.name(s))
+                })
+                && file.is_none_or(|f| {
+                    ks.file(s)
+                        .is_some_and(|sf| crate::resolve::file_matches(f, sf))
                 })
         })
         .collect();
@@ -1101,12 +1108,25 @@ fn resolve_kallsyms(
                 }
             }
         }
-        if runtime {
-            forms.address = Some(s.addr);
-        } else {
-            forms.address_missing =
-                Some("runtime address omitted: System.map holds link-time addresses".into());
-            forms.notes.extend(forms.address_missing.clone());
+        // A link-time listing linked through the running kernel's _text.
+        let live_text = inp
+            .kallsyms
+            .filter(|_| inp.link_listing && !runtime)
+            .filter(|k| !k.addresses_hidden())
+            .and_then(|k| k.vmlinux_unique("_text"))
+            .map(|t| t.addr.get());
+        match (runtime, live_text, text) {
+            (true, _, _) => forms.address = Some(s.addr),
+            (false, Some(lt), Some(t)) if module.is_none() => {
+                forms.address = Some(RuntimeAddr(
+                    s.addr.get().wrapping_sub(t.get()).wrapping_add(lt),
+                ));
+            }
+            _ => {
+                forms.address_missing =
+                    Some("runtime address omitted: this listing holds link-time addresses (and no matching running kernel was given)".into());
+                forms.notes.extend(forms.address_missing.clone());
+            }
         }
         let (function, variant) = split_variant(&name);
         out.push(KernelLocation {
@@ -1120,7 +1140,7 @@ fn resolve_kallsyms(
             function: function.to_string(),
             variant,
             symbol: name.clone(),
-            file: None,
+            file: ks.file(s).map(str::to_string),
             source_path: None,
             decl_file: None,
             aliases: Vec::new(),

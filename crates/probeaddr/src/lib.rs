@@ -51,6 +51,7 @@ pub mod plan;
 pub mod resolve;
 pub mod sources;
 pub mod spec;
+pub mod study;
 pub mod tracefs;
 
 pub use addr::{FileOffset, LinkAddr, RuntimeAddr};

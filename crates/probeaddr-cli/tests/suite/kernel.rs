@@ -789,3 +789,160 @@ fn plan_made_offline_links_against_the_running_kernel() {
     );
     assert_eq!(link(&["--format", "kprobe", "--no-build-id-check"]).code, 0);
 }
+
+#[test]
+fn a_small_export_resolves_pinned_statics_and_links_to_the_running_kernel() {
+    let w = world("export");
+    let proc_addr = readelf_init_once(&w.vmlinux)
+        .into_iter()
+        .find(|(a, _)| oracle::gdb_file_at(&w.vmlinux, *a) == "fs/proc/inode.c")
+        .unwrap()
+        .0;
+    for scheme in ["bottomley", "sidetable"] {
+        let ex = probeaddr([
+            "kallsyms-export",
+            "-k",
+            w.vmlinux.to_str().unwrap(),
+            "--scheme",
+            scheme,
+        ]);
+        assert_eq!(ex.code, 0, "{}", ex.stderr);
+        let f = w.dir.join(format!("export-{scheme}.txt"));
+        std::fs::write(&f, &ex.stdout).unwrap();
+        // No vmlinux on the target: the export, and its live kallsyms and sysfs.
+        let run = probeaddr([
+            "resolve",
+            "--symbols",
+            f.to_str().unwrap(),
+            "--kallsyms",
+            w.kallsyms().to_str().unwrap(),
+            "--sysfs",
+            w.sysfs().to_str().unwrap(),
+            "init_once@fs/proc/inode.c",
+            "--unique",
+            "--format",
+            "json",
+        ]);
+        let r = run.json();
+        assert_eq!(r.len(), 1, "{scheme}");
+        assert_eq!(r[0]["file"], "fs/proc/inode.c", "{scheme}");
+        assert_eq!(
+            r[0]["forms"]["text"],
+            format!("_text+{:#x}", proc_addr - w.text),
+            "{scheme}"
+        );
+        assert_eq!(
+            r[0]["forms"]["address"],
+            format!("{:#x}", proc_addr + w.slide),
+            "{scheme}: {}",
+            run.stderr
+        );
+        // The export is far smaller than the vmlinux it replaces.
+        assert!(
+            std::fs::metadata(&f).unwrap().len() * 10
+                < std::fs::metadata(&w.vmlinux).unwrap().len()
+        );
+    }
+    // Made for another build: linked addresses are refused.
+    let ex = probeaddr(["kallsyms-export", "-k", w.vmlinux.to_str().unwrap()]);
+    let f = w.dir.join("export-other.txt");
+    std::fs::write(&f, ex.stdout.replacen("build-id ", "build-id 00", 1)).unwrap();
+    let run = probeaddr([
+        "resolve",
+        "--symbols",
+        f.to_str().unwrap(),
+        "--kallsyms",
+        w.kallsyms().to_str().unwrap(),
+        "--sysfs",
+        w.sysfs().to_str().unwrap(),
+        "init_once@fs/proc/inode.c",
+        "--format",
+        "json",
+    ]);
+    let r = run.json();
+    assert!(r[0]["forms"]["address"].is_null());
+    assert!(
+        run.stderr.contains("was made for build-id 00"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn cost_study_byte_counts_on_the_fixture_computed_by_hand() {
+    let vm = fixtures::path("kernel/vmlinux");
+    let run = probeaddr([
+        "kallsyms-cost",
+        "-k",
+        vm.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    // By hand, from readelf: the symbols kallsyms keeps are the allocated,
+    // defined ones minus kallsyms.c's ignore list (here: none but the ABS
+    // and non-alloc ones); locals carry the STT_FILE before them.
+    let all = oracle::readelf_funcs(&vm, false);
+    let locals: Vec<&oracle::ReadelfSym> = all.iter().filter(|s| s.bind == "LOCAL").collect();
+    assert_eq!(r["local_functions"], locals.len());
+    let text = String::from_utf8(
+        std::process::Command::new("readelf")
+            .args(["-sW"])
+            .arg(&vm)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let files = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(3) == Some("FILE"))
+        .count();
+    assert_eq!(r["stt_file_entries"], files);
+    // Bottomley with basenames adds len(basename) + 1 ('|') per local in kallsyms.
+    let mut base: Option<String> = None;
+    let mut want_raw = 0u64;
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() < 8 || !f[0].ends_with(':') || f[0] == "Num:" {
+            continue;
+        }
+        if f[3] == "FILE" {
+            base = Some(f[7].to_string());
+            continue;
+        }
+        // Kept: local, defined in an allocated section (not ABS/UND), not a section symbol.
+        if f[4] == "LOCAL"
+            && f[3] != "SECTION"
+            && f[6] != "ABS"
+            && f[6] != "UND"
+            && !f[7].starts_with(".L")
+        {
+            if let Some(b) = &base {
+                want_raw += b.len() as u64 + 1;
+            }
+        }
+    }
+    let bt = r["schemes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scheme"] == "bottomley-basename")
+        .unwrap();
+    assert_eq!(bt["added_raw"], want_raw);
+    // The fixture: four init_once, two cmask_show (both core.c), three jhash.
+    let today = &r["schemes"][0];
+    assert!(today["ambiguous_names"].as_u64().unwrap() >= 3);
+    // Basenames separate all but the two core.c cmask_show and the two
+    // inode.c init_once, and their __pfx_ padding symbols (FUNC as well).
+    assert_eq!(bt["ambiguous_names"], 4, "{bt}");
+    assert_eq!(bt["ambiguous_symbols"], 8, "{bt}");
+    let path = r["schemes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scheme"] == "bottomley-path")
+        .unwrap();
+    assert_eq!(path["ambiguous_names"], 0);
+}

@@ -23,6 +23,9 @@ pub struct KSym {
     name: (u32, u32),
     /// Index into [`Kallsyms::modules`], `None` for vmlinux.
     module: Option<u32>,
+    /// The source file, in a listing whose names carry `file|` prefixes
+    /// (`probeaddr kallsyms-export --scheme bottomley`): span in the text.
+    file: Option<(u32, u32)>,
 }
 
 impl KSym {
@@ -63,7 +66,7 @@ impl Kallsyms {
         let mut module_ids: HashMap<&str, u32> = HashMap::new();
         let base = text.as_ptr() as usize;
         for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
+            if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
             let bad = |what: &str| {
@@ -106,12 +109,21 @@ impl Kallsyms {
                     modules.len() as u32 - 1
                 })
             });
+            // `path|name`: the 2008 proposal's view of kallsyms.
+            let (file, name) = match name.rsplit_once('|') {
+                Some((f, n)) if !f.is_empty() && !n.is_empty() => (
+                    Some(((f.as_ptr() as usize - base) as u32, f.len() as u32)),
+                    n,
+                ),
+                _ => (None, name),
+            };
             let off = name.as_ptr() as usize - base;
             syms.push(KSym {
                 addr: RuntimeAddr(addr),
                 kind: tb[0],
                 name: (off as u32, name.len() as u32),
                 module,
+                file,
             });
         }
         if syms.is_empty() {
@@ -145,6 +157,17 @@ impl Kallsyms {
     pub fn name(&self, s: &KSym) -> &str {
         let (o, l) = s.name;
         &self.text[o as usize..(o + l) as usize]
+    }
+
+    /// A symbol's source file, when the listing carries `file|` prefixes.
+    pub fn file(&self, s: &KSym) -> Option<&str> {
+        s.file
+            .map(|(o, l)| &self.text[o as usize..(o + l) as usize])
+    }
+
+    /// True if any entry carries a file.
+    pub fn has_files(&self) -> bool {
+        self.syms.iter().any(|s| s.file.is_some())
     }
 
     /// A symbol's module, `None` for vmlinux.
