@@ -46,6 +46,17 @@ pub fn cost(args: &CostArgs, out: &mut dyn Write) -> Result<bool> {
     if let Some(p) = &args.chart {
         std::fs::write(p, chart(&r))?;
     }
+    // The proposals as artifacts: how big is the file a target would need?
+    let mut sizes = Vec::new();
+    for (name, scheme) in [
+        ("bottomley", probeaddr::study::export::Scheme::Bottomley),
+        ("sidetable", probeaddr::study::export::Scheme::Sidetable),
+    ] {
+        let mut buf = Vec::new();
+        if probeaddr::study::export::export(vm.analysed(), scheme, &mut buf).is_ok() {
+            sizes.push((name, buf.len()));
+        }
+    }
     match args.format {
         CostFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &r)?;
@@ -54,23 +65,33 @@ pub fn cost(args: &CostArgs, out: &mut dyn Write) -> Result<bool> {
         CostFormat::Csv => {
             writeln!(
                 out,
-                "scheme,added_raw,added_compressed,ambiguous_names,ambiguous_symbols,description"
+                "scheme,added_raw,added_compressed,ambiguous_names,ambiguous_groups,ambiguous_symbols,description"
             )?;
             for s in &r.schemes {
                 writeln!(
                     out,
-                    "{},{},{},{},{},\"{}\"",
+                    "{},{},{},{},{},{},\"{}\"",
                     s.scheme,
                     s.added_raw,
                     s.added_compressed.map_or(String::new(), |c| c.to_string()),
                     s.ambiguous_names,
+                    s.ambiguous_groups,
                     s.ambiguous_symbols,
                     s.description.replace('"', "\"\"")
                 )?;
             }
         }
         CostFormat::Table | CostFormat::Markdown => {
-            write_markdown(out, &r, args.format == CostFormat::Markdown)?
+            write_markdown(out, &r, args.format == CostFormat::Markdown)?;
+            let listed: Vec<String> = sizes
+                .iter()
+                .map(|(n, b)| format!("{n} {}", kb(*b as u64)))
+                .collect();
+            writeln!(
+                out,
+                "\nExports (`probeaddr kallsyms-export --scheme ...`, all a target without the vmlinux needs): {}.",
+                listed.join(", ")
+            )?;
         }
     }
     Ok(true)
@@ -95,20 +116,28 @@ fn write_markdown(out: &mut dyn Write, r: &Report, full: bool) -> std::io::Resul
         kb(r.baseline_raw),
         if r.has_dwarf { "" } else { " No DWARF: source paths are basenames." }
     )?;
-    writeln!(out, "| scheme | adds (raw) | adds (compressed) | vs kallsyms today | ambiguous function names (symbols) | what it stores |")?;
+    if let Some(real) = r.vmlinux_kallsyms_names {
+        writeln!(
+            out,
+            "Check of the compression: our kallsyms_names for today's list is {} bytes; the vmlinux's own kallsyms_names spans {} bytes (with alignment padding).\n",
+            r.names_compressed, real
+        )?;
+    }
+    writeln!(out, "| scheme | adds (raw) | adds (compressed) | vs kallsyms today | still ambiguous: function names / groups / symbols | what it stores |")?;
     writeln!(out, "|---|---:|---:|---:|---:|---|")?;
     for s in &r.schemes {
         let c = s.added_compressed.unwrap_or(s.added_raw);
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} ({}) | {} |",
+            "| {} | {} | {} | {} | {} / {} / {} | {} |",
             s.scheme,
             kb(s.added_raw),
             s.added_compressed.map_or("not compressed".into(), kb),
             pct(c, r.baseline_compressed),
             s.ambiguous_names,
+            s.ambiguous_groups,
             s.ambiguous_symbols,
-            s.description
+            s.description.replace('|', "\\|")
         )?;
     }
     writeln!(

@@ -456,3 +456,65 @@ fn jhash_inlined_sites_equal_perf_probe() {
         ret.stderr
     );
 }
+
+#[test]
+fn kallsyms_cost_counts_match_readelf_and_the_kernels_own_tables() {
+    let Some(r) = root() else { return };
+    let v = vmlinux(&r);
+    let run = probeaddr(["kallsyms-cost", "-k", &v, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    // Independent counts from readelf -sW.
+    let text = String::from_utf8(
+        std::process::Command::new("readelf")
+            .args(["-sW", &v])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() >= 8 && f[0].ends_with(':') && f[0] != "Num:")
+        .collect();
+    let files = rows.iter().filter(|f| f[3] == "FILE").count();
+    let local_funcs = rows
+        .iter()
+        .filter(|f| f[3] == "FUNC" && f[4] == "LOCAL")
+        .count();
+    let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in rows.iter().filter(|f| f[3] == "FUNC") {
+        *by.entry(f[7]).or_default() += 1;
+    }
+    let dups: Vec<usize> = by.values().copied().filter(|c| *c > 1).collect();
+    assert_eq!(
+        (files, local_funcs, dups.len(), dups.iter().sum::<usize>()),
+        (2166, 23833, 300, 873)
+    );
+    assert_eq!(j["stt_file_entries"], files);
+    assert_eq!(j["local_functions"], local_funcs);
+    assert_eq!(j["duplicated_function_names"], dups.len());
+    assert_eq!(j["duplicated_function_symbols"], 873);
+    // The symbol list is exactly the kernel's (kallsyms_num_syms = 87,347),
+    // and the kernel's compression, re-done here, gives its kallsyms_names
+    // byte for byte (the symbol spans 5 more bytes: alignment padding).
+    assert_eq!(j["symbols"], 87347);
+    assert_eq!(j["names_compressed"], 1131131);
+    assert_eq!(j["vmlinux_kallsyms_names"], 1131136);
+    // Basenames leave the 22 function pairs of the 2008 discussion.
+    let bt = j["schemes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scheme"] == "bottomley-basename")
+        .unwrap();
+    assert_eq!(bt["ambiguous_groups"], 22);
+    let path = j["schemes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scheme"] == "bottomley-path")
+        .unwrap();
+    assert_eq!(path["ambiguous_groups"], 0);
+}

@@ -946,3 +946,50 @@ fn cost_study_byte_counts_on_the_fixture_computed_by_hand() {
         .unwrap();
     assert_eq!(path["ambiguous_names"], 0);
 }
+
+#[test]
+fn cost_study_formats_chart_and_text_only() {
+    let vm = fixtures::path("kernel/vmlinux");
+    let v = vm.to_str().unwrap();
+    let svg = std::env::temp_dir().join(format!("probeaddr-cost-{}.svg", std::process::id()));
+    let csv = probeaddr([
+        "kallsyms-cost",
+        "-k",
+        v,
+        "--format",
+        "csv",
+        "--chart",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(csv.code, 0, "{}", csv.stderr);
+    let lines: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(lines[0], "scheme,added_raw,added_compressed,ambiguous_names,ambiguous_groups,ambiguous_symbols,description");
+    assert_eq!(lines.len(), 1 + 8);
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        chart.starts_with("<svg")
+            && chart.contains("bottomley-basename")
+            && chart.trim_end().ends_with("</svg>")
+    );
+    std::fs::remove_file(svg).unwrap();
+    let all: serde_json::Value =
+        serde_json::from_str(&probeaddr(["kallsyms-cost", "-k", v, "--format", "json"]).stdout)
+            .unwrap();
+    let text: serde_json::Value = serde_json::from_str(
+        &probeaddr(["kallsyms-cost", "-k", v, "--text-only", "--format", "json"]).stdout,
+    )
+    .unwrap();
+    // --text-only drops the data symbols (jiffies, boot_command_line...).
+    let data = oracle::readelf_all(&vm)
+        .into_iter()
+        .filter(|s| s.2 == "OBJECT")
+        .count();
+    assert!(data > 0);
+    assert!(text["symbols"].as_u64().unwrap() + data as u64 <= all["symbols"].as_u64().unwrap());
+    let md = probeaddr(["kallsyms-cost", "-k", v, "--format", "markdown"]);
+    assert!(
+        md.stdout.contains("| bottomley-basename |") && md.stdout.contains("file\\|name"),
+        "{}",
+        md.stdout
+    );
+}

@@ -103,6 +103,8 @@ pub fn ignored_by_kallsyms(name: &str, kind: u8) -> bool {
     const PREFIXES: &[&str] = &[
         "$",
         ".L",
+        "__kstrtab_",
+        "__kstrtabns_",
         "__efistub_",
         "__kvm_nvhe_",
         "__AArch64ADRPThunk_",
@@ -153,6 +155,13 @@ pub fn kallsyms_entries(obj: &AnalysedObject, sel: Selection) -> Result<Vec<Kall
             path: sf.filter(|f| f.full.is_some()).map(|f| f.shown),
         });
     }
+    // With --absolute-percpu (x86-64 SMP), per-CPU symbols become type A.
+    let find = |n: &str| out.iter().find(|e| e.name == n).map(|e| e.addr);
+    if let (Some(a), Some(b)) = (find("__per_cpu_start"), find("__per_cpu_end")) {
+        for e in out.iter_mut().filter(|e| e.addr >= a && e.addr <= b) {
+            e.kind = b'A';
+        }
+    }
     // kallsyms sorts by address (stable for equal addresses).
     out.sort_by_key(|e| e.addr);
     Ok(out)
@@ -174,6 +183,9 @@ pub struct SchemeCost {
     pub ambiguous_names: usize,
     /// Symbols those names cover.
     pub ambiguous_symbols: usize,
+    /// Groups of symbols the scheme cannot tell apart (same name and same
+    /// extra information): the "function pairs" of the 2008 discussion.
+    pub ambiguous_groups: usize,
 }
 
 /// The whole report.
@@ -201,6 +213,11 @@ pub struct Report {
     pub baseline_compressed: u64,
     /// The same uncompressed (length byte + type + name per symbol).
     pub baseline_raw: u64,
+    /// Our compression's `kallsyms_names` for today's list.
+    pub names_compressed: u64,
+    /// The bytes `kallsyms_names` spans in this vmlinux (to the next
+    /// symbol: the table plus alignment padding), when it has one.
+    pub vmlinux_kallsyms_names: Option<u64>,
     /// Whether source paths came from DWARF (else basenames stand in).
     pub has_dwarf: bool,
     /// One row per scheme.
@@ -213,7 +230,7 @@ pub struct Report {
 fn ambiguity<K: std::hash::Hash + Eq>(
     entries: &[KallsymsEntry],
     key: impl Fn(&KallsymsEntry) -> K,
-) -> (usize, usize) {
+) -> (usize, usize, usize) {
     let mut by: HashMap<K, usize> = HashMap::new();
     for e in entries.iter().filter(|e| e.func) {
         *by.entry(key(e)).or_default() += 1;
@@ -224,7 +241,8 @@ fn ambiguity<K: std::hash::Hash + Eq>(
             *names.entry(&e.name).or_default() += 1;
         }
     }
-    (names.len(), names.values().sum())
+    let groups = by.values().filter(|c| **c > 1).count();
+    (names.len(), names.values().sum(), groups)
 }
 
 fn raw_size(names: &[Vec<u8>]) -> u64 {
@@ -271,6 +289,19 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
     let base_names: Vec<Vec<u8>> = entries.iter().map(|e| with_type(e, &e.name)).collect();
     let base = compress(&base_names);
     let baseline_compressed = base.total_size() as u64;
+    let names_compressed = base.names_size() as u64;
+    let vmlinux_kallsyms_names = {
+        let at = |n: &str| {
+            idx.symbols()
+                .iter()
+                .find(|s| idx.name(s) == n)
+                .map(|s| s.addr.get())
+        };
+        match (at("kallsyms_names"), at("kallsyms_markers")) {
+            (Some(a), Some(b)) if b > a => Some(b - a),
+            _ => None,
+        }
+    };
     let baseline_raw = raw_size(&base_names);
     let cost_of = |names: Vec<Vec<u8>>| -> (u64, u64) {
         let raw = raw_size(&names).saturating_sub(baseline_raw);
@@ -291,7 +322,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
     let dup_all: Vec<(&&str, &usize)> = count.iter().filter(|(_, c)| **c > 1).collect();
 
     let mut schemes = Vec::new();
-    let (n0, s0) = ambiguity(&entries, |e| e.name.clone());
+    let (n0, s0, g0) = ambiguity(&entries, |e| e.name.clone());
     schemes.push(SchemeCost {
         scheme: "today".into(),
         description: "kallsyms as it is: names only".into(),
@@ -299,6 +330,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         added_compressed: Some(0),
         ambiguous_names: n0,
         ambiguous_symbols: s0,
+        ambiguous_groups: g0,
     });
 
     // 1. Bottomley: basename| on locals.
@@ -310,7 +342,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         })
         .collect();
     let (raw, c) = cost_of(names);
-    let (n, s) = ambiguity(&entries, |e| {
+    let (n, s, g) = ambiguity(&entries, |e| {
         (if e.local { e.base.clone() } else { None }, e.name.clone())
     });
     schemes.push(SchemeCost {
@@ -320,6 +352,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         added_compressed: Some(c),
         ambiguous_names: n,
         ambiguous_symbols: s,
+        ambiguous_groups: g,
     });
 
     // 2. The same with source paths.
@@ -331,7 +364,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         })
         .collect();
     let (raw, c) = cost_of(names);
-    let (n, s) = ambiguity(&entries, |e| {
+    let (n, s, g) = ambiguity(&entries, |e| {
         (if e.local { path_of(e) } else { None }, e.name.clone())
     });
     schemes.push(SchemeCost {
@@ -341,6 +374,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         added_compressed: Some(c),
         ambiguous_names: n,
         ambiguous_symbols: s,
+        ambiguous_groups: g,
     });
 
     // 3. Lobakin: path on every symbol.
@@ -352,7 +386,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         })
         .collect();
     let (raw, c) = cost_of(names);
-    let (n, s) = ambiguity(&entries, |e| (path_of(e), e.name.clone()));
+    let (n, s, g) = ambiguity(&entries, |e| (path_of(e), e.name.clone()));
     schemes.push(SchemeCost {
         scheme: "lobakin".into(),
         description: "path on every symbol, local and global, Lobakin 2022".into(),
@@ -360,6 +394,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         added_compressed: Some(c),
         ambiguous_names: n,
         ambiguous_symbols: s,
+        ambiguous_groups: g,
     });
 
     // 4. kas_alias: an extra name@path_line entry per instance of a duplicated name.
@@ -390,7 +425,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
     // Each alias is a whole kallsyms entry: 4 bytes in kallsyms_offsets and
     // 3 in kallsyms_seqs_of_names besides its name.
     let per_entry = 4 + 3;
-    let (n, s) = ambiguity(&entries, |e| {
+    let (n, s, g) = ambiguity(&entries, |e| {
         if count[e.name.as_str()] > 1 {
             (
                 e.name.clone(),
@@ -407,11 +442,12 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         added_compressed: Some(c + extra_entries * per_entry),
         ambiguous_names: n,
         ambiguous_symbols: s,
+        ambiguous_groups: g,
     });
 
     // 5. Side tables.
     let (side_raw, side_files) = side_table(&entries, &path_of, |_| true, false);
-    let (n, s) = ambiguity(&entries, |e| {
+    let (n, s, g) = ambiguity(&entries, |e| {
         (if e.local { path_of(e) } else { None }, e.name.clone())
     });
     schemes.push(SchemeCost {
@@ -423,6 +459,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         added_compressed: None,
         ambiguous_names: n,
         ambiguous_symbols: s,
+        ambiguous_groups: g,
     });
     let (min_raw, min_files) = side_table(
         &entries,
@@ -437,6 +474,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         added_compressed: None,
         ambiguous_names: n,
         ambiguous_symbols: s,
+        ambiguous_groups: g,
     });
 
     // 6. Nothing in the kernel.
@@ -447,6 +485,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         added_compressed: Some(0),
         ambiguous_names: 0,
         ambiguous_symbols: 0,
+        ambiguous_groups: 0,
     });
 
     Ok(Report {
@@ -461,6 +500,8 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
         duplicated_symbols: dup_all.iter().map(|(_, c)| **c).sum(),
         baseline_compressed,
         baseline_raw,
+        names_compressed,
+        vmlinux_kallsyms_names,
         has_dwarf,
         schemes,
         runtime_anchors: vec![
