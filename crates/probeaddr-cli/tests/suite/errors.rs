@@ -318,3 +318,12 @@ fn every_failing_point_is_reported() {
     );
     assert_eq!(run.stdout.lines().count(), 1);
 }
+
+#[test]
+fn fuzz_found_segment_past_the_end_is_refused() {
+    // fuzz/elf_symbols: a PT_LOAD claiming file bytes past the end of the
+    // file gave file offsets outside it. Minimized input committed.
+    let p = fixtures::src_dir().join("fuzz/elf-pt-load-past-eof");
+    let e = err(&p, "main");
+    assert!(e.contains("truncated or corrupt ELF file: PT_LOAD at") && e.contains("past the end of the file"), "{e}");
+}

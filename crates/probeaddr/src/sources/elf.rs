@@ -248,6 +248,23 @@ impl ElfObject {
                         filesz: ph.p_filesz(endian),
                         flags: ph.p_flags(endian),
                     };
+                    if seg
+                        .offset
+                        .get()
+                        .checked_add(seg.filesz)
+                        .is_none_or(|end| end > data.len() as u64)
+                    {
+                        return Err(malformed(
+                            path,
+                            format!(
+                                "PT_LOAD at {} claims file bytes {:#x}..{:#x} past the end of the file ({:#x} bytes)",
+                                seg.vaddr,
+                                seg.offset.get(),
+                                seg.offset.get().saturating_add(seg.filesz),
+                                data.len()
+                            ),
+                        ));
+                    }
                     if seg.filesz > seg.memsz || seg.vaddr.get().checked_add(seg.memsz).is_none() {
                         return Err(malformed(
                             path,

@@ -171,7 +171,12 @@ impl ParseError {
     }
 
     fn into_error(self, text: &str) -> Error {
-        let at = self.at.min(text.len());
+        // Offsets inside a quoted argument are counted on its unescaped
+        // text; never cut the input inside a character.
+        let mut at = self.at.min(text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
         let column = text[..at].chars().count() + 1;
         Error::new(
             ErrorKind::Syntax,

@@ -40,6 +40,12 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         event = Some(name.to_string());
         base = eq + 1;
         rest = &rest[eq + 1..];
+        if let Some(second) = rest.find('=') {
+            return Err(ParseError::new(
+                base + second,
+                "a second '=' ('=' only ends an event name)",
+            ));
+        }
     }
 
     let seps: &[char] = &[';', ':', '+', '@', '%'];

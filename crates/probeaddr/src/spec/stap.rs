@@ -52,8 +52,10 @@ fn components(text: &str) -> Result<Vec<Component<'_>>, ParseError> {
                     None => return Err(ParseError::new(i, "unterminated string, expected '\"'")),
                     Some(b'"') => break,
                     Some(b'\\') if i + 1 < b.len() => {
-                        s.push(b[i + 1] as char);
-                        i += 2;
+                        // The escaped character may be multi-byte UTF-8.
+                        let ch = text[i + 1..].chars().next().unwrap_or('?');
+                        s.push(ch);
+                        i += 1 + ch.len_utf8();
                     }
                     Some(_) => {
                         let ch = text[i..].chars().next().unwrap_or('?');
@@ -251,10 +253,19 @@ fn function_point(arg: &str, at: usize, statement: bool) -> Result<Point, ParseE
                 "expected a source file after '@'",
             ));
         }
+        if let Some(c) = f.find(':') {
+            return Err(ParseError::new(
+                at + rat + c,
+                "a ':' in a source file name (only FILE:LINE uses ':')",
+            ));
+        }
         file = Some(Pattern::new(f));
         if let Some(l) = l {
             line = Some(l);
         }
+    }
+    if func.is_empty() {
+        return Err(ParseError::new(at, "expected a function name"));
     }
     let line = line.or(func_line);
     let line = match line {
@@ -296,7 +307,43 @@ fn function_point(arg: &str, at: usize, statement: bool) -> Result<Point, ParseE
 /// Canonical text of a spec: perf syntax when the target is an unnamed process
 /// (the caller gives it with `-x`), SystemTap syntax otherwise.
 pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let perf_ok = spec.target == Target::Process(None)
+    // perf syntax can say it only if every name is one perf's parser reads
+    // back: no separators in files, function names of perf's character set,
+    // and a '.' in a bare file name (else perf takes it for a function).
+    let perf_file = |f: &Pattern| {
+        !f.as_str().contains([';', ':', '+', '@', '%', '='])
+            && !f.as_str().chars().any(char::is_whitespace)
+    };
+    let perf_func = |f: &Pattern| {
+        f.as_str()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.*?[]!^-$".contains(c))
+    };
+    let names_ok = match &spec.point {
+        // FUNC:N with a '.' in FUNC would read back as FILE:N.
+        Point::Function {
+            func, file, line, ..
+        } => {
+            perf_func(func)
+                && file.as_ref().is_none_or(perf_file)
+                && !(file.is_none() && line.is_some() && func.as_str().contains('.'))
+        }
+        Point::Line { file, .. } => perf_file(file) && file.as_str().contains('.'),
+        Point::Data { .. } => false,
+    };
+    // Text that looks like SystemTap syntax would be read back as such.
+    let first = match &spec.point {
+        Point::Function { func, .. } => func.as_str(),
+        Point::Line { file, .. } => file.as_str(),
+        Point::Data { name } => name.as_str(),
+    };
+    let stap_like = spec.event.is_none()
+        && ["kernel.", "module(", "process(", "process."]
+            .iter()
+            .any(|p| first.starts_with(p));
+    let perf_ok = names_ok
+        && !stap_like
+        && spec.target == Target::Process(None)
         && spec.inlines == InlineFilter::All
         && !matches!(
             spec.point,

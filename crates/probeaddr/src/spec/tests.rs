@@ -177,3 +177,41 @@ fn display_round_trips() {
         assert_eq!(s, s2, "{t} -> {back}");
     }
 }
+
+/// Inputs cargo fuzz (fuzz/fuzz_targets/probe_spec.rs) found; each broke the
+/// print-and-parse-back invariant or panicked.
+#[test]
+fn fuzz_regressions() {
+    // A ':' in a file name printed back as "b.c::6".
+    let e = ProbeSpec::parse(r#"process.statement("*@b.c::06")"#).unwrap_err();
+    assert!(
+        e.message().contains("a ':' in a source file name"),
+        "{}",
+        e.message()
+    );
+    // A file perf syntax cannot say (no '.') prints as SystemTap syntax.
+    let s = ProbeSpec::parse(r#"process.statement("*@b]~c:12")"#).unwrap();
+    assert_eq!(s.to_string(), r#"process.statement("*@b]~c:12")"#);
+    // A second '=' lost the event name on the way back.
+    let e = ProbeSpec::parse("ev=f@a=b.c").unwrap_err();
+    assert!(e.message().contains("a second '='"), "{}", e.message());
+    // An empty function before a relative line.
+    let e = ProbeSpec::parse(r#"process.statement("+36")"#).unwrap_err();
+    assert!(
+        e.message().contains("expected a function name"),
+        "{}",
+        e.message()
+    );
+    // FUNC:N with a '.' in FUNC reads back as FILE:N in perf syntax.
+    let s = ProbeSpec::parse(r#"process.statement("**[b.cc+36")"#).unwrap();
+    let back = ProbeSpec::parse(&s.to_string()).unwrap();
+    assert_eq!(back.point, s.point);
+    // An escaped multi-byte character inside a quoted argument (panicked).
+    assert!(ProbeSpec::parse("process.function(\"a\\\u{5ff}b\")").is_ok());
+    // A syntax error right after a multi-byte character (panicked).
+    assert!(ProbeSpec::parse("module(\"\u{c614}\").function(\"x\").y").is_err());
+    // A perf form that looks like SystemTap syntax.
+    let s = ProbeSpec::parse(r#"process.statement("*@kernel.b.:12")"#).unwrap();
+    let back = ProbeSpec::parse(&s.to_string()).unwrap();
+    assert_eq!(back.point, s.point);
+}
