@@ -23,16 +23,57 @@ use crate::spec::ProbeKind;
 /// `O_NONBLOCK` on Linux (x86-64 and most architectures).
 const O_NONBLOCK: i32 = 0o4000;
 
+/// A fault to inject: given the file written and the line, the error that
+/// write should fail with instead (tests of rollback and cleanup).
+pub type Fault = std::sync::Arc<dyn Fn(&Path, &str) -> Option<std::io::Error> + Send + Sync>;
+
 /// A tracefs mount (or a stand-in directory).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Tracefs {
     root: PathBuf,
+    fault: Option<Fault>,
+}
+
+impl std::fmt::Debug for Tracefs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracefs")
+            .field("root", &self.root)
+            .field("fault", &self.fault.is_some())
+            .finish()
+    }
 }
 
 impl Tracefs {
     /// tracefs rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Tracefs {
-        Tracefs { root: root.into() }
+        Tracefs {
+            root: root.into(),
+            fault: None,
+        }
+    }
+
+    /// The same tracefs, with writes failing where `fault` says (for
+    /// testing what happens when the kernel refuses a write).
+    pub fn with_fault(mut self, fault: Fault) -> Tracefs {
+        self.fault = Some(fault);
+        self
+    }
+
+    /// One write of one command, as tracefs wants (`O_APPEND`), unless a
+    /// fault is injected for it.
+    fn write_line(&self, path: &Path, line: &str) -> std::io::Result<()> {
+        if let Some(e) = self.fault.as_ref().and_then(|f| f(path, line)) {
+            return Err(e);
+        }
+        append(path, line)
+    }
+
+    /// Overwrite a control file (`enable`, `set_event_pid`), unless a fault is injected.
+    fn write_file(&self, path: &Path, text: &str) -> std::io::Result<()> {
+        if let Some(e) = self.fault.as_ref().and_then(|f| f(path, text)) {
+            return Err(e);
+        }
+        std::fs::write(path, text)
     }
 
     /// The system's tracefs: `/sys/kernel/tracing`, else
@@ -193,6 +234,8 @@ pub struct Session {
     enabled: bool,
     pipe: Option<File>,
     partial: String,
+    /// Events whose removal failed.
+    left: Vec<(ProbeType, String)>,
 }
 
 impl Session {
@@ -213,6 +256,7 @@ impl Session {
             enabled: false,
             pipe: None,
             partial: String::new(),
+            left: Vec::new(),
         })
     }
 
@@ -229,7 +273,7 @@ impl Session {
         }
         for d in defs {
             let line = d.line(&self.group);
-            if let Err(e) = append(&self.fs.events_file(d.kind), &line) {
+            if let Err(e) = self.fs.write_line(&self.fs.events_file(d.kind), &line) {
                 let reason = self.fs.last_error();
                 let rollback = self.remove_all();
                 let mut msg = format!("the kernel refused {line:?}: {e}");
@@ -253,7 +297,8 @@ impl Session {
     /// Only record events of these processes (`set_event_pid` of the instance).
     pub fn filter_pids(&self, pids: &[u32]) -> Result<()> {
         let text: String = pids.iter().map(|p| format!("{p} ")).collect();
-        std::fs::write(self.instance.join("set_event_pid"), text.trim_end())
+        self.fs
+            .write_file(&self.instance.join("set_event_pid"), text.trim_end())
             .map_err(|e| Error::io(&self.instance.join("set_event_pid"), e))
     }
 
@@ -264,7 +309,19 @@ impl Session {
             .join("events")
             .join(self.group.as_str())
             .join("enable");
-        std::fs::write(&p, "1").map_err(|e| Error::io(&p, e))?;
+        if let Err(e) = self.fs.write_file(&p, "1") {
+            let reason = self.fs.last_error();
+            let removed = self.remove_all();
+            let mut msg = format!("enabling the events failed: {e}");
+            if let Some(r) = reason {
+                msg.push_str(&format!(
+                    "; error_log: {}",
+                    r.lines().next().unwrap_or("").trim()
+                ));
+            }
+            msg.push_str(&format!("; the {removed} registered probe(s) were removed"));
+            return Err(Error::new(ErrorKind::Io, msg).with_path(&p));
+        }
         self.enabled = true;
         Ok(())
     }
@@ -314,26 +371,29 @@ impl Session {
     fn remove_all(&mut self) -> usize {
         self.pipe = None;
         if self.enabled {
-            let _ = std::fs::write(
-                self.instance
-                    .join("events")
-                    .join(self.group.as_str())
-                    .join("enable"),
-                "0",
-            );
+            let enable = self
+                .instance
+                .join("events")
+                .join(self.group.as_str())
+                .join("enable");
+            let _ = self.fs.write_file(&enable, "0");
             self.enabled = false;
         }
         let mut n = 0;
+        let mut left = Vec::new();
         for (kind, ev) in std::mem::take(&mut self.registered) {
-            if append(
-                &self.fs.events_file(kind),
-                &format!("-:{}/{ev}", self.group.as_str()),
-            )
-            .is_ok()
+            let line = format!("-:{}/{ev}", self.group.as_str());
+            if self
+                .fs
+                .write_line(&self.fs.events_file(kind), &line)
+                .is_ok()
             {
                 n += 1;
+            } else {
+                left.push((kind, ev));
             }
         }
+        self.left.extend(left);
         n
     }
 
@@ -343,13 +403,20 @@ impl Session {
     }
 
     fn cleanup(&mut self) -> Result<()> {
-        let want = self.registered.len();
-        let removed = self.remove_all();
+        self.remove_all();
         let _ = std::fs::remove_dir(&self.instance);
-        if removed != want {
+        let left = std::mem::take(&mut self.left);
+        if !left.is_empty() {
+            let names: Vec<String> = left
+                .iter()
+                .map(|(_, e)| format!("{}/{e}", self.group.as_str()))
+                .collect();
             return Err(Error::new(
                 ErrorKind::Io,
-                format!("{} of {want} events of group {} could not be removed; remove them with probeaddr cleanup", want - removed, self.group.as_str()),
+                format!("could not remove {} ({}); the kernel said: {}; remove them with probeaddr cleanup once the process is gone",
+                    names.join(", "),
+                    if names.len() == 1 { "1 event" } else { "several events" },
+                    self.fs.last_error().unwrap_or_else(|| "nothing in error_log".into())),
             ));
         }
         Ok(())
@@ -571,5 +638,124 @@ mod tests {
         drop(s);
         assert!(!root.join("instances/probeaddr_1").exists());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A stand-in tracefs in a temp dir.
+    fn stand_in(tag: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("probeaddr-tfs-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("instances")).unwrap();
+        std::fs::write(root.join("uprobe_events"), "").unwrap();
+        std::fs::write(root.join("kprobe_events"), "").unwrap();
+        std::fs::write(root.join("error_log"), "").unwrap();
+        root
+    }
+
+    fn defs() -> Vec<ProbeDef> {
+        ["a", "b", "c"]
+            .iter()
+            .map(|e| ProbeDef {
+                kind: ProbeType::Uprobe,
+                probe: ProbeKind::Entry,
+                event: e.to_string(),
+                target: "/bin/x:0x10".into(),
+                args: vec![],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn enospc_from_a_full_device_rolls_back() {
+        // uprobe_events is /dev/full: every write fails with ENOSPC, the real errno.
+        let root = stand_in("enospc");
+        let fs = Tracefs::new(&root);
+        let mut d = defs();
+        d[1].kind = ProbeType::Kprobe;
+        d[2].kind = ProbeType::Kprobe;
+        std::fs::remove_file(root.join("kprobe_events")).unwrap();
+        std::os::unix::fs::symlink("/dev/full", root.join("kprobe_events")).unwrap();
+        let mut s = Session::new(&fs, GroupName::new("probeaddr_2").unwrap()).unwrap();
+        let e = s.register_all(&d).unwrap_err().to_string();
+        assert!(
+            e.contains("No space left on device")
+                && e.contains("the 1 probe(s) registered before it were removed"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("uprobe_events")).unwrap(),
+            "p:probeaddr_2/a /bin/x:0x10\n-:probeaddr_2/a\n"
+        );
+        drop(s);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn einval_with_an_error_log_line_names_the_kernels_reason() {
+        let root = stand_in("einval");
+        let log = root.join("error_log");
+        let fault: Fault = std::sync::Arc::new(move |_p: &Path, line: &str| {
+            line.starts_with("p:probeaddr_3/c").then(|| {
+                std::fs::write(&log, "[  12.5] trace_uprobe: error: Invalid fetch argument\n  Command: p:probeaddr_3/c /bin/x:0x10\n                                         ^\n").unwrap();
+                std::io::Error::from_raw_os_error(22)
+            })
+        });
+        let fs = Tracefs::new(&root).with_fault(fault);
+        let mut s = Session::new(&fs, GroupName::new("probeaddr_3").unwrap()).unwrap();
+        let e = s.register_all(&defs()).unwrap_err().to_string();
+        assert!(
+            e.contains("Invalid argument")
+                && e.contains("error_log: [  12.5] trace_uprobe: error: Invalid fetch argument"),
+            "{e}"
+        );
+        assert!(
+            e.contains("the 2 probe(s) registered before it were removed"),
+            "{e}"
+        );
+        let written = std::fs::read_to_string(root.join("uprobe_events")).unwrap();
+        assert_eq!(
+            written.lines().filter(|l| l.starts_with("-:")).count(),
+            2,
+            "{written}"
+        );
+        drop(s);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn ebusy_on_enable_and_on_removal() {
+        let root = stand_in("ebusy");
+        std::fs::create_dir_all(root.join("instances/probeaddr_4/events/probeaddr_4")).unwrap();
+        let fault: Fault = std::sync::Arc::new(|p: &Path, text: &str| {
+            (p.ends_with("enable") && text == "1").then(|| std::io::Error::from_raw_os_error(16))
+        });
+        let fs = Tracefs::new(&root).with_fault(fault);
+        // Session::new wants to create the instance itself.
+        std::fs::remove_dir_all(root.join("instances/probeaddr_4")).unwrap();
+        let mut s = Session::new(&fs, GroupName::new("probeaddr_4").unwrap()).unwrap();
+        std::fs::create_dir_all(root.join("instances/probeaddr_4/events/probeaddr_4")).unwrap();
+        s.register_all(&defs()).unwrap();
+        let e = s.enable().unwrap_err().to_string();
+        assert!(
+            e.contains("Device or resource busy")
+                && e.contains("the 3 registered probe(s) were removed"),
+            "{e}"
+        );
+        drop(s);
+        // Removal refused: the session says which events are left and how to clean up.
+        let root2 = stand_in("ebusy2");
+        let fault: Fault = std::sync::Arc::new(|_p: &Path, line: &str| {
+            line.starts_with("-:probeaddr_5/b")
+                .then(|| std::io::Error::from_raw_os_error(16))
+        });
+        let fs = Tracefs::new(&root2).with_fault(fault);
+        let mut s = Session::new(&fs, GroupName::new("probeaddr_5").unwrap()).unwrap();
+        s.register_all(&defs()).unwrap();
+        let e = s.close().unwrap_err().to_string();
+        assert!(
+            e.contains("could not remove probeaddr_5/b") && e.contains("probeaddr cleanup"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+        std::fs::remove_dir_all(&root2).unwrap();
     }
 }

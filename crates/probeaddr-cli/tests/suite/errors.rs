@@ -325,5 +325,9 @@ fn fuzz_found_segment_past_the_end_is_refused() {
     // file gave file offsets outside it. Minimized input committed.
     let p = fixtures::src_dir().join("fuzz/elf-pt-load-past-eof");
     let e = err(&p, "main");
-    assert!(e.contains("truncated or corrupt ELF file: PT_LOAD at") && e.contains("past the end of the file"), "{e}");
+    assert!(
+        e.contains("truncated or corrupt ELF file: PT_LOAD at")
+            && e.contains("past the end of the file"),
+        "{e}"
+    );
 }
