@@ -331,3 +331,129 @@ fn fuzz_found_segment_past_the_end_is_refused() {
         "{e}"
     );
 }
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes(b[at..at + 2].try_into().unwrap())
+}
+
+/// The header of `.symtab`'s string table (its sh_link), not `.dynstr`.
+fn symtab_strtab(b: &[u8]) -> usize {
+    let symtab = section_header(b, 2);
+    let link = u32::from_le_bytes(b[symtab + 40..symtab + 44].try_into().unwrap()) as usize;
+    u64_at(b, 0x28) as usize + link * 64
+}
+
+/// Where the header of the first section of `sh_type` is.
+fn section_header(b: &[u8], sh_type: u32) -> usize {
+    let shoff = u64_at(b, 0x28) as usize;
+    let n = u16_at(b, 0x3c) as usize;
+    (0..n)
+        .map(|i| shoff + i * 64)
+        .find(|&sh| u32::from_le_bytes(b[sh + 4..sh + 8].try_into().unwrap()) == sh_type)
+        .unwrap()
+}
+
+#[test]
+fn truncated_at_every_header_boundary() {
+    let bytes = std::fs::read(fixtures::path("prog")).unwrap();
+    let phoff = u64_at(&bytes, 0x20) as usize;
+    let phend = phoff + u16_at(&bytes, 0x38) as usize * 56;
+    let shoff = u64_at(&bytes, 0x28) as usize;
+    let symtab = section_header(&bytes, 2);
+    let strtab_at = u64_at(&bytes, symtab_strtab(&bytes) + 24) as usize;
+    let sym_at = u64_at(&bytes, symtab + 24) as usize;
+    for cut in [
+        16,
+        63,
+        64,
+        phoff,
+        phend - 1,
+        phend,
+        sym_at,
+        strtab_at,
+        shoff,
+        shoff + 64,
+        bytes.len() - 1,
+    ] {
+        for len in [cut.saturating_sub(1), cut, cut + 1]
+            .into_iter()
+            .filter(|&l| l < bytes.len())
+        {
+            let p = patched("prog", &format!("cut{len}"), |b| b.truncate(len));
+            let run = probeaddr([
+                "resolve".as_ref(),
+                "-x".as_ref(),
+                p.as_os_str(),
+                "main".as_ref(),
+            ]);
+            let e = run.error();
+            assert!(
+                e.contains("truncated or corrupt ELF file") || e.contains("not an ELF file"),
+                "cut at {len}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn symbol_names_without_nul_and_overlapping_sections() {
+    // .strtab one byte short: the last name has no terminating NUL.
+    let p = patched("prog", "nonul", |b| {
+        let strtab = symtab_strtab(b);
+        let size = u64_at(b, strtab + 32);
+        b[strtab + 32..strtab + 40].copy_from_slice(&(size - 1).to_le_bytes());
+    });
+    let run = probeaddr([
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        p.as_os_str(),
+        "helper".as_ref(),
+    ]);
+    let e = run.error();
+    assert!(
+        e.contains("truncated or corrupt ELF file: symbol") && e.contains("name"),
+        "{e}"
+    );
+    // .strtab moved over the program's code: names become garbage. No
+    // wrong address may come out: the names no longer match.
+    let p = patched("prog", "overlap", |b| {
+        let text = section_header(b, 1);
+        let text_off = u64_at(b, text + 24);
+        let strtab = symtab_strtab(b);
+        b[strtab + 24..strtab + 32].copy_from_slice(&text_off.to_le_bytes());
+    });
+    let run = probeaddr([
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        p.as_os_str(),
+        "helper".as_ref(),
+    ]);
+    assert_eq!(run.code, 2, "{} {}", run.stdout, run.stderr);
+    assert!(!run.stderr.contains("panicked"));
+}
+
+#[test]
+fn stt_file_without_locals_attributes_nothing() {
+    let p = fixtures::path("prog-nolocal");
+    // readelf: STT_FILE nolocal.c, then no local symbol of that file.
+    let syms = super::oracle::readelf_funcs(&p, false);
+    assert!(syms
+        .iter()
+        .any(|s| s.name == "nolocal_fn" && s.bind == "GLOBAL" && s.file.is_none()));
+    let e = err(&p, "nolocal_fn@nolocal.c");
+    assert!(e.contains("'nolocal_fn' exists but not in a file matching 'nolocal.c'; it is in: (no file: a global symbol and no DWARF)"), "{e}");
+    assert_eq!(
+        probeaddr([
+            "resolve".as_ref(),
+            "-x".as_ref(),
+            p.as_os_str(),
+            "nolocal_fn".as_ref()
+        ])
+        .code,
+        0
+    );
+}

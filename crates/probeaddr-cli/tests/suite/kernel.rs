@@ -993,3 +993,44 @@ fn cost_study_formats_chart_and_text_only() {
         md.stdout
     );
 }
+
+#[test]
+fn missing_or_unreadable_sysfs_files() {
+    let w = world("sysfsbad");
+    // A section file that is a directory (unreadable as a file).
+    let sec = w.sysfs().join("module/fixmod/sections/.text.fixmod_create");
+    std::fs::remove_file(&sec).unwrap();
+    std::fs::create_dir(&sec).unwrap();
+    let e = w
+        .resolve(&[
+            r#"module("fixmod").function("fixmod_create")"#,
+            "--format",
+            "kprobe",
+            "--form",
+            "address",
+        ])
+        .error();
+    assert!(
+        e.contains(".text.fixmod_create") && e.contains("runtime address omitted"),
+        "{e}"
+    );
+    // A missing section file.
+    std::fs::remove_dir(&sec).unwrap();
+    let e = w
+        .resolve(&[
+            r#"module("fixmod").function("fixmod_create")"#,
+            "--format",
+            "kprobe",
+            "--form",
+            "address",
+        ])
+        .error();
+    assert!(
+        e.contains("module fixmod has no section .text.fixmod_create loaded"),
+        "{e}"
+    );
+    // No kernel/notes: the build-id cannot be compared, the symbols still are.
+    std::fs::remove_file(w.sysfs().join("kernel/notes")).unwrap();
+    let r = w.json(&["init_once@fs/proc/inode.c"]);
+    assert!(r[0]["forms"]["address"].is_string());
+}

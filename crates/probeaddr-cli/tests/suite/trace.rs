@@ -323,3 +323,51 @@ fn plan_on_the_build_host_link_on_the_target() {
         .contains("not a probeaddr plan"));
     std::fs::remove_file(f).unwrap();
 }
+
+#[test]
+fn two_traces_of_one_binary_do_not_disturb_each_other() {
+    if !live() {
+        return;
+    }
+    let prog = private_prog("two");
+    let p = prog.to_str().unwrap();
+    // Both attach to the same file; each runs its own command and sees its
+    // own hits only (own group, own trace instance, pid of its command).
+    let spawn = |n: &str| {
+        Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+            .args(["trace", "-x", p, "helper@sub/b.c", "--json", "--", p, n])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn("3");
+    let b = spawn("5");
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(
+        a.status.success() && b.status.success(),
+        "{} {}",
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    // Hits per pid: uprobes fire in every process running the file, so a
+    // run may also see the other's command; but its own command's 3n hits
+    // are all there, whichever run finished and removed its group first.
+    let per_pid = |out: &[u8]| -> BTreeMap<u64, usize> {
+        let mut m = BTreeMap::new();
+        for l in String::from_utf8_lossy(out).lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            *m.entry(v["pid"].as_u64().unwrap()).or_default() += 1;
+        }
+        m
+    };
+    let (pa, pb) = (per_pid(&a.stdout), per_pid(&b.stdout));
+    assert!(pa.values().any(|&c| c == 9), "run a: {pa:?}");
+    assert!(pb.values().any(|&c| c == 15), "run b: {pb:?}");
+    assert!(
+        pa.values().chain(pb.values()).all(|&c| c == 9 || c == 15),
+        "{pa:?} {pb:?}"
+    );
+    assert!(!uprobe_events().contains(p));
+    std::fs::remove_file(prog).unwrap();
+}
