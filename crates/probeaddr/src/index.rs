@@ -213,9 +213,23 @@ impl SymbolIndex {
                 elf::STB_GLOBAL => Binding::Global,
                 _ => Binding::Weak,
             };
-            let in_exec_section = sections
-                .get(raw.shndx as usize)
-                .is_some_and(|s| s.is_exec());
+            let sec = sections.get(raw.shndx as usize);
+            let in_exec_section = sec.is_some_and(|s| s.is_exec());
+            // A function must lie inside the section it names (in linked
+            // objects, where symbol values are addresses): anything else is
+            // a corrupt table, and probing it would hit the wrong code.
+            if kind == SymbolKind::Function
+                && obj.kind() != crate::sources::elf::ObjectKind::Relocatable
+            {
+                if let Some(sec) =
+                    sec.filter(|s| s.size > 0 && s.flags & u64::from(elf::SHF_ALLOC) != 0)
+                {
+                    let (lo, hi) = (sec.addr.get(), sec.addr.get().saturating_add(sec.size));
+                    if raw.value < lo || raw.value.saturating_add(raw.size) > hi {
+                        return;
+                    }
+                }
+            }
             symbols.push(Symbol {
                 name,
                 addr: LinkAddr(raw.value),

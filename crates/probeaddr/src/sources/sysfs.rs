@@ -73,13 +73,10 @@ impl Sysfs {
             }
         })?;
         let t = text.trim();
-        let v = t
-            .strip_prefix("0x")
-            .and_then(|h| u64::from_str_radix(h, 16).ok())
-            .ok_or_else(|| {
-                Error::new(ErrorKind::BadInput, format!("not a section address: {t:?}"))
-                    .with_path(&path)
-            })?;
+        let v = parse_section_address(t).ok_or_else(|| {
+            Error::new(ErrorKind::BadInput, format!("not a section address: {t:?}"))
+                .with_path(&path)
+        })?;
         if v == 0 {
             return Err(Error::new(
                 ErrorKind::BadInput,
@@ -116,6 +113,13 @@ impl Sysfs {
         parse_build_id_note(&data)
             .map_err(|what| Error::new(ErrorKind::BadInput, what).with_path(path))
     }
+}
+
+/// A module section file's text (`0xffffffffc0a1b000`).
+pub fn parse_section_address(text: &str) -> Option<u64> {
+    text.trim()
+        .strip_prefix("0x")
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
 }
 
 /// Find the GNU build-id in a sequence of ELF notes (native endian).
