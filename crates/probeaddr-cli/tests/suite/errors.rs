@@ -457,3 +457,38 @@ fn stt_file_without_locals_attributes_nothing() {
         0
     );
 }
+
+#[test]
+fn headers_claiming_billions_of_sections_or_symbols_allocate_nothing() {
+    // e_shnum = 0 moves the count to section 0's sh_size: claim 4 billion.
+    let p = patched("prog", "4g-sections", |b| {
+        b[0x3c..0x3e].copy_from_slice(&0u16.to_le_bytes());
+        let shoff = u64_at(b, 0x28) as usize;
+        b[shoff + 32..shoff + 40].copy_from_slice(&0xffff_ffffu64.to_le_bytes());
+    });
+    let e = err(&p, "main");
+    assert!(
+        e.contains("truncated or corrupt ELF file: section headers"),
+        "{e}"
+    );
+    // A .symtab claiming 4 billion 24-byte symbols.
+    let p = patched("prog", "4g-symbols", |b| {
+        let symtab = section_header(b, 2);
+        b[symtab + 32..symtab + 40].copy_from_slice(&(0xffff_ffffu64 * 24).to_le_bytes());
+    });
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 262144; exec {} resolve -x '{}' main",
+            env!("CARGO_BIN_EXE_probeaddr"),
+            p.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("section .symtab") && stderr.contains("extends past the end of the file"),
+        "{stderr}"
+    );
+}

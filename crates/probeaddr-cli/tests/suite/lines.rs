@@ -425,3 +425,99 @@ fn symbol_table_and_dwarf_disagreeing_is_said() {
         );
     }
 }
+
+#[test]
+fn dwarf_abstract_origin_cycles_end_instead_of_looping() {
+    // Patch the clones fixture so that two inlined copies of check() name
+    // each other as DW_AT_abstract_origin (A -> B -> A), as a malformed or
+    // hostile debug file could. Offsets come from readelf's own dump.
+    let bin = fixtures::path("clones");
+    let dump = String::from_utf8(
+        std::process::Command::new("readelf")
+            .arg("--debug-dump=info")
+            .arg(&bin)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let mut sites: Vec<(u64, u64)> = Vec::new(); // (die offset, abstract_origin attribute offset)
+    let mut die = None;
+    for l in dump.lines() {
+        let t = l.trim_start();
+        if t.contains("(DW_TAG_inlined_subroutine)") {
+            die = t
+                .split(['<', '>'])
+                .nth(3)
+                .and_then(|h| u64::from_str_radix(h, 16).ok());
+        } else if t.contains("DW_AT_abstract_origin") {
+            if let (Some(d), Some(a)) = (
+                die.take(),
+                t.split(['<', '>'])
+                    .nth(1)
+                    .and_then(|h| u64::from_str_radix(h, 16).ok()),
+            ) {
+                sites.push((d, a));
+            }
+        } else if t.starts_with('<') && t.contains("Abbrev Number") {
+            die = None;
+        }
+    }
+    assert!(sites.len() >= 2, "{sites:?}");
+    let secs = String::from_utf8(
+        std::process::Command::new("readelf")
+            .args(["-SW"])
+            .arg(&bin)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let info_off = secs
+        .lines()
+        .find(|l| l.contains(" .debug_info "))
+        .and_then(|l| {
+            l.split_whitespace()
+                .skip_while(|w| *w != ".debug_info")
+                .nth(3)
+        })
+        .map(|h| u64::from_str_radix(h, 16).unwrap())
+        .unwrap();
+    let mut bytes = std::fs::read(&bin).unwrap();
+    let (a, b) = (sites[0], sites[1]);
+    // ref4 values are relative to the unit, which starts at offset 0 here.
+    bytes[(info_off + a.1) as usize..(info_off + a.1 + 4) as usize]
+        .copy_from_slice(&(b.0 as u32).to_le_bytes());
+    bytes[(info_off + b.1) as usize..(info_off + b.1 + 4) as usize]
+        .copy_from_slice(&(a.0 as u32).to_le_bytes());
+    let p = std::env::temp_dir().join(format!("probeaddr-cycle-{}", std::process::id()));
+    std::fs::write(&p, &bytes).unwrap();
+    for args in [
+        vec!["resolve", "-x", p.to_str().unwrap(), "check"],
+        vec!["list", "-x", p.to_str().unwrap(), "check"],
+        vec!["resolve", "-x", p.to_str().unwrap(), "*"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(20) {
+                child.kill().unwrap();
+                panic!("{args:?} did not finish: a DWARF cycle looped");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        // The out-of-line copy is still found; the cycled sites have no name.
+        assert!(status.code() == Some(0), "{args:?}: {err}");
+    }
+    std::fs::remove_file(p).unwrap();
+}
