@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use anyhow::Result;
-use probeaddr::emit::event::{sanitize, EventNamer, GroupName};
+use probeaddr::emit::event::{EventNamer, GroupName};
 use probeaddr::kernel::{
     self, find_module, kprobe_definition, link_vmlinux, FormChoice, KernelInputs, KernelLink,
     KernelLocation, KernelObject, ModuleFile, Vmlinux,
@@ -170,36 +170,19 @@ struct Row {
 }
 
 fn event_name(spec: &ProbeSpec, l: &KernelLocation, dup: bool) -> String {
-    if let Some(e) = &spec.event {
-        return e.clone();
-    }
-    let mut n = match &l.inlined_into {
-        Some(_) => format!("{}_in_{}", sanitize(&l.function), sanitize(&l.symbol)),
-        None => sanitize(&l.symbol),
-    };
-    if dup {
-        if let Some(f) = &l.file {
-            n.push('_');
-            n.push_str(&sanitize(f));
-        }
-    }
-    if let Some((_, line)) = &l.line {
-        // perf's convention: the line as the user wrote it (FUNC:N -> _LN).
-        let shown = match &spec.point {
-            probeaddr::spec::Point::Function {
-                line: Some(probeaddr::spec::LineSpec::Relative(n)),
-                ..
-            } => u64::from(*n),
-            _ => *line,
-        };
-        n.push_str(&format!("_L{shown}"));
-    } else if l.offset > 0 {
-        n.push_str(&format!("_{:#x}", l.offset));
-    }
-    if l.kind == ProbeKind::Return {
-        n.push_str("__return");
-    }
-    n
+    crate::output::event_name(
+        spec,
+        &crate::output::EventParts {
+            symbol: &l.symbol,
+            function: &l.function,
+            file: l.file.as_deref(),
+            offset: l.offset,
+            line: l.line.as_ref().map(|x| x.1),
+            kind: l.kind,
+            inlined: l.inlined_into.is_some(),
+        },
+        dup,
+    )
 }
 
 fn choice(f: FormArg) -> FormChoice {

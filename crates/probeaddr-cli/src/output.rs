@@ -260,7 +260,7 @@ fn resolve_user(
                     break;
                 }
             };
-            let event = namer.claim(&event_name(&spec, loc, dup_name));
+            let event = namer.claim(&user_event_name(&spec, loc, dup_name));
             let uprobe = uprobe::uprobe_path(&loc.object)
                 .and_then(|p| uprobe::definition(loc.kind, &group, &event, &p, loc.file_offset))
                 .map_err(|e| e.to_string());
@@ -370,39 +370,66 @@ fn object_path(spec: &ProbeSpec, exec: Option<&Path>) -> Result<PathBuf, probead
     }
 }
 
-/// `helper`, `helper_b_c` for one of several `helper`s, `helper_b_c_0x4`,
-/// `helper__return`; or the user's `EVENT=` name.
-fn event_name(spec: &ProbeSpec, loc: &Location, dup_name: bool) -> String {
+/// What names an event: the parts of a location event names are made of.
+pub struct EventParts<'a> {
+    pub symbol: &'a str,
+    pub function: &'a str,
+    pub file: Option<&'a str>,
+    pub offset: u64,
+    pub line: Option<u64>,
+    pub kind: ProbeKind,
+    pub inlined: bool,
+}
+
+/// `helper`, `helper_b_c` for one of several `helper`s (`dup`),
+/// `helper_0x4`, `main_L22`, `check_in_main`, `helper__return`; or the
+/// user's `EVENT=` name. Shared by user-space and kernel locations.
+pub fn event_name(spec: &ProbeSpec, l: &EventParts<'_>, dup: bool) -> String {
     if let Some(e) = &spec.event {
         return e.clone();
     }
-    let mut name = match &loc.inlined_into {
-        Some(_) => format!("{}_in_{}", sanitize(&loc.function), sanitize(&loc.symbol)),
-        None => sanitize(&loc.symbol),
+    let mut name = if l.inlined {
+        format!("{}_in_{}", sanitize(l.function), sanitize(l.symbol))
+    } else {
+        sanitize(l.symbol)
     };
-    if dup_name {
-        if let Some(f) = &loc.file {
-            name.push('_');
-            name.push_str(&sanitize(f));
-        }
+    if let (true, Some(f)) = (dup, l.file) {
+        name.push('_');
+        name.push_str(&sanitize(f));
     }
-    if let Some((_, line)) = &loc.line {
+    if let Some(line) = l.line {
         // perf's convention: the line as the user wrote it (FUNC:N -> _LN).
         let shown = match &spec.point {
             probeaddr::spec::Point::Function {
                 line: Some(probeaddr::spec::LineSpec::Relative(n)),
                 ..
             } => u64::from(*n),
-            _ => *line,
+            _ => line,
         };
         name.push_str(&format!("_L{shown}"));
-    } else if loc.offset > 0 {
-        name.push_str(&format!("_{:#x}", loc.offset));
+    } else if l.offset > 0 {
+        name.push_str(&format!("_{:#x}", l.offset));
     }
-    if loc.kind == ProbeKind::Return {
+    if l.kind == ProbeKind::Return {
         name.push_str("__return");
     }
     name
+}
+
+fn user_event_name(spec: &ProbeSpec, loc: &Location, dup: bool) -> String {
+    event_name(
+        spec,
+        &EventParts {
+            symbol: &loc.symbol,
+            function: &loc.function,
+            file: loc.file.as_deref(),
+            offset: loc.offset,
+            line: loc.line.as_ref().map(|l| l.1),
+            kind: loc.kind,
+            inlined: loc.inlined_into.is_some(),
+        },
+        dup,
+    )
 }
 
 pub fn hex(v: u64) -> String {
