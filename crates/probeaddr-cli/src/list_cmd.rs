@@ -144,6 +144,12 @@ pub fn list(args: &ListArgs, out: &mut dyn Write) -> Result<bool> {
             return Ok(false);
         }
     };
+    if obj.dwarf_chain_cut() {
+        eprintln!(
+            "probeaddr: warning: {}: DWARF has a DW_AT_abstract_origin/DW_AT_specification chain that does not end (a cycle); it was cut after 8 links and the functions it names are left out",
+            obj.elf().path().display()
+        );
+    }
     match args.format {
         ListFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &v)?;

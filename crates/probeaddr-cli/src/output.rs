@@ -280,6 +280,14 @@ fn resolve_user(
         rows.extend(point_rows);
     }
 
+    for (path, o) in &objects {
+        if o.as_ref().is_ok_and(|o| o.analysed().dwarf_chain_cut()) {
+            eprintln!(
+                "probeaddr: warning: {}: DWARF has a DW_AT_abstract_origin/DW_AT_specification chain that does not end (a cycle); it was cut after 8 links and the functions it names are left out",
+                path.display()
+            );
+        }
+    }
     match args.format {
         Format::Kprobe => {
             eprintln!("probeaddr: error: --format kprobe is for kernel probe points; use --format uprobe with -x");

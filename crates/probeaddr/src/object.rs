@@ -200,6 +200,16 @@ impl AnalysedObject {
             .as_ref()
     }
 
+    /// True if reading DWARF cut a `DW_AT_abstract_origin` or
+    /// `DW_AT_specification` chain that would not end (a cycle): the
+    /// functions it named were left out. Never loads DWARF itself.
+    pub fn dwarf_chain_cut(&self) -> bool {
+        self.units
+            .get()
+            .and_then(|u| u.as_ref())
+            .is_some_and(|u| u.cut_chain())
+    }
+
     /// A symbol's source file. The compile unit is preferred (it has the
     /// directory, and it covers globals too) unless it contradicts the
     /// symbol's `STT_FILE` basename, which is then kept.

@@ -516,8 +516,13 @@ fn dwarf_abstract_origin_cycles_end_instead_of_looping() {
         };
         let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
         assert!(!err.contains("panicked"), "{args:?}: {err}");
-        // The out-of-line copy is still found; the cycled sites have no name.
+        // The out-of-line copy is still found; the cycled sites have no
+        // name, and the user is told the chain was cut.
         assert!(status.code() == Some(0), "{args:?}: {err}");
+        assert!(
+            err.contains("chain that does not end (a cycle); it was cut after 8 links"),
+            "{args:?}: {err}"
+        );
     }
     std::fs::remove_file(p).unwrap();
 }

@@ -50,6 +50,8 @@ pub struct CompUnits {
     /// Names of units already read, by unit offset.
     names: Mutex<HashMap<usize, Option<Arc<UnitFile>>>>,
     count: usize,
+    /// Set when an origin chain was cut at [`MAX_ORIGIN_DEPTH`] links.
+    cut_chain: std::sync::atomic::AtomicBool,
 }
 
 const SECTIONS: [gimli::SectionId; 10] = [
@@ -97,6 +99,7 @@ impl CompUnits {
             ranges: Vec::new(),
             names: Mutex::new(HashMap::new()),
             count: 0,
+            cut_chain: std::sync::atomic::AtomicBool::new(false),
         };
         let dwarf = cu.dwarf();
         let mut ranges = Vec::new();
@@ -207,6 +210,12 @@ impl CompUnits {
         // Ranges may nest or overlap in odd objects: look back a little.
         let off = self.ranges[..i].iter().rev().take(8).find(|r| a < r.1)?.2;
         self.name_of(off)
+    }
+
+    /// True if a `DW_AT_abstract_origin`/`DW_AT_specification` chain longer
+    /// than 8 links (a cycle, in practice) was cut while reading.
+    pub fn cut_chain(&self) -> bool {
+        self.cut_chain.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Number of compile units.
@@ -365,7 +374,15 @@ impl CompUnits {
     ) -> (Option<String>, Option<(String, String)>, Option<u64>) {
         let (mut name, mut file, mut line) = (None, None, None);
         let mut cur = Some(at);
-        for _ in 0..MAX_ORIGIN_DEPTH {
+        for hop in 0..=MAX_ORIGIN_DEPTH {
+            if hop == MAX_ORIGIN_DEPTH {
+                if cur.is_some() {
+                    // A cycle, or absurd nesting: stop, and say so.
+                    self.cut_chain
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                break;
+            }
             let Some(off) = cur.take() else { break };
             let Ok(die) = unit.entry(off) else { break };
             if name.is_none() {
