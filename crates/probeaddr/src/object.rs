@@ -74,6 +74,8 @@ pub struct AnalysedObject {
     notes: Vec<String>,
     index: OnceLock<std::result::Result<SymbolIndex, String>>,
     units: OnceLock<Option<CompUnits>>,
+    /// Why DWARF that is present could not be read, if so.
+    units_error: OnceLock<String>,
     search: DebugSearch,
     /// A debug file looked up only when DWARF is needed and the object has
     /// a `.symtab` but no `.debug_info` (`strip --strip-debug`).
@@ -131,6 +133,7 @@ impl AnalysedObject {
             notes,
             index: OnceLock::new(),
             units: OnceLock::new(),
+            units_error: OnceLock::new(),
             search: search.clone(),
             late_debug: OnceLock::new(),
         })
@@ -195,9 +198,21 @@ impl AnalysedObject {
                         })
                         .as_ref()
                 };
-                from.and_then(|d| CompUnits::load(d).ok().flatten())
+                from.and_then(|d| match CompUnits::load(d) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        let _ = self.units_error.set(e.to_string());
+                        None
+                    }
+                })
             })
             .as_ref()
+    }
+
+    /// Why the DWARF present could not be read (after [`Self::compile_units`]
+    /// returned `None` for a file that has `.debug_info`).
+    pub fn dwarf_error(&self) -> Option<&str> {
+        self.units_error.get().map(String::as_str)
     }
 
     /// True if reading DWARF cut a `DW_AT_abstract_origin` or

@@ -242,6 +242,9 @@ impl UserObject {
     /// The compile units, or an error saying why line information is missing.
     fn dwarf(&self, spec: &ProbeSpec) -> Result<&crate::sources::dwarf::CompUnits> {
         let cu = self.obj.compile_units().ok_or_else(|| {
+            if let Some(why) = self.obj.dwarf_error() {
+                return Error::new(ErrorKind::Malformed, format!("'{spec}' needs DWARF line tables, and this file's DWARF is unreadable: {why}"));
+            }
             Error::new(
                 ErrorKind::NoSymbols,
                 format!("'{spec}' needs DWARF line tables, and neither the file nor a debug file for it has .debug_info; install its debug info (or build with -g)"),

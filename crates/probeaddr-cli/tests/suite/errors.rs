@@ -492,3 +492,27 @@ fn headers_claiming_billions_of_sections_or_symbols_allocate_nothing() {
         "{stderr}"
     );
 }
+
+#[test]
+fn fuzz_found_compressed_section_claiming_terabytes() {
+    // fuzz/dwarf: a zlib section header claiming 0x2000000000314 bytes made
+    // the decompressor try to allocate them. Minimized input committed; run
+    // under a 256 MB address-space limit.
+    let p = fixtures::src_dir().join("fuzz/dwarf-huge-uncompressed-size");
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 262144; exec {} resolve -x '{}' b.c:22",
+            env!("CARGO_BIN_EXE_probeaddr"),
+            p.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("this file's DWARF is unreadable")
+            && stderr.contains("more than any compression gives"),
+        "{stderr}"
+    );
+}

@@ -83,6 +83,23 @@ impl CompUnits {
         let mut sections = HashMap::new();
         for id in SECTIONS {
             if let Some(s) = file.section_by_name(id.name()) {
+                // A compressed section's header states the size to allocate:
+                // believe it only within what compression can achieve, so a
+                // hostile header cannot make us allocate terabytes.
+                let c = s
+                    .compressed_data()
+                    .map_err(|e| bad(&format!("{}: {e}", id.name())))?;
+                if c.format != object::CompressionFormat::None {
+                    let limit = (c.data.len() as u64).saturating_mul(2048).min(4 << 30);
+                    if c.uncompressed_size > limit {
+                        return Err(bad(&format!(
+                            "{}: claims {} bytes uncompressed from {} compressed, more than any compression gives",
+                            id.name(),
+                            c.uncompressed_size,
+                            c.data.len()
+                        )));
+                    }
+                }
                 let data = s
                     .uncompressed_data()
                     .map_err(|e| bad(&format!("{}: {e}", id.name())))?;
