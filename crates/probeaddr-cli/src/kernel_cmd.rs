@@ -33,6 +33,31 @@ pub fn module_name_of(p: &Path) -> String {
     }
 }
 
+impl KernelFlags {
+    /// kallsyms: `--kallsyms FILE`, else the running kernel's unless
+    /// `--offline`. An unreadable `/proc/kallsyms` is not an error (analysis
+    /// does not need it): it comes back as the second value.
+    pub(crate) fn kallsyms(&self) -> Result<(Option<Kallsyms>, Option<Error>), Error> {
+        match (&self.kallsyms, self.offline) {
+            (Some(p), _) => Ok((Some(Kallsyms::read(p)?), None)),
+            (None, false) => match Kallsyms::read(Path::new("/proc/kallsyms")) {
+                Ok(k) => Ok((Some(k), None)),
+                Err(e) => Ok((None, Some(e))),
+            },
+            (None, true) => Ok((None, None)),
+        }
+    }
+
+    /// sysfs: `--sysfs DIR`, else `/sys` unless `--offline`.
+    pub(crate) fn sysfs(&self) -> Option<Sysfs> {
+        match (&self.sysfs, self.offline) {
+            (Some(d), _) => Some(Sysfs::new(d)),
+            (None, false) => Some(Sysfs::default()),
+            (None, true) => None,
+        }
+    }
+}
+
 /// Everything opened for kernel work; `inputs()` borrows it.
 struct Setup {
     vmlinux: Option<Vmlinux>,
@@ -75,17 +100,10 @@ impl Setup {
             }
         }
         let mut notes = Vec::new();
-        let (kallsyms, kallsyms_explicit) = match (&flags.kallsyms, flags.offline) {
-            (Some(p), _) => (Some(Kallsyms::read(p)?), true),
-            (None, false) => match Kallsyms::read(Path::new("/proc/kallsyms")) {
-                Ok(k) => (Some(k), false),
-                Err(e) => {
-                    notes.push(format!("running kernel not consulted: {e}"));
-                    (None, false)
-                }
-            },
-            (None, true) => (None, false),
-        };
+        let kallsyms_explicit = flags.kallsyms.is_some();
+        let (kallsyms, unread) = flags.kallsyms()?;
+        notes.extend(unread.map(|e| format!("running kernel not consulted: {e}")));
+        let sysfs = flags.sysfs();
         let mut system_map = flags
             .system_map
             .as_deref()
@@ -94,12 +112,10 @@ impl Setup {
         let mut link_listing = false;
         if let Some(p) = &flags.symbols {
             let imp = probeaddr::study::export::import(p, kallsyms.as_ref())?;
-            let running = match (&flags.sysfs, flags.offline) {
-                (Some(d), _) => Sysfs::new(d).kernel_build_id().ok().flatten(),
-                (None, false) => Sysfs::default().kernel_build_id().ok().flatten(),
-                (None, true) => None,
-            }
-            .map(|b| probeaddr::sources::elf::hex(&b));
+            let running = sysfs
+                .as_ref()
+                .and_then(|s| s.kernel_build_id().ok().flatten())
+                .map(|b| probeaddr::sources::elf::hex(&b));
             link_listing = kallsyms.is_some();
             if let (Some(a), Some(b), true) = (&imp.build_id, &running, check_build_id) {
                 if a != b {
@@ -112,11 +128,6 @@ impl Setup {
             }
             system_map = Some(imp.symbols);
         }
-        let sysfs = match (&flags.sysfs, flags.offline) {
-            (Some(d), _) => Some(Sysfs::new(d)),
-            (None, false) => Some(Sysfs::default()),
-            (None, true) => None,
-        };
         let (mut link, mut link_error) = (None, None);
         if let (Some(vm), Some(ks)) = (&vmlinux, &kallsyms) {
             match link_vmlinux(vm, ks, sysfs.as_ref(), check_build_id) {
@@ -392,12 +403,15 @@ pub fn resolve(
                             symbol_form: l.forms.symbol.clone().or_else(|| l.forms.nearest.clone()),
                         }
                     }
-                    KernelObject::Module { name, path } => Anchor::Module {
+                    KernelObject::Module { name, .. } => Anchor::Module {
                         module: name.clone(),
-                        build_id: path
-                            .as_deref()
-                            .and_then(|p| probeaddr::sources::elf::ElfObject::open(p).ok())
-                            .and_then(|e| e.build_id().map(probeaddr::sources::elf::hex)),
+                        // The .ko is open already (setup): its build-id is at hand.
+                        build_id: setup
+                            .modules
+                            .iter()
+                            .find(|m| m.name() == name)
+                            .and_then(|m| m.analysed().elf().build_id())
+                            .map(probeaddr::sources::elf::hex),
                         section: l.section.clone().unwrap_or_else(|| ".text".into()),
                         section_offset: l.func_addr.get() + l.offset,
                         module_form: l.forms.module.clone(),
@@ -555,10 +569,7 @@ pub fn dups(args: &DupsArgs, out: &mut dyn Write) -> Result<bool> {
         let (Some(vm), Some(idx)) = (&setup.vmlinux, vm_index) else {
             return (None, None);
         };
-        let sym = idx
-            .symbols()
-            .iter()
-            .find(|s| s.addr == link && idx.name(s) == name);
+        let sym = idx.named(name).find(|s| s.addr == link);
         sym.and_then(|s| vm.analysed().source_file(idx, s))
             .map_or((None, None), |f| (Some(f.shown), f.full))
     };

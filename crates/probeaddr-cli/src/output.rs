@@ -294,18 +294,15 @@ fn resolve_user(
             ok = false;
         }
         Format::Plan => {
-            let mut ids: HashMap<PathBuf, Option<String>> = HashMap::new();
             for r in &rows {
                 let l = &r.loc;
                 let path = std::fs::canonicalize(&l.object).unwrap_or_else(|_| l.object.clone());
-                let build_id = ids
-                    .entry(path.clone())
-                    .or_insert_with(|| {
-                        probeaddr::sources::elf::ElfObject::open(&path)
-                            .ok()
-                            .and_then(|e| e.build_id().map(probeaddr::sources::elf::hex))
-                    })
-                    .clone();
+                // The object is open already: its build-id is at hand.
+                let build_id = objects
+                    .get(&l.object)
+                    .and_then(|o| o.as_ref().ok())
+                    .and_then(|o| o.elf().build_id())
+                    .map(probeaddr::sources::elf::hex);
                 plan.push(PlannedProbe {
                     event: r.event.clone(),
                     kind: l.kind,

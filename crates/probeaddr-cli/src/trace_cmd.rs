@@ -17,8 +17,6 @@ use anyhow::Result;
 use probeaddr::emit::event::GroupName;
 use probeaddr::kernel::FormChoice;
 use probeaddr::plan::{self, Linked, Plan, PlannedProbe, PLAN_VERSION};
-use probeaddr::sources::kallsyms::Kallsyms;
-use probeaddr::sources::sysfs::Sysfs;
 use probeaddr::tracefs::{parse_hit, ProbeType, Session, Tracefs};
 use probeaddr::{Error, ErrorKind};
 
@@ -60,21 +58,6 @@ fn choice(f: FormArg) -> FormChoice {
     }
 }
 
-/// kallsyms and sysfs of this machine (or stand-ins).
-fn target_system(flags: &KernelFlags) -> Result<(Option<Kallsyms>, Option<Sysfs>), Error> {
-    let ks = match (&flags.kallsyms, flags.offline) {
-        (Some(p), _) => Some(Kallsyms::read(p)?),
-        (None, false) => Kallsyms::read(Path::new("/proc/kallsyms")).ok(),
-        (None, true) => None,
-    };
-    let sys = match (&flags.sysfs, flags.offline) {
-        (Some(d), _) => Some(Sysfs::new(d)),
-        (None, false) => Some(Sysfs::default()),
-        (None, true) => None,
-    };
-    Ok((ks, sys))
-}
-
 fn read_plan(p: &Path) -> Result<Plan, Error> {
     let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
     Plan::from_json(&text, p)
@@ -86,7 +69,8 @@ fn link_plan(
     check: bool,
     form: FormArg,
 ) -> Result<Vec<Linked>, Error> {
-    let (ks, sys) = target_system(flags)?;
+    let (ks, _) = flags.kallsyms()?;
+    let sys = flags.sysfs();
     let t = plan::Target {
         kallsyms: ks.as_ref(),
         sysfs: sys.as_ref(),

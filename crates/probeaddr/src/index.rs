@@ -287,6 +287,15 @@ impl SymbolIndex {
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
+    /// Every symbol named exactly `name`: one scan, comparing lengths
+    /// first. Cheaper than building a name index for the few lookups a
+    /// probe point needs.
+    pub fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Symbol> + 'a {
+        self.symbols
+            .iter()
+            .filter(move |s| s.name.len as usize == name.len() && self.name(s) == name)
+    }
+
     /// Symbol positions sorted by address (built on first use).
     pub fn by_address(&self) -> &[u32] {
         self.by_addr.get_or_init(|| {

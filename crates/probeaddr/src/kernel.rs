@@ -315,7 +315,7 @@ pub fn link_vmlinux(
             let Some(k) = ks.vmlinux_unique(name) else {
                 continue;
             };
-            if idx.symbols().iter().filter(|o| idx.name(o) == name).count() != 1 {
+            if idx.named(name).count() != 1 {
                 continue;
             }
             let want = s.addr.get().wrapping_add(slide);
@@ -518,7 +518,7 @@ impl KernelInputs<'_> {
 /// kallsyms-visible symbols named `name` in an index (functions, objects and
 /// labels; not sections or files).
 fn count_in(idx: &SymbolIndex, name: &str) -> usize {
-    idx.symbols().iter().filter(|s| idx.name(s) == name).count()
+    idx.named(name).count()
 }
 
 fn plus(sym: &str, off: u64) -> String {

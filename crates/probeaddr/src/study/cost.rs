@@ -291,12 +291,7 @@ pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
     let baseline_compressed = base.total_size() as u64;
     let names_compressed = base.names_size() as u64;
     let vmlinux_kallsyms_names = {
-        let at = |n: &str| {
-            idx.symbols()
-                .iter()
-                .find(|s| idx.name(s) == n)
-                .map(|s| s.addr.get())
-        };
+        let at = |n: &str| idx.named(n).next().map(|s| s.addr.get());
         match (at("kallsyms_names"), at("kallsyms_markers")) {
             (Some(a), Some(b)) if b > a => Some(b - a),
             _ => None,
