@@ -1,9 +1,9 @@
 //! Resolving one function by name in a large real binary.
 //!
-//! * `cold`: `UserObject::open` (map the ELF, index `.symtab`/`.dynsym`) and
+//! * `cold`: a new `Resolver` (map the ELF, index `.symtab`/`.dynsym`) and
 //!   `resolve`, every iteration. The file's pages stay in the page cache, so
 //!   this is "cold process, warm disk cache": what one CLI call costs.
-//! * `warm`: `resolve` only, on an object opened once.
+//! * `warm`: `resolve` only, on a resolver that has the object open.
 //!
 //! The binary is `$PROBEADDR_BENCH_BIN`, else the largest `libLLVM` found
 //! (preferring files with a `.symtab`); the function is
@@ -13,18 +13,20 @@
 //!
 //! Kernel benchmarks (group `kernel`):
 //!
-//! * `cold open + resolve <point>`: `Vmlinux::open` (map the ELF, index its
-//!   `.symtab`, read DWARF as needed) and `kernel::resolve` every iteration,
+//! * `cold open + resolve <point>`: a new `Resolver` over the vmlinux (map
+//!   the ELF, index its `.symtab`, read DWARF as needed) and `resolve` every iteration,
 //!   for `init_once@fs/proc/inode.c` (eight `init_once` in the kernel, one in
 //!   that file) and `vfs_read`. The vmlinux is `$PROBEADDR_BENCH_VMLINUX`,
 //!   else the Debian 6.1 debug vmlinux that `scripts/fetch-debian-kernel`
 //!   caches; missing: skipped with a message.
 //! * `symbolize`: `/proc/kallsyms` (or `$PROBEADDR_BENCH_KALLSYMS`) parsed
-//!   and address-indexed once, then `Kallsyms::symbolize` on a fixed
+//!   and address-indexed once, then `Symbolizer::symbolize` on a fixed
 //!   pseudo-random set of 1,000,000 addresses inside text symbols; reported
 //!   as elements (addresses) per second. Target: at least 1 M/s.
 //!
-//! Run: `cargo bench -p probeaddr --bench resolve`
+//! Run: `cargo bench -p probeaddr --features internals --bench resolve`
+//! (the hidden `internals` feature gives the setup here — choosing a binary,
+//! drawing addresses — the readers; what is measured is the public API).
 //! (`benches/compare.sh` and `benches/compare-kernel.sh` use the same defaults.)
 
 use std::hint::black_box;
@@ -33,12 +35,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use probeaddr::kernel::{KernelInputs, Vmlinux};
-use probeaddr::resolve::{ResolveOptions, UserObject};
-use probeaddr::sources::debuginfo::DebugSearch;
-use probeaddr::sources::elf::ElfObject;
-use probeaddr::sources::kallsyms::Kallsyms;
-use probeaddr::{ProbeSpec, RuntimeAddr};
+use probeaddr::internals::elf::ElfObject;
+use probeaddr::internals::kallsyms::Kallsyms;
+use probeaddr::{KernelSymbols, ProbeSpec, Resolver, RuntimeAddr, Source};
 
 const DEFAULT_FUNC: &str = "LLVMParseIRInContext";
 
@@ -136,23 +135,19 @@ fn setup() -> Option<&'static Setup> {
                     return None;
                 }
             };
-            let obj = match UserObject::open(&bin, &DebugSearch::default()) {
-                Ok(o) => o,
-                Err(e) => {
-                    eprintln!("resolve bench: cannot open {}: {e}; skipping", bin.display());
-                    return None;
-                }
-            };
-            match obj.resolve(&spec, &ResolveOptions::default()) {
+            let obj = Resolver::new([Source::User(bin.clone())]);
+            match obj.resolve(&spec).map(|r| r.locations) {
                 Ok(locs) if !locs.is_empty() => {
                     let size = std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0);
                     eprintln!(
-                        "resolve bench: {} ({:.1} MB, {} symbols indexed, symbols from {:?}); {func} -> file offset {}{}",
+                        "resolve bench: {} ({:.1} MB{}); {func} -> {}{}",
                         bin.display(),
                         size as f64 / 1e6,
-                        obj.analysed().index().map_or(0, |i| i.len()),
-                        obj.symbol_source(),
-                        locs[0].file_offset,
+                        obj.notes()
+                            .first()
+                            .map(|n| format!("; {n}"))
+                            .unwrap_or_default(),
+                        locs[0].anchor,
                         if locs.len() > 1 {
                             format!(" (+{} more)", locs.len() - 1)
                         } else {
@@ -177,8 +172,6 @@ fn setup() -> Option<&'static Setup> {
 fn cold(c: &mut Criterion) {
     let Some(s) = setup() else { return };
     let spec = ProbeSpec::parse(&s.func).expect("checked in setup");
-    let search = DebugSearch::default();
-    let opts = ResolveOptions::default();
     let mut g = c.benchmark_group("resolve_one_function");
     g.sample_size(10)
         .sampling_mode(SamplingMode::Flat)
@@ -186,9 +179,8 @@ fn cold(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     g.bench_function("cold (open + resolve)", |b| {
         b.iter(|| {
-            let obj = UserObject::open(black_box(&s.bin), &search).expect("open");
-            let locs = obj.resolve(black_box(&spec), &opts).expect("resolve");
-            black_box(locs)
+            let obj = Resolver::new([Source::User(black_box(&s.bin).clone())]);
+            black_box(obj.resolve(black_box(&spec)).expect("resolve"))
         })
     });
     g.finish();
@@ -197,14 +189,13 @@ fn cold(c: &mut Criterion) {
 fn warm(c: &mut Criterion) {
     let Some(s) = setup() else { return };
     let spec = ProbeSpec::parse(&s.func).expect("checked in setup");
-    let opts = ResolveOptions::default();
-    let obj = UserObject::open(&s.bin, &DebugSearch::default()).expect("checked in setup");
+    let obj = Resolver::new([Source::User(s.bin.clone())]);
     let mut g = c.benchmark_group("resolve_one_function");
     g.sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
     g.bench_function("warm (resolve only)", |b| {
-        b.iter(|| black_box(obj.resolve(black_box(&spec), &opts).expect("resolve")))
+        b.iter(|| black_box(obj.resolve(black_box(&spec)).expect("resolve")))
     });
     g.finish();
 }
@@ -231,24 +222,13 @@ fn vmlinux() -> Option<&'static Path> {
                 );
                 return None;
             }
-            let vm = match Vmlinux::open(&path, &DebugSearch::default()) {
-                Ok(vm) => vm,
-                Err(e) => {
-                    eprintln!("kernel bench: cannot open {}: {e}; skipping", path.display());
-                    return None;
-                }
-            };
-            let inp = KernelInputs {
-                vmlinux: Some(&vm),
-                kallsyms_matches: false,
-                ..Default::default()
-            };
+            let kernel = Resolver::new([Source::Vmlinux(path.clone())]);
             for point in KERNEL_POINTS {
                 let spec = ProbeSpec::parse(point).expect("valid probe point");
-                match probeaddr::kernel::resolve(&spec, &inp) {
+                match kernel.resolve(&spec).map(|r| r.locations) {
                     Ok(locs) if !locs.is_empty() => eprintln!(
                         "kernel bench: {point} -> {} ({} location(s)) in {}",
-                        locs[0].forms.text.as_deref().unwrap_or("?"),
+                        locs[0].anchor,
                         locs.len(),
                         path.display()
                     ),
@@ -269,7 +249,6 @@ fn vmlinux() -> Option<&'static Path> {
 
 fn kernel_cold(c: &mut Criterion) {
     let Some(path) = vmlinux() else { return };
-    let search = DebugSearch::default();
     let mut g = c.benchmark_group("kernel");
     g.sample_size(10)
         .sampling_mode(SamplingMode::Flat)
@@ -279,13 +258,8 @@ fn kernel_cold(c: &mut Criterion) {
         let spec = ProbeSpec::parse(point).expect("valid probe point");
         g.bench_function(format!("cold open + resolve {point}"), |b| {
             b.iter(|| {
-                let vm = Vmlinux::open(black_box(path), &search).expect("open");
-                let inp = KernelInputs {
-                    vmlinux: Some(&vm),
-                    kallsyms_matches: false,
-                    ..Default::default()
-                };
-                black_box(probeaddr::kernel::resolve(black_box(&spec), &inp).expect("resolve"))
+                let kernel = Resolver::new([Source::Vmlinux(black_box(path).to_path_buf())]);
+                black_box(kernel.resolve(black_box(&spec)).expect("resolve"))
             })
         });
     }
@@ -366,7 +340,14 @@ fn symbolize(c: &mut Criterion) {
         );
         return;
     }
-    let found = addrs.iter().filter(|&&a| ks.symbolize(a).is_some()).count();
+    let resolver = Resolver::new([Source::Kallsyms(
+        KernelSymbols::read(&path).expect("read above"),
+    )]);
+    let symbolizer = resolver.symbolizer().expect("kallsyms with addresses");
+    let found = addrs
+        .iter()
+        .filter(|&&a| symbolizer.symbolize(a).symbol.is_some())
+        .count();
     eprintln!(
         "symbolize bench: {} ({} symbols, {} text) read + address-indexed in {:.1} ms; {} addresses, {} symbolized",
         path.display(),
@@ -389,9 +370,10 @@ fn symbolize(c: &mut Criterion) {
                 let mut hits = 0usize;
                 let mut sum = 0u64;
                 for &a in black_box(&addrs) {
-                    if let Some((s, off)) = ks.symbolize(a) {
+                    let s = symbolizer.symbolize(a);
+                    if s.symbol.is_some() {
                         hits += 1;
-                        sum = sum.wrapping_add(s.addr.get() ^ off);
+                        sum = sum.wrapping_add(s.offset);
                     }
                 }
                 black_box((hits, sum))

@@ -4,13 +4,17 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use probeaddr::addr::LinkAddr;
-use probeaddr::sources::dwarf::CompUnits;
-use probeaddr::sources::{elf::ElfObject, Bytes};
+use probeaddr::internals::dwarf::CompUnits;
+use probeaddr::internals::{elf::ElfObject, Bytes};
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(elf) = ElfObject::from_bytes(Path::new("fuzz"), Bytes::Owned(data.to_vec())) else { return };
-    let Ok(Some(cu)) = CompUnits::load(&elf) else { return };
+    let Ok(elf) = ElfObject::from_bytes(Path::new("fuzz"), Bytes::Owned(data.to_vec())) else {
+        return;
+    };
+    let Ok(Some(cu)) = CompUnits::load(&elf) else {
+        return;
+    };
     for a in [0x1000u64, 0x1149, 0x1175, 0x401000, 0xffffffff81000000] {
         let _ = cu.unit_at(LinkAddr(a));
         let _ = cu.subprogram_at(LinkAddr(a));

@@ -4,18 +4,33 @@
 //! inside the section it names; reading code never reaches past the input.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use probeaddr::index::SymbolIndex;
-use probeaddr::sources::{elf::ElfObject, Bytes};
+use probeaddr::internals::SymbolIndex;
+use probeaddr::internals::{elf::ElfObject, Bytes};
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(elf) = ElfObject::from_bytes(Path::new("fuzz"), Bytes::Owned(data.to_vec())) else { return };
-    let Ok(idx) = SymbolIndex::build(&elf, Some(&elf)) else { return };
+    let Ok(elf) = ElfObject::from_bytes(Path::new("fuzz"), Bytes::Owned(data.to_vec())) else {
+        return;
+    };
+    let Ok(idx) = SymbolIndex::build(&elf, Some(&elf)) else {
+        return;
+    };
     for s in idx.symbols() {
         let _ = idx.name(s);
-        if s.kind == probeaddr::index::SymbolKind::Function && elf.kind() != probeaddr::sources::elf::ObjectKind::Relocatable {
-            if let Some(sec) = elf.sections().get(s.section as usize).filter(|x| x.size > 0 && x.flags & 2 != 0) {
-                assert!(s.addr >= sec.addr && s.addr.get().saturating_add(s.size) <= sec.addr.get().saturating_add(sec.size), "function outside its section");
+        if s.kind == probeaddr::internals::SymbolKind::Function
+            && elf.kind() != probeaddr::internals::elf::ObjectKind::Relocatable
+        {
+            if let Some(sec) = elf
+                .sections()
+                .get(s.section as usize)
+                .filter(|x| x.size > 0 && x.flags & 2 != 0)
+            {
+                assert!(
+                    s.addr >= sec.addr
+                        && s.addr.get().saturating_add(s.size)
+                            <= sec.addr.get().saturating_add(sec.size),
+                    "function outside its section"
+                );
             }
         }
         let _ = idx.file(s);

@@ -3,12 +3,16 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use probeaddr::addr::RuntimeAddr;
-use probeaddr::sources::kallsyms::Kallsyms;
+use probeaddr::internals::kallsyms::Kallsyms;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(k) = Kallsyms::parse(text.to_string(), Path::new("fuzz")) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(k) = Kallsyms::parse(text.to_string(), Path::new("fuzz")) else {
+        return;
+    };
     for s in k.symbols().iter().take(64) {
         let name = k.name(s);
         assert_eq!(k.count(name, None), k.lookup(name).len());

@@ -6,8 +6,12 @@ use probeaddr::addr::FileOffset;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(maps) = probeaddr::sources::maps::parse(text, Path::new("fuzz")) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(maps) = probeaddr::internals::maps::parse(text, Path::new("fuzz")) else {
+        return;
+    };
     for m in &maps {
         assert!(m.start <= m.end);
         if let Some(r) = m.runtime_addr(FileOffset(m.offset.get().wrapping_add(7))) {

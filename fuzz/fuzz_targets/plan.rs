@@ -6,8 +6,12 @@ use probeaddr::plan::Plan;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(plan) = Plan::from_json(text, Path::new("fuzz")) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(plan) = Plan::from_json(text, Path::new("fuzz")) else {
+        return;
+    };
     let back = serde_json::to_string(&plan).unwrap();
     let again = Plan::from_json(&back, Path::new("fuzz")).unwrap();
     assert_eq!(plan, again);

@@ -5,10 +5,15 @@ use libfuzzer_sys::fuzz_target;
 use probeaddr::ProbeSpec;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(spec) = ProbeSpec::parse(text) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(spec) = ProbeSpec::parse(text) else {
+        return;
+    };
     let back = spec.to_string();
-    let mut again = ProbeSpec::parse(&back).unwrap_or_else(|e| panic!("{text:?} printed as {back:?}, which does not parse: {e}"));
+    let mut again = ProbeSpec::parse(&back)
+        .unwrap_or_else(|e| panic!("{text:?} printed as {back:?}, which does not parse: {e}"));
     again.syntax = spec.syntax;
     assert_eq!(spec, again, "{text:?} -> {back:?}");
 });

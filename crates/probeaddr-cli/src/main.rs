@@ -1,16 +1,16 @@
-//! `probeaddr`: the command-line shell over the probeaddr library. Flags,
-//! output and exit codes live here; everything else is in the library.
+//! `probeaddr`: the command-line shell over the probeaddr library:
+//! `flags` (clap) → `setup` (a resolver and a linker) → `cmd/<command>` →
+//! `print`. Flags, output and exit codes live here; everything else is in
+//! the library.
 //!
 //! Exit status: 0 on success (and on a closed pipe), 2 on any error — a
 //! probe point that matches nothing included. Every failing probe point of a
 //! batch is reported, not just the first.
 
-mod args;
-mod cost_cmd;
-mod kernel_cmd;
-mod list_cmd;
-mod output;
-mod trace_cmd;
+mod cmd;
+mod flags;
+mod print;
+mod setup;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -18,21 +18,21 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = flags::Cli::parse();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = match cli.command {
-        args::Command::Resolve(a) => output::resolve(&a, &mut out),
-        args::Command::Dups(a) => kernel_cmd::dups(&a, &mut out),
-        args::Command::KallsymsCost(a) => cost_cmd::cost(&a, &mut out),
-        args::Command::KallsymsExport(a) => cost_cmd::export(&a, &mut out),
-        args::Command::Symbolize(a) => kernel_cmd::symbolize(&a, &mut out),
-        args::Command::List(a) => list_cmd::list(&a, &mut out),
-        args::Command::Plan(a) => trace_cmd::plan(&a, &mut out),
-        args::Command::Link(a) => trace_cmd::link(&a, &mut out),
-        args::Command::Trace(a) => trace_cmd::trace(&a, &mut out),
-        args::Command::Cleanup(a) => trace_cmd::cleanup(&a, &mut out),
-        args::Command::Lines(a) => list_cmd::lines(&a, &mut out),
+        flags::Command::Resolve(a) => cmd::resolve::resolve(&a, &mut out),
+        flags::Command::Plan(a) => cmd::resolve::plan(&a, &mut out),
+        flags::Command::Link(a) => cmd::trace::link(&a, &mut out),
+        flags::Command::Trace(a) => cmd::trace::trace(&a, &mut out),
+        flags::Command::Cleanup(a) => cmd::trace::cleanup(&a, &mut out),
+        flags::Command::Dups(a) => cmd::kernel::dups(&a, &mut out),
+        flags::Command::Symbolize(a) => cmd::kernel::symbolize(&a, &mut out),
+        flags::Command::List(a) => cmd::list::list(&a, &mut out),
+        flags::Command::Lines(a) => cmd::list::lines(&a, &mut out),
+        flags::Command::KallsymsCost(a) => cmd::study::cost(&a, &mut out),
+        flags::Command::KallsymsExport(a) => cmd::study::export(&a, &mut out),
     };
     let result = result.and_then(|ok| out.flush().map(|()| ok).map_err(anyhow::Error::from));
     match result {

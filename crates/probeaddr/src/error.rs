@@ -1,8 +1,13 @@
 //! The library's error type: one small struct over a `#[non_exhaustive]` kind,
-//! with the path of the file it concerns and a message that says what to do next.
+//! with the path of the file it concerns and a message that says what to do
+//! next. Where a caller may want to act on *why* (suggest a name, offer the
+//! candidates of an ambiguous point), the error carries a [`Reason`] as data.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::location::Location;
 
 /// What went wrong, for callers that branch on it. Messages carry the details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,14 +44,41 @@ pub enum ErrorKind {
     BadInput,
 }
 
+/// Why a probe point has no answer, as data: what the message says in words.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Reason {
+    /// Nothing matches the probe point.
+    NotFound {
+        /// Function names close to the one asked for (empty when none is).
+        closest: Vec<String>,
+    },
+    /// Several locations match and exactly one was required (`unique`).
+    Ambiguous {
+        /// Every match, with the probe point that selects it alone.
+        candidates: Vec<Candidate>,
+    },
+}
+
+/// One location of an ambiguous probe point.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The location.
+    pub location: Location,
+    /// A probe point that names this location alone (`helper@b.c`), if
+    /// one exists; else only its anchor tells it apart.
+    pub pin: Option<String>,
+}
+
 /// A probeaddr error: a kind, an optional file it concerns, and a message.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
     path: Option<PathBuf>,
     message: String,
     detail: Option<String>,
-    source: Option<std::io::Error>,
+    reason: Option<Box<Reason>>,
+    source: Option<Arc<std::io::Error>>,
 }
 
 /// `Result<T, probeaddr::Error>`.
@@ -60,8 +92,20 @@ impl Error {
             path: None,
             message: message.into(),
             detail: None,
+            reason: None,
             source: None,
         }
+    }
+
+    /// Attach the reason as data.
+    pub fn with_reason(mut self, reason: Reason) -> Self {
+        self.reason = Some(Box::new(reason));
+        self
+    }
+
+    /// Why, as data, where the error has a reason a caller may act on.
+    pub fn reason(&self) -> Option<&Reason> {
+        self.reason.as_deref()
     }
 
     /// Attach lines of detail shown below the one-line message (a caret under
@@ -88,7 +132,8 @@ impl Error {
             path: Some(path.to_path_buf()),
             message: what,
             detail: None,
-            source: Some(err),
+            reason: None,
+            source: Some(Arc::new(err)),
         }
     }
 
@@ -128,7 +173,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source
-            .as_ref()
+            .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

@@ -3,57 +3,105 @@
 //!
 //! # Design
 //!
-//! Data flows one way:
+//! Data flows one way, through one pipeline for every object kind:
 //!
 //! ```text
-//! probe point ──parse──▶ ProbeSpec ──resolve (SymbolIndex)──▶ [Location] ──link──▶ [Linked] ──emit──▶ text/JSON
+//! probe point ──parse──▶ ProbeSpec ──Resolver──▶ [Location] ──Linker──▶ [Linked] ──emit──▶ forms, probe definitions, JSON
 //! ```
 //!
-//! * [`spec`] parses perf-probe and SystemTap syntax into one [`ProbeSpec`].
-//! * `sources` reads files (ELF via the `object` crate, `/proc/PID/maps`, separate
-//!   debug files). Readers only read, and never the live system unless asked.
-//! * [`index::SymbolIndex`] holds an object's symbols, each local attributed to
-//!   its source file by the `STT_FILE` entry before it. Names are not copied: an
-//!   entry keeps offsets into the mapped string table.
-//! * [`resolve`] matches a spec against an object and returns *every* location
-//!   it names, each with its file; several matches are reported, never
-//!   silently narrowed to one.
-//! * [`link`] adds runtime bases (a process's mapping of the file).
-//! * [`emit`] writes tables, `uprobe_events` lines and JSON.
+//! * [`ProbeSpec::parse`] reads perf-probe and SystemTap syntax into one spec.
+//! * A [`Resolver`] opens the objects its [`Source`]s name — user-space files,
+//!   the vmlinux, modules, kallsyms or System.map listings — once, lazily,
+//!   and returns *every* [`Location`] a spec names, each with its source
+//!   file: compiler clones and inlined sites included, offsets checked on
+//!   instruction boundaries, several matches never narrowed to one. A
+//!   location holds no runtime address, only an [`Anchor`]: a file offset,
+//!   `_text + offset`, or an offset into a module section.
+//! * A [`Linker`] is the only code that reads the live system (kallsyms,
+//!   `/sys`, `/proc/PID/maps`, or files standing in for them): it checks
+//!   build-ids and adds each anchor's base. A [`Plan`] is locations
+//!   serialized on a build host and linked on the target.
+//! * [`emit`] writes a linked location in the [`Form`]s probe APIs take
+//!   (`PATH:0xOFF`, `_text+0xOFF`, `SYM+0xOFF` only when SYM is unique,
+//!   `MOD:SYM+0xOFF`, the address) and the one `p|r:GROUP/EVENT` line.
 //!
-//! Analysis (parse, read, index, resolve) never reads the live system; only
-//! linking does, and it takes its inputs as files so that it can be tested offline.
+//! Ambiguity and "not found" come back as data ([`Reason`]) on the error,
+//! with the candidates and the probe point that pins each.
 //!
-//! # Example
+//! # Examples
+//!
+//! A uprobe offset for `malloc` in libc:
 //!
 //! ```no_run
-//! use probeaddr::{ProbeSpec, resolve::{UserObject, ResolveOptions}};
+//! use probeaddr::{Anchor, ProbeSpec, Resolver, Source};
 //!
-//! let obj = UserObject::open("./prog".as_ref(), &Default::default())?;
-//! let spec = ProbeSpec::parse("helper@b.c")?;
-//! for loc in obj.resolve(&spec, &ResolveOptions::default())? {
-//!     println!("{} [{}] at file offset {}", loc.symbol, loc.file.as_deref().unwrap_or("?"), loc.file_offset);
+//! let libc = Resolver::new([Source::User("/lib/x86_64-linux-gnu/libc.so.6".into())]);
+//! for l in libc.resolve(&ProbeSpec::parse("malloc")?)?.locations {
+//!     if let Anchor::File { offset } = l.anchor {
+//!         println!("{} [{}] at file offset {offset}", l.symbol, l.file.as_deref().unwrap_or("?"));
+//!     }
 //! }
 //! # Ok::<(), probeaddr::Error>(())
 //! ```
+//!
+//! A kprobe on one of the kernel's eight `init_once`, linked to the running kernel:
+//!
+//! ```no_run
+//! use probeaddr::{FormChoice, Linker, ProbeDef, ProbeSpec, Resolver, Source};
+//!
+//! let linker = Linker::live();
+//! let mut sources = vec![Source::Vmlinux("/usr/lib/debug/boot/vmlinux".into())];
+//! sources.extend(linker.kernel_symbols()?.map(Source::Kallsyms));
+//! let kernel = Resolver::new(sources);
+//! let spec = ProbeSpec::parse("init_once@fs/proc/inode.c")?;
+//! for l in kernel.resolve(&spec)?.locations {
+//!     let linked = linker.link(&l)?;
+//!     let def = ProbeDef::new(&linked, "init_once", FormChoice::Safest, &[])?;
+//!     println!("{}", def.line(&Default::default()));
+//! }
+//! # Ok::<(), probeaddr::Error>(())
+//! ```
+//!
+//! # Features
+//!
+//! `default-features = false` gives the resolver, linker and emitters
+//! alone; `debuginfod` adds the client that fetches debug files, `tracefs`
+//! the session that registers probes, `study` the kallsyms cost study.
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod addr;
 pub mod emit;
 mod error;
-pub mod index;
-pub mod insn;
-pub mod kernel;
-pub mod lines;
+mod index;
+mod insn;
+mod lines;
 pub mod link;
-pub mod object;
+pub mod location;
+mod object;
 pub mod plan;
 pub mod resolve;
-pub mod sources;
+mod source;
+mod sources;
 pub mod spec;
+#[cfg(feature = "study")]
 pub mod study;
+#[cfg(feature = "tracefs")]
 pub mod tracefs;
 
-pub use addr::{FileOffset, LinkAddr, RuntimeAddr};
-pub use error::{Error, ErrorKind, Result};
+pub use addr::{FileOffset, LinkAddr, RuntimeAddr, SectionOffset};
+pub use emit::{Form, FormChoice, ProbeDef};
+pub use error::{Candidate, Error, ErrorKind, Reason, Result};
+pub use link::{Linked, Linker, LinkerConfig};
+pub use location::{Anchor, Location, LocationKind, Object};
+pub use plan::Plan;
+pub use resolve::{Resolution, ResolveOptions, Resolver};
+pub use source::{KernelSymbols, Source};
 pub use spec::ProbeSpec;
+
+/// Readers, exposed for the fuzz targets and benchmarks only: not part of the API.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::index::{SymbolIndex, SymbolKind};
+    pub use crate::sources::{dwarf, elf, kallsyms, maps, sysfs, Bytes};
+}

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use crate::addr::LinkAddr;
+use crate::index::names::{file_matches, last_component_matcher};
 use crate::sources::dwarf::{CompUnits, LineRow, Subprogram};
 use crate::spec::{LineSpec, Pattern};
 
@@ -95,8 +96,7 @@ pub fn in_function(
                 (
                     u64::from(n),
                     Box::new(move |r: &LineRow| {
-                        crate::resolve::file_matches(&p, &r.rel)
-                            || crate::resolve::file_matches(&p, &r.file)
+                        file_matches(&p, &r.rel) || file_matches(&p, &r.file)
                     }),
                 )
             }
@@ -122,9 +122,7 @@ pub fn in_function(
 
 /// `SRC:N`: every start of line N of files matching `file`, in every unit.
 pub fn in_file(cu: &CompUnits, file: &Pattern, line: u32) -> Result<Vec<LineAddr>, String> {
-    let keep = |(full, rel): (&str, &str)| {
-        crate::resolve::file_matches(file, rel) || crate::resolve::file_matches(file, full)
-    };
+    let keep = |(full, rel): (&str, &str)| file_matches(file, rel) || file_matches(file, full);
     let base = last_component_matcher(file);
     let units = cu.rows_for_file(&crate::sources::dwarf::FileFilter {
         base: &base,
@@ -201,10 +199,4 @@ pub fn function_lines(cu: &CompUnits, entry: LinkAddr) -> Option<(Subprogram, Ve
         })
         .collect();
     Some((sp, v))
-}
-
-/// A test of a file's basename against the last component of a file pattern.
-pub fn last_component_matcher(file: &Pattern) -> impl Fn(&str) -> bool {
-    let last = Pattern::new(file.as_str().rsplit('/').next().unwrap_or(file.as_str()));
-    move |b: &str| last.matches(b)
 }

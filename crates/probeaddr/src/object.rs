@@ -1,8 +1,8 @@
 //! An analysed ELF object: where its symbols come from (its own `.symtab`, a
 //! separate debug file, or `.dynsym`), the symbol index, and the DWARF compile
 //! units that name each symbol's source file. Shared by user-space objects,
-//! vmlinux and kernel modules; what a *location* is differs between them and
-//! lives in `resolve` and `kernel`.
+//! vmlinux and kernel modules; matching a probe point's function against it
+//! (with clones, header statics and inlined sites) is done here once for all.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -10,9 +10,14 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
+use crate::addr::LinkAddr;
+use crate::error::Reason;
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::{split_variant, Binding, Symbol, SymbolIndex, SymbolKind, Variant};
-use crate::resolve::{file_matches, name_matches};
+use crate::index::names::{
+    basename, closest_names, file_matches, last_component_matcher, name_matches, split_variant,
+    Variant,
+};
+use crate::index::{Binding, Symbol, SymbolIndex, SymbolKind};
 use crate::sources::debuginfo::{self, DebugSearch, FoundBy};
 use crate::sources::dwarf::CompUnits;
 use crate::sources::elf::{ElfObject, SymbolTableKind};
@@ -151,10 +156,6 @@ impl AnalysedObject {
     pub fn symbol_source(&self) -> &SymbolSource {
         &self.source
     }
-    /// Debug-file paths looked at while opening.
-    pub fn searched(&self) -> &[PathBuf] {
-        &self.searched
-    }
     /// Things the user should know (e.g. only `.dynsym` was available).
     pub fn notes(&self) -> &[String] {
         &self.notes
@@ -213,6 +214,36 @@ impl AnalysedObject {
     /// returned `None` for a file that has `.debug_info`).
     pub fn dwarf_error(&self) -> Option<&str> {
         self.units_error.get().map(String::as_str)
+    }
+
+    /// The compile units for what `spec` needs of DWARF (line tables), or
+    /// the error that says why they are missing and what to install:
+    /// unreadable DWARF, none at all, or split DWARF (`-gsplit-dwarf`). One
+    /// message for every object kind; `install` is the kind's hint.
+    pub fn dwarf_for(&self, spec: &ProbeSpec, install: &str) -> Result<&CompUnits> {
+        let path = self.elf.path();
+        let cu = self.compile_units().ok_or_else(|| {
+            if let Some(why) = self.dwarf_error() {
+                // `why` names the file already.
+                return Error::new(
+                    ErrorKind::Malformed,
+                    format!("'{spec}' needs DWARF line tables, and this file's DWARF is unreadable: {why}"),
+                );
+            }
+            Error::new(
+                ErrorKind::NoSymbols,
+                format!("'{spec}' needs DWARF line tables, and neither the file nor a debug file for it has .debug_info; {install}"),
+            )
+            .with_path(path)
+        })?;
+        if cu.has_split_units() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "split DWARF (-gsplit-dwarf: skeleton units, code in .dwo files) is not supported; build without -gsplit-dwarf",
+            )
+            .with_path(path));
+        }
+        Ok(cu)
     }
 
     /// True if reading DWARF cut a `DW_AT_abstract_origin` or
@@ -345,6 +376,42 @@ impl AnalysedObject {
         Ok(out)
     }
 
+    /// The function symbol whose range holds `addr`, as a match (the host
+    /// of a line or an inlined site).
+    pub fn function_at(&self, addr: LinkAddr) -> Result<Option<MatchedSymbol>> {
+        let idx = self.index()?;
+        Ok(idx
+            .functions_containing(addr)
+            .next()
+            .map(|s| MatchedSymbol {
+                name: idx.name(s).to_string(),
+                sym: *s,
+                file: self.source_file(idx, s),
+                aliases: Vec::new(),
+            }))
+    }
+
+    /// Data symbols (`kernel.data("NAME")`) matching `name`: objects and
+    /// labels outside executable sections.
+    pub fn match_data(&self, name: &Pattern) -> Result<Vec<MatchedSymbol>> {
+        let idx = self.index().map_err(|e| e.with_path(self.elf.path()))?;
+        Ok(idx
+            .symbols()
+            .iter()
+            .filter(|s| {
+                matches!(s.kind, SymbolKind::Object | SymbolKind::NoType)
+                    && !s.in_exec_section
+                    && name.matches(idx.name(s))
+            })
+            .map(|s| MatchedSymbol {
+                name: idx.name(s).to_string(),
+                sym: *s,
+                file: self.source_file(idx, s),
+                aliases: Vec::new(),
+            })
+            .collect())
+    }
+
     /// The error for a probe point that matched nothing: says whether the name
     /// exists elsewhere (another file, only a `.cold` part, data), else
     /// suggests the closest function names.
@@ -405,10 +472,10 @@ impl AnalysedObject {
             return Error::new(ErrorKind::NotFound, format!("'{spec}': '{func}' is {what}"))
                 .with_path(path);
         }
-        let suggestions = closest_names(idx, func.as_str());
+        let closest = closest_names(idx, func.as_str());
         let mut msg = format!("'{spec}': no function matches '{func}'");
-        if !suggestions.is_empty() {
-            msg.push_str(&format!("; closest: {}", suggestions.join(", ")));
+        if !closest.is_empty() {
+            msg.push_str(&format!("; closest: {}", closest.join(", ")));
         }
         if self.source == SymbolSource::DynsymOnly {
             msg.push_str(&format!(
@@ -416,45 +483,10 @@ impl AnalysedObject {
                 list_paths(&self.searched)
             ));
         }
-        Error::new(ErrorKind::NotFound, msg).with_path(path)
+        Error::new(ErrorKind::NotFound, msg)
+            .with_path(path)
+            .with_reason(Reason::NotFound { closest })
     }
-}
-
-/// Up to five function names close to `want` (edit distance, then substring).
-pub fn closest_names(idx: &SymbolIndex, want: &str) -> Vec<String> {
-    let want_l = want.to_ascii_lowercase();
-    let limit = (want.len() / 3).max(2);
-    let mut scored: Vec<(usize, &str)> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for s in idx
-        .symbols()
-        .iter()
-        .filter(|s| s.kind == SymbolKind::Function)
-    {
-        let (base, v) = split_variant(idx.name(s));
-        if v == Variant::Cold || base.starts_with("__pfx_") || !seen.insert(base) {
-            continue;
-        }
-        let d = if want_l.len() >= 3
-            && base.len() >= want.len()
-            && base.to_ascii_lowercase().contains(&want_l)
-        {
-            1 + (base.len() - want.len()).min(limit)
-        } else if base.len().abs_diff(want.len()) > limit {
-            continue;
-        } else {
-            edit_distance(&want_l, &base.to_ascii_lowercase())
-        };
-        if d <= limit {
-            scored.push((d, base));
-        }
-    }
-    scored.sort();
-    scored
-        .into_iter()
-        .take(5)
-        .map(|(_, n)| n.to_string())
-        .collect()
 }
 
 /// Preference among symbols at one address: the name the user typed, then
@@ -491,39 +523,6 @@ pub fn list_paths(paths: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The last path component.
-pub fn basename(p: &str) -> &str {
-    p.rsplit('/').next().unwrap_or(p)
-}
-
-/// Levenshtein distance.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn distance() {
-        assert_eq!(edit_distance("helpr", "helper"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
 }
 
 /// An inlined copy of a function, placed in the symbol that holds it.
@@ -591,7 +590,7 @@ impl AnalysedObject {
             Some(f) => {
                 let path =
                     |(full, rel): (&str, &str)| file_matches(f, full) || file_matches(f, rel);
-                let base = crate::lines::last_component_matcher(f);
+                let base = last_component_matcher(f);
                 cu.inlined_sites(
                     &want,
                     Some(&crate::sources::dwarf::FileFilter {
@@ -603,7 +602,6 @@ impl AnalysedObject {
             }
             None => cu.inlined_sites(&want, None, only.as_deref()),
         };
-        let idx = self.index()?;
         let mut out = Vec::new();
         for s in sites {
             if let Some(f) = file {
@@ -616,20 +614,12 @@ impl AnalysedObject {
                     continue;
                 }
             }
-            let Some(host) = idx
-                .functions_containing(crate::addr::LinkAddr(s.addr))
-                .next()
-            else {
+            let Some(host) = self.function_at(LinkAddr(s.addr))? else {
                 continue;
             };
             out.push(InlineMatch {
-                offset: s.addr - host.addr.get(),
-                host: MatchedSymbol {
-                    name: idx.name(host).to_string(),
-                    sym: *host,
-                    file: self.source_file(idx, host),
-                    aliases: Vec::new(),
-                },
+                offset: s.addr - host.sym.addr.get(),
+                host,
                 name: s.name,
                 caller: s.caller,
                 decl_file: s.decl_file.map(|d| d.1),

@@ -16,9 +16,9 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::emit::event::{validate, GroupName};
+use crate::emit::event::GroupName;
+pub use crate::emit::probe::{ProbeDef, ProbeType};
 use crate::error::{Error, ErrorKind, Result};
-use crate::spec::ProbeKind;
 
 /// `O_NONBLOCK` on Linux (x86-64 and most architectures).
 const O_NONBLOCK: i32 = 0o4000;
@@ -152,75 +152,6 @@ impl Tracefs {
             }
         }
         groups.into_iter().collect()
-    }
-}
-
-/// Which dynamic-event file a probe goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeType {
-    /// `uprobe_events`.
-    Uprobe,
-    /// `kprobe_events`.
-    Kprobe,
-}
-
-/// A probe to register: `p|r:GROUP/EVENT TARGET [ARGS...]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeDef {
-    /// uprobe or kprobe.
-    pub kind: ProbeType,
-    /// Entry or return.
-    pub probe: ProbeKind,
-    /// Event name.
-    pub event: String,
-    /// `PATH:0xOFF` (uprobe) or a kprobe form (`_text+0x…`, `MOD:SYM+0x…`, `0x…`).
-    pub target: String,
-    /// Fetch arguments (`x=%di:s32`).
-    pub args: Vec<String>,
-}
-
-impl ProbeDef {
-    /// Check everything the kernel would otherwise reject half-way, or
-    /// misparse: names, whitespace or newlines in the target or arguments.
-    pub fn validate(&self) -> Result<()> {
-        validate(&self.event, "event")?;
-        let bad = |what: &str, s: &str| {
-            Error::new(
-                ErrorKind::Unrepresentable,
-                format!("{what} {s:?} contains whitespace or a control character, which tracefs cannot take"),
-            )
-        };
-        if self.target.is_empty()
-            || self
-                .target
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(bad("probe target", &self.target));
-        }
-        for a in &self.args {
-            if a.is_empty() || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(bad("fetch argument", a));
-            }
-            if let Some((name, _)) = a.split_once('=') {
-                validate(name, "fetch argument")?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The line written to the events file.
-    pub fn line(&self, group: &GroupName) -> String {
-        let p = match self.probe {
-            ProbeKind::Entry => 'p',
-            ProbeKind::Return => 'r',
-        };
-        let mut s = format!("{p}:{}/{} {}", group.as_str(), self.event, self.target);
-        for a in &self.args {
-            s.push(' ');
-            s.push_str(a);
-        }
-        s
     }
 }
 
@@ -564,7 +495,7 @@ mod tests {
     fn validates_before_writing() {
         let d = ProbeDef {
             kind: ProbeType::Uprobe,
-            probe: ProbeKind::Entry,
+            ret: false,
             event: "ok".into(),
             target: "/a b:0x1".into(),
             args: vec![],
@@ -614,14 +545,14 @@ mod tests {
         let defs = vec![
             ProbeDef {
                 kind: ProbeType::Uprobe,
-                probe: ProbeKind::Entry,
+                ret: false,
                 event: "a".into(),
                 target: "/bin/x:0x10".into(),
                 args: vec![],
             },
             ProbeDef {
                 kind: ProbeType::Kprobe,
-                probe: ProbeKind::Entry,
+                ret: false,
                 event: "b".into(),
                 target: "init_once".into(),
                 args: vec![],
@@ -656,7 +587,7 @@ mod tests {
             .iter()
             .map(|e| ProbeDef {
                 kind: ProbeType::Uprobe,
-                probe: ProbeKind::Entry,
+                ret: false,
                 event: e.to_string(),
                 target: "/bin/x:0x10".into(),
                 args: vec![],

@@ -124,9 +124,10 @@ fn fetches_into_the_standard_cache_and_reuses_it() {
     };
     let (code, out, err) = run(&server.url);
     assert_eq!(code, Some(0), "{err}");
-    let v: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = doc["locations"].as_array().unwrap();
     assert_eq!(
-        hexfield(&v[0], "link_addr"),
+        hexfield(&v[0], "addr"),
         oracle::gdb_address(&prog, "'sub/b.c'::helper", None)
     );
     let cached = cache.join(&id).join("debuginfo");

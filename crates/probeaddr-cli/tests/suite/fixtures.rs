@@ -123,9 +123,22 @@ pub struct Run {
 }
 
 impl Run {
+    /// The locations of a `--format json` document (docs/json.md), or
+    /// the array other commands print.
     pub fn json(&self) -> Vec<serde_json::Value> {
         assert_eq!(self.code, 0, "probeaddr failed: {}", self.stderr);
-        serde_json::from_str::<Vec<serde_json::Value>>(&self.stdout).expect("JSON array")
+        let v: serde_json::Value = serde_json::from_str(&self.stdout).expect("JSON");
+        match v {
+            serde_json::Value::Array(a) => a,
+            serde_json::Value::Object(mut o) => {
+                assert_eq!(o["schema"], 1, "{}", self.stdout);
+                match o.remove("locations") {
+                    Some(serde_json::Value::Array(a)) => a,
+                    other => panic!("no locations: {other:?}"),
+                }
+            }
+            other => panic!("not a JSON document: {other}"),
+        }
     }
 
     /// Assert a failure with exit status 2 and exactly one error line; return it.

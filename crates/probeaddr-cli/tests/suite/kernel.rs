@@ -204,7 +204,7 @@ fn every_init_once_with_its_path_and_every_form() {
             );
         }
         assert_eq!(
-            row["kprobe"],
+            row["probe"],
             format!(
                 "p:probeaddr/{} _text+{:#x}",
                 row["event"].as_str().unwrap(),
@@ -245,7 +245,7 @@ fn pinning_by_path_systemtap_and_perf_syntax() {
     );
     let ret = w.json(&["init_once@fs/proc/inode.c%return"]);
     assert_eq!(
-        ret[0]["kprobe"],
+        ret[0]["probe"],
         format!(
             "r:probeaddr/init_once__return _text+{:#x}",
             proc_addr - w.text
@@ -327,7 +327,7 @@ fn unique_functions_data_and_offsets() {
         format!("{:#x}", jiffies.1 + w.slide)
     );
     assert_eq!(r[0]["forms"]["data_symbol"], "@jiffies");
-    assert!(r[0]["kprobe"].is_null());
+    assert!(r[0]["probe"].is_null());
 }
 
 #[test]
@@ -357,7 +357,7 @@ fn module_functions_in_their_sections() {
         );
         assert!(r[0]["forms"]["text"].is_null());
         assert_eq!(
-            r[0]["kprobe"],
+            r[0]["probe"],
             format!("p:probeaddr/{name} fixmod:{name}+0x0")
         );
     }

@@ -13,7 +13,7 @@ fn offsets(bin: &std::path::Path, point: &str) -> Vec<u64> {
         "json",
     ])
     .json();
-    let mut v: Vec<u64> = r.iter().map(|r| hexfield(r, "file_offset")).collect();
+    let mut v: Vec<u64> = r.iter().map(|r| hexfield(&r["anchor"], "offset")).collect();
     v.sort();
     v
 }
@@ -86,7 +86,7 @@ fn line_probe_rows_name_their_line_and_function() {
         .next()
         .unwrap();
     assert_eq!(
-        hexfield(&r[0], "link_addr"),
+        hexfield(&r[0], "addr"),
         u64::from_str_radix(at.trim_start_matches("0x"), 16).unwrap()
     );
     // The SystemTap statement form is the same.
@@ -97,8 +97,8 @@ fn line_probe_rows_name_their_line_and_function() {
         "json",
     ])
     .json();
-    let a: Vec<u64> = r.iter().map(|x| hexfield(x, "link_addr")).collect();
-    let b: Vec<u64> = s.iter().map(|x| hexfield(x, "link_addr")).collect();
+    let a: Vec<u64> = r.iter().map(|x| hexfield(x, "addr")).collect();
+    let b: Vec<u64> = s.iter().map(|x| hexfield(x, "addr")).collect();
     assert_eq!(a, b);
     let u = probeaddr(["resolve", "-x", p, "b.c:22", "--format", "uprobe"]);
     assert_eq!(
@@ -171,14 +171,14 @@ fn skip_prologue_matches_gdb_breakpoints() {
             .next()
             .unwrap();
         assert_eq!(
-            hexfield(&r[0], "link_addr"),
+            hexfield(&r[0], "addr"),
             u64::from_str_radix(at.trim_start_matches("0x"), 16).unwrap(),
             "{point}"
         );
         // Without the flag: the entry.
         let r0 = probeaddr(["resolve", "-x", p, point, "--format", "json"]).json();
         assert_eq!(
-            hexfield(&r0[0], "link_addr"),
+            hexfield(&r0[0], "addr"),
             oracle::gdb_address(&bin, gdb, None)
         );
     }
@@ -209,7 +209,10 @@ fn inlined_sites_match_perf_probe() {
     let p = bin.to_str().unwrap();
     // check() is split: check.part.0 out of line, and its test inlined into main.
     let all = probeaddr(["resolve", "-x", p, "check", "--format", "json"]).json();
-    let mut offs: Vec<u64> = all.iter().map(|r| hexfield(r, "file_offset")).collect();
+    let mut offs: Vec<u64> = all
+        .iter()
+        .map(|r| hexfield(&r["anchor"], "offset"))
+        .collect();
     offs.sort();
     assert_eq!(offs, oracle::perf_probe_offsets(&bin, "check"));
     let inl: Vec<&serde_json::Value> = all
@@ -348,7 +351,10 @@ fn header_inline_sites_in_two_files_match_perf_probe() {
     assert!(all
         .iter()
         .all(|r| !r["inlined_into"].is_null() && r["decl_file"] == "inl.h"));
-    let mut offs: Vec<u64> = all.iter().map(|r| hexfield(r, "file_offset")).collect();
+    let mut offs: Vec<u64> = all
+        .iter()
+        .map(|r| hexfield(&r["anchor"], "offset"))
+        .collect();
     offs.sort();
     assert_eq!(offs, oracle::perf_probe_offsets(&bin, "twice"));
     // @inl.h names every copy; @inl1.c only the copies compiled there.
@@ -395,7 +401,7 @@ fn dwarf_comes_from_a_debug_file_when_the_object_has_only_symbols() {
         "json",
     ])
     .json();
-    let mut offs: Vec<u64> = r.iter().map(|r| hexfield(r, "file_offset")).collect();
+    let mut offs: Vec<u64> = r.iter().map(|r| hexfield(&r["anchor"], "offset")).collect();
     offs.sort();
     assert_eq!(
         offs,
@@ -417,7 +423,7 @@ fn symbol_table_and_dwarf_disagreeing_is_said() {
     for point in ["lonely@renamed.c", "lonely@disagree.c"] {
         let run = probeaddr(["resolve", "-x", p, point, "--format", "json"]);
         let r = run.json();
-        assert_eq!(hexfield(&r[0], "link_addr"), f.value, "{point}");
+        assert_eq!(hexfield(&r[0], "addr"), f.value, "{point}");
         assert!(
             run.stderr.contains(&format!("lonely at {:#x}: the symbol table names file renamed.c (STT_FILE) but DWARF's compile unit there is disagree.c", f.value)),
             "{point}: {}",

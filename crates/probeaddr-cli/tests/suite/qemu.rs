@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::fixtures::probeaddr;
+use super::fixtures::{hexfield, probeaddr};
 
 const KVER: &str = "6.1.0-56-cloud-amd64";
 
@@ -107,7 +107,7 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
     assert_eq!(all.code, 0, "{}", all.stderr);
     std::fs::write(payload.join("plan_all.json"), &all.stdout).unwrap();
     let plan: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
-    let probes = plan["probes"].as_array().unwrap();
+    let probes = plan["locations"].as_array().unwrap();
     assert_eq!(probes.len(), 8 + 5 + 1);
     let proc = probeaddr([
         "plan",
@@ -120,10 +120,10 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
     ]);
     assert_eq!(proc.code, 0, "{}", proc.stderr);
     std::fs::write(payload.join("plan_proc.json"), &proc.stdout).unwrap();
-    let proc_off = serde_json::from_str::<serde_json::Value>(&proc.stdout).unwrap()["probes"][0]
-        ["anchor"]["text_offset"]
-        .as_u64()
-        .unwrap();
+    let proc_off = hexfield(
+        &serde_json::from_str::<serde_json::Value>(&proc.stdout).unwrap()["locations"][0]["anchor"],
+        "offset",
+    );
     std::fs::write(
         payload.join("mid.txt"),
         format!("_text+{:#x}", proc_off + 1),
@@ -218,10 +218,10 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
     for p in probes {
         let a = &p["anchor"];
         let addr = match a["kind"].as_str().unwrap() {
-            "kernel" => text + a["text_offset"].as_u64().unwrap(),
-            "module" => {
+            "kernel_text" => text + hexfield(a, "offset"),
+            "module_section" => {
                 assert_eq!(a["section"], ".text");
-                afkey + a["section_offset"].as_u64().unwrap()
+                afkey + hexfield(a, "offset")
             }
             k => panic!("{k}"),
         };

@@ -15,12 +15,7 @@ fn rows(args: &[&str]) -> Vec<serde_json::Value> {
 /// `{file: link_addr}` of the rows.
 fn by_file(rows: &[serde_json::Value]) -> BTreeMap<String, u64> {
     rows.iter()
-        .map(|r| {
-            (
-                r["file"].as_str().unwrap().to_string(),
-                hexfield(r, "link_addr"),
-            )
-        })
+        .map(|r| (r["file"].as_str().unwrap().to_string(), hexfield(r, "addr")))
         .collect()
 }
 
@@ -51,9 +46,9 @@ fn every_helper_with_its_file_matches_gdb_and_readelf() {
     for row in &r {
         assert_eq!(row["matches"], 3);
         assert_eq!(row["binding"], "local");
-        let a = hexfield(row, "link_addr");
+        let a = hexfield(row, "addr");
         assert_eq!(
-            hexfield(row, "file_offset"),
+            hexfield(&row["anchor"], "offset"),
             oracle::readelf_file_offset(&prog, a)
         );
     }
@@ -61,7 +56,7 @@ fn every_helper_with_its_file_matches_gdb_and_readelf() {
     let run = probeaddr(["resolve", "-x", p, "helper"]);
     assert!(
         run.stderr
-            .contains("'helper' matches 3 functions: helper [a.c], helper [b.c], helper [sub/b.c]"),
+            .contains("'helper' matches 3 locations: helper [a.c], helper [b.c], helper [sub/b.c]"),
         "{}",
         run.stderr
     );
@@ -87,7 +82,7 @@ fn file_pins_agree_with_perf_probe() {
     ] {
         let mut ours: Vec<u64> = rows(&["-x", p, point])
             .iter()
-            .map(|r| hexfield(r, "file_offset"))
+            .map(|r| hexfield(&r["anchor"], "offset"))
             .collect();
         ours.sort();
         assert_eq!(ours, oracle::perf_probe_offsets(&prog, point), "{point}");
@@ -95,7 +90,7 @@ fn file_pins_agree_with_perf_probe() {
     let sub = rows(&["-x", p, "helper@sub/b.c"]);
     assert_eq!(sub.len(), 1);
     assert_eq!(
-        hexfield(&sub[0], "link_addr"),
+        hexfield(&sub[0], "addr"),
         oracle::gdb_address(&prog, "'sub/b.c'::helper", None)
     );
     // A global gets its file from DWARF: main is in b.c, not in sub/b.c.
@@ -110,7 +105,7 @@ fn file_pins_agree_with_perf_probe() {
     let r = rows(&["-x", p, &format!("helper@{}", top.display())]);
     assert_eq!(r.len(), 1);
     assert_eq!(
-        hexfield(&r[0], "link_addr"),
+        hexfield(&r[0], "addr"),
         oracle::gdb_address(&prog, "'b.c'::helper", None)
     );
 }
@@ -134,7 +129,7 @@ fn systemtap_syntax_gives_the_same_answer() {
     let ret = rows(&[&format!(r#"process("{p}").function("helper@a.c").return"#)]);
     assert_eq!(ret[0]["kind"], "return");
     assert_eq!(
-        ret[0]["uprobe"],
+        ret[0]["probe"],
         format!(
             "r:probeaddr/helper__return {p}:{:#x}",
             oracle::gdb_address(&prog, "'a.c'::helper", None)
@@ -196,8 +191,8 @@ fn non_pie_and_moved_text_file_offsets() {
         ] {
             let r = rows(&["-x", p, point]);
             assert_eq!(r.len(), 1, "{name} {point}");
-            let addr = hexfield(&r[0], "link_addr");
-            let off = hexfield(&r[0], "file_offset");
+            let addr = hexfield(&r[0], "addr");
+            let off = hexfield(&r[0]["anchor"], "offset");
             assert_eq!(addr, oracle::gdb_address(&bin, gdb, None), "{name} {point}");
             assert_eq!(
                 off,
@@ -229,10 +224,10 @@ fn shared_library_locals_and_exports() {
     ] {
         let r = rows(&["-x", p, point]);
         assert_eq!(r.len(), 1, "{point}");
-        let addr = hexfield(&r[0], "link_addr");
+        let addr = hexfield(&r[0], "addr");
         assert_eq!(addr, oracle::gdb_address(&lib, gdb, None), "{point}");
         assert_eq!(
-            vec![hexfield(&r[0], "file_offset")],
+            vec![hexfield(&r[0]["anchor"], "offset")],
             oracle::perf_probe_offsets(&lib, point),
             "{point}"
         );
@@ -263,18 +258,18 @@ fn compiler_clones_found_and_cold_parts_never() {
         assert_eq!(r[0]["symbol"], symbol);
         assert_eq!(r[0]["function"], point);
         assert_eq!(r[0]["variant"], "clone");
-        assert_eq!(hexfield(&r[0], "link_addr"), value(symbol));
+        assert_eq!(hexfield(&r[0], "addr"), value(symbol));
         // A clone can be pinned by its full name.
         let r2 = rows(&["-x", p, symbol]);
-        assert_eq!(hexfield(&r2[0], "link_addr"), value(symbol));
+        assert_eq!(hexfield(&r2[0], "addr"), value(symbol));
     }
     // report has a .cold part; only the entry is a probe point.
     let cold = value("report.cold");
     let r = rows(&["-x", p, "report"]);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["symbol"], "report");
-    assert_eq!(hexfield(&r[0], "link_addr"), value("report"));
-    assert_ne!(hexfield(&r[0], "link_addr"), cold);
+    assert_eq!(hexfield(&r[0], "addr"), value("report"));
+    assert_ne!(hexfield(&r[0], "addr"), cold);
     let all = rows(&["-x", p, "*"]);
     assert!(all
         .iter()
@@ -297,7 +292,7 @@ fn function_sections_build() {
     let r = rows(&["-x", p, "helper@*.c"]);
     // -O2 inlines the helpers into their callers; whatever copies remain as
     // symbols must be exactly readelf's.
-    let mut ours: Vec<u64> = r.iter().map(|r| hexfield(r, "link_addr")).collect();
+    let mut ours: Vec<u64> = r.iter().map(|r| hexfield(r, "addr")).collect();
     ours.sort();
     let mut theirs: Vec<u64> = oracle::readelf_funcs(&bin, false)
         .into_iter()
@@ -310,11 +305,11 @@ fn function_sections_build() {
         let r = rows(&["-x", p, point]);
         assert_eq!(r.len(), 1);
         assert_eq!(
-            hexfield(&r[0], "link_addr"),
+            hexfield(&r[0], "addr"),
             oracle::gdb_address(&bin, point, None)
         );
         assert_eq!(
-            vec![hexfield(&r[0], "file_offset")],
+            vec![hexfield(&r[0]["anchor"], "offset")],
             oracle::perf_probe_offsets(&bin, point)
         );
     }
@@ -359,7 +354,7 @@ fn stripped_binary_uses_build_id_debug_file() {
         "helper",
     ]);
     assert_eq!(
-        hexfield(&r[0], "link_addr"),
+        hexfield(&r[0], "addr"),
         oracle::gdb_address(&lib, "'lib.c'::helper", None)
     );
 }
@@ -374,11 +369,11 @@ fn stripped_binary_uses_debuglink() {
     ]);
     assert_eq!(r.len(), 1);
     assert_eq!(
-        hexfield(&r[0], "link_addr"),
+        hexfield(&r[0], "addr"),
         oracle::gdb_address(&dl, "'sub/b.c'::helper", None)
     );
     assert_eq!(
-        vec![hexfield(&r[0], "file_offset")],
+        vec![hexfield(&r[0]["anchor"], "offset")],
         oracle::perf_probe_offsets(&dl, "helper@sub/b.c")
     );
 }
@@ -406,9 +401,9 @@ fn offsets_on_instruction_boundaries_only() {
         ]);
         if starts.contains(&off) {
             let r = run.json();
-            assert_eq!(hexfield(&r[0], "link_addr"), a + off);
+            assert_eq!(hexfield(&r[0], "addr"), a + off);
             assert_eq!(
-                hexfield(&r[0], "file_offset"),
+                hexfield(&r[0]["anchor"], "offset"),
                 oracle::readelf_file_offset(&prog, a + off)
             );
         } else {
@@ -475,9 +470,9 @@ fn libc_malloc_from_the_system() {
         .filter(|s| s.name == "malloc")
         .map(|s| s.value)
         .collect();
-    assert_eq!(vec![hexfield(&r[0], "link_addr")], want);
+    assert_eq!(vec![hexfield(&r[0], "addr")], want);
     assert_eq!(
-        hexfield(&r[0], "file_offset"),
+        hexfield(&r[0]["anchor"], "offset"),
         oracle::readelf_file_offset(libc, want[0])
     );
     assert_eq!(r[0]["binding"], "global");
@@ -489,7 +484,7 @@ fn unique_lists_every_candidate_with_its_pin() {
     let p = prog.to_str().unwrap();
     let run = probeaddr(["resolve", "-x", p, "helper", "--unique"]);
     let e = run.error();
-    assert_eq!(e, "'helper' matches 3 functions and --unique was given");
+    assert_eq!(e, "'helper' matches 3 locations and --unique was given");
     assert!(run.stderr.contains("helper [a.c] at "), "{}", run.stderr);
     assert!(
         run.stderr.contains(": pin with 'helper@a.c'"),

@@ -230,7 +230,7 @@ fn a_failing_probe_rolls_back_the_ones_before_it() {
     let plan = probeaddr(["plan", "-x", p, "helper@a.c", "helper@sub/b.c"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let mut v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
-    v["probes"][1]["args"] = serde_json::json!(["x=%nosuchreg"]);
+    v["locations"][1]["args"] = serde_json::json!(["x=%nosuchreg"]);
     let f = std::env::temp_dir().join(format!("probeaddr-plan-rb-{}.json", std::process::id()));
     std::fs::write(&f, v.to_string()).unwrap();
     let run = probeaddr(["trace", "--plan", f.to_str().unwrap(), "--duration", "1s"]);
@@ -305,7 +305,7 @@ fn plan_on_the_build_host_link_on_the_target() {
     // Another build at that path: refused.
     let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     let mut other = v.clone();
-    other["probes"][0]["anchor"]["path"] = serde_json::json!(fixtures::path("prog-other"));
+    other["locations"][0]["object"]["path"] = serde_json::json!(fixtures::path("prog-other"));
     std::fs::write(&f, other.to_string()).unwrap();
     let e = probeaddr(["link", f.to_str().unwrap(), "--format", "uprobe"]).error();
     assert!(
@@ -313,10 +313,10 @@ fn plan_on_the_build_host_link_on_the_target() {
             && e.contains("make the plan from this build's debug info"),
         "{e}"
     );
-    std::fs::write(&f, "{\"version\": 9, \"probes\": []}").unwrap();
+    std::fs::write(&f, "{\"schema\": 9, \"locations\": []}").unwrap();
     assert!(probeaddr(["link", f.to_str().unwrap()])
         .error()
-        .contains("plan version 9"));
+        .contains("plan schema 9"));
     std::fs::write(&f, "garbage").unwrap();
     assert!(probeaddr(["link", f.to_str().unwrap()])
         .error()

@@ -1,10 +1,13 @@
 //! Event and group names under the kernel's rules (`is_good_name()` in
 //! `kernel/trace/trace_probe.h`): `[A-Za-z_][A-Za-z0-9_]*`, at most
-//! `MAX_EVENT_NAME_LEN - 1` = 63 characters.
+//! `MAX_EVENT_NAME_LEN - 1` = 63 characters; and the names probeaddr gives
+//! locations (`helper`, `helper_b_c`, `helper_0x4`, `main_L22`,
+//! `check_in_main`, `helper__return`), the same for every object kind.
 
 use std::collections::HashSet;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::location::Location;
 
 /// Longest event or group name the kernel accepts.
 pub const MAX_NAME_LEN: usize = 63;
@@ -120,6 +123,49 @@ impl EventNamer {
         }
         unreachable!("u64 suffixes exhausted")
     }
+}
+
+/// The event name of `l`: the name its probe point chose, else one made
+/// from the symbol, with the file when another location of the same point
+/// has the same symbol in another file (`dup`), then the line as the point
+/// wrote it (perf's `_LN`) or the offset, and `__return`.
+pub fn event_name(l: &Location, dup: bool) -> String {
+    if let Some(e) = &l.requested_event {
+        return e.clone();
+    }
+    let mut name = match &l.inlined_into {
+        Some(_) => format!("{}_in_{}", sanitize(&l.function), sanitize(&l.symbol)),
+        None => sanitize(&l.symbol),
+    };
+    if let (true, Some(f)) = (dup, &l.file) {
+        name.push('_');
+        name.push_str(&sanitize(f));
+    }
+    if let Some(line) = &l.line {
+        name.push_str(&format!("_L{}", line.relative.map_or(line.line, u64::from)));
+    } else if l.offset > 0 {
+        name.push_str(&format!("_{:#x}", l.offset));
+    }
+    if l.kind.is_return() {
+        name.push_str("__return");
+    }
+    name
+}
+
+/// Distinct event names for `locs`, in order: the locations of one probe
+/// point are consecutive and share `point`, and a name gets the file when
+/// its symbol occurs in several files of that point.
+pub fn name_events(locs: &[Location], namer: &mut EventNamer) -> Vec<String> {
+    let mut out = Vec::with_capacity(locs.len());
+    for group in locs.chunk_by(|a, b| a.point == b.point) {
+        for l in group {
+            let dup = group
+                .iter()
+                .any(|o| o.symbol == l.symbol && o.file != l.file);
+            out.push(namer.claim(&event_name(l, dup)));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
-//! Output: event names, `uprobe_events` definitions, tables and JSON.
+//! Output: the forms a location is written in, probe definitions (the one
+//! `p|r:GROUP/EVENT` writer), event names, and the JSON document.
 
 pub mod event;
-pub mod uprobe;
+pub mod forms;
+pub mod json;
+pub mod probe;
 
 pub use event::{EventNamer, GroupName};
+pub use forms::{Form, FormChoice};
+pub use probe::{ProbeDef, ProbeType};

@@ -24,6 +24,7 @@ pub enum FoundBy {
     /// `.gnu_debuglink` with a matching CRC.
     DebugLink,
     /// Downloaded from a debuginfod server (or its cache).
+    #[cfg(feature = "debuginfod")]
     Debuginfod,
 }
 
@@ -36,6 +37,7 @@ pub struct DebugSearch {
     /// Refuse a debug file whose build-id differs from the object's.
     pub check_build_id: bool,
     /// Ask debuginfod servers when no local file is found.
+    #[cfg(feature = "debuginfod")]
     pub debuginfod: Option<crate::sources::debuginfod::Debuginfod>,
 }
 
@@ -44,6 +46,7 @@ impl Default for DebugSearch {
         DebugSearch {
             dirs: vec![PathBuf::from("/usr/lib/debug")],
             check_build_id: true,
+            #[cfg(feature = "debuginfod")]
             debuginfod: None,
         }
     }
@@ -153,6 +156,7 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
             ));
         }
     }
+    #[cfg(feature = "debuginfod")]
     if let (Some(d), Some(id)) = (&search.debuginfod, object.build_id()) {
         match d.fetch(id) {
             Ok(path) => {

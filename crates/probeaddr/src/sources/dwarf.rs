@@ -49,7 +49,6 @@ pub struct CompUnits {
     ranges: Vec<(u64, u64, usize)>,
     /// Names of units already read, by unit offset.
     names: Mutex<HashMap<usize, Option<Arc<UnitFile>>>>,
-    count: usize,
     /// Set when an origin chain was cut at [`MAX_ORIGIN_DEPTH`] links.
     cut_chain: std::sync::atomic::AtomicBool,
 }
@@ -115,17 +114,14 @@ impl CompUnits {
             sections,
             ranges: Vec::new(),
             names: Mutex::new(HashMap::new()),
-            count: 0,
             cut_chain: std::sync::atomic::AtomicBool::new(false),
         };
         let dwarf = cu.dwarf();
         let mut ranges = Vec::new();
-        let mut units_seen = std::collections::HashSet::new();
         // Fast path: .debug_aranges.
         let mut headers = dwarf.debug_aranges.headers();
         while let Ok(Some(h)) = headers.next() {
             let off = h.debug_info_offset().0;
-            units_seen.insert(off);
             let mut entries = h.entries();
             while let Ok(Some(e)) = entries.next() {
                 let r = e.range();
@@ -134,10 +130,8 @@ impl CompUnits {
                 }
             }
         }
-        let mut count = units_seen.len();
         if ranges.is_empty() {
             // Slow path: every unit's root DIE and ranges.
-            count = 0;
             let mut units = dwarf.units();
             while let Ok(Some(header)) = units.next() {
                 let Some(off) = header.offset().as_debug_info_offset().map(|o| o.0) else {
@@ -146,7 +140,6 @@ impl CompUnits {
                 let Ok(unit) = gimli::Unit::new(&dwarf, header) else {
                     continue;
                 };
-                count += 1;
                 let Ok(mut rs) = dwarf.unit_ranges(&unit) else {
                     continue;
                 };
@@ -160,7 +153,6 @@ impl CompUnits {
         ranges.sort_unstable();
         drop(dwarf);
         cu.ranges = ranges;
-        cu.count = count;
         Ok(Some(cu))
     }
 
@@ -233,16 +225,6 @@ impl CompUnits {
     /// than 8 links (a cycle, in practice) was cut while reading.
     pub fn cut_chain(&self) -> bool {
         self.cut_chain.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Number of compile units.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// True if there are none.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
     }
 }
 

@@ -45,13 +45,6 @@ pub struct Segment {
     pub flags: u32,
 }
 
-impl Segment {
-    /// True if the segment is executable.
-    pub fn is_exec(&self) -> bool {
-        self.flags & elf::PF_X != 0
-    }
-}
-
 /// A section's summary: enough to say where a symbol lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
@@ -106,7 +99,6 @@ pub struct ElfObject {
     path: PathBuf,
     bytes: Arc<Bytes>,
     kind: ObjectKind,
-    machine: u16,
     segments: Vec<Segment>,
     sections: Vec<Section>,
     build_id: Option<Vec<u8>>,
@@ -346,7 +338,6 @@ impl ElfObject {
             path: path.to_path_buf(),
             bytes: Arc::new(bytes),
             kind,
-            machine,
             segments,
             sections,
             build_id,
@@ -372,14 +363,6 @@ impl ElfObject {
     /// Executable, shared object or relocatable.
     pub fn kind(&self) -> ObjectKind {
         self.kind
-    }
-    /// `e_machine`.
-    pub fn machine(&self) -> u16 {
-        self.machine
-    }
-    /// The `PT_LOAD` segments in file order.
-    pub fn segments(&self) -> &[Segment] {
-        &self.segments
     }
     /// All sections, indexed like `st_shndx`.
     pub fn sections(&self) -> &[Section] {
@@ -523,6 +506,17 @@ fn parse_debuglink(raw: &[u8]) -> Option<DebugLink> {
         name,
         crc: u32::from_le_bytes(crc.try_into().ok()?),
     })
+}
+
+/// The bytes of a hex build-id (`None` if it is not hex).
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Lower-case hex of a build-id.

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 use crate::addr::RuntimeAddr;
 use crate::error::{Error, ErrorKind, Result};
+use crate::sources::hash_name;
 
 /// One kallsyms line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,13 +290,6 @@ impl Kallsyms {
         }
         best.map(|s| (s, addr.get() - s.addr.get()))
     }
-}
-
-fn hash_name(name: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut h);
-    h.finish()
 }
 
 #[cfg(test)]

@@ -1,12 +1,16 @@
 //! Readers of the files probeaddr analyses. They only read, and never the live
 //! system on their own: paths (including `/proc/PID/maps`) come from the caller.
+//! Private to the crate: the public API speaks of sources and locations, not
+//! of ELF tables.
 
 pub mod debuginfo;
+#[cfg(feature = "debuginfod")]
 pub mod debuginfod;
 pub mod dwarf;
 pub mod elf;
 pub mod kallsyms;
 pub mod maps;
+pub mod sidetable;
 pub mod sysfs;
 
 use std::fs::File;
@@ -14,6 +18,15 @@ use std::ops::Deref;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+
+/// A hash of a name, for indexes that keep offsets instead of copies of
+/// names: a lookup compares the few names under one hash.
+pub(crate) fn hash_name(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
+}
 
 /// File bytes: memory-mapped when read from disk, owned when built in memory
 /// (tests, fuzzing). Everything else borrows from this, nothing copies it.

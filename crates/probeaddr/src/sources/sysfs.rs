@@ -30,11 +30,6 @@ impl Sysfs {
         Sysfs { root: root.into() }
     }
 
-    /// The root.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// True if module `name` is loaded (has a `sections` directory).
     pub fn module_loaded(&self, name: &str) -> bool {
         self.root

@@ -57,7 +57,7 @@ pub struct KallsymsEntry {
 }
 
 /// nm's type letter for a symbol, from its section (`T`, `d`, `B`, `R`, `W`…).
-pub fn nm_type(obj: &AnalysedObject, s: &Symbol) -> Option<u8> {
+pub(crate) fn nm_type(obj: &AnalysedObject, s: &Symbol) -> Option<u8> {
     let sec = obj.elf().sections().get(s.section as usize)?;
     let flags = sec.flags;
     let alloc = flags & u64::from(elf::SHF_ALLOC) != 0;
@@ -130,7 +130,7 @@ pub fn ignored_by_kallsyms(name: &str, kind: u8) -> bool {
 }
 
 /// The symbols kallsyms would hold for this vmlinux.
-pub fn kallsyms_entries(obj: &AnalysedObject, sel: Selection) -> Result<Vec<KallsymsEntry>> {
+pub(crate) fn kallsyms_entries(obj: &AnalysedObject, sel: Selection) -> Result<Vec<KallsymsEntry>> {
     let idx = obj.index()?;
     let mut out = Vec::new();
     for s in idx.symbols() {
@@ -280,7 +280,8 @@ fn first_lines(cu: &CompUnits, addrs: &[u64]) -> HashMap<u64, String> {
 }
 
 /// Measure every scheme on `obj` (a vmlinux).
-pub fn measure(obj: &AnalysedObject, sel: Selection) -> Result<Report> {
+pub fn measure(kernel: &crate::study::KernelImage, sel: Selection) -> Result<Report> {
+    let obj = kernel.analysed();
     let idx: &SymbolIndex = obj.index()?;
     let entries = kallsyms_entries(obj, sel)?;
     let has_dwarf = obj.compile_units().is_some();

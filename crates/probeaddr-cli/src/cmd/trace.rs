@@ -1,4 +1,4 @@
-//! `probeaddr plan`, `link`, `trace` and `cleanup`.
+//! `probeaddr link`, `trace` and `cleanup`.
 //!
 //! `trace` always goes through a plan: resolve (or read a plan file), link
 //! on this machine, register every probe in a group of its own
@@ -14,69 +14,43 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use probeaddr::emit::event::GroupName;
-use probeaddr::kernel::FormChoice;
-use probeaddr::plan::{self, Linked, Plan, PlannedProbe, PLAN_VERSION};
-use probeaddr::tracefs::{parse_hit, ProbeType, Session, Tracefs};
-use probeaddr::{Error, ErrorKind};
+use probeaddr::emit::event::{name_events, EventNamer, GroupName};
+use probeaddr::emit::json::{Document, Entry, SCHEMA};
+use probeaddr::emit::ProbeType;
+use probeaddr::tracefs::{parse_hit, Session, Tracefs};
+use probeaddr::{Error, ErrorKind, FormChoice, Linked, Linker, Location, Plan, ProbeDef};
 
-use crate::args::{CleanupArgs, FormArg, Format, KernelFlags, LinkArgs, ResolveArgs, TraceArgs};
-use crate::output::{hex, report};
-
-/// `probeaddr plan`: `resolve --format plan`.
-pub fn plan(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
-    // Same flags as resolve; the output is the plan.
-    let mut plan = Vec::new();
-    let mut sink = std::io::sink();
-    let ok = crate::output::resolve_collect(&with_plan_format(args), &mut sink, &mut plan)?;
-    if ok {
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &Plan {
-                version: PLAN_VERSION,
-                probes: plan,
-            },
-        )?;
-        writeln!(out)?;
-    }
-    Ok(ok)
-}
-
-fn with_plan_format(args: &ResolveArgs) -> ResolveArgs {
-    ResolveArgs {
-        format: Format::Plan,
-        ..args.clone()
-    }
-}
-
-fn choice(f: FormArg) -> FormChoice {
-    match f {
-        FormArg::Safest => FormChoice::Safest,
-        FormArg::Text => FormChoice::Text,
-        FormArg::Symbol => FormChoice::Symbol,
-        FormArg::Address => FormChoice::Address,
-    }
-}
+use crate::flags::{CleanupArgs, Format, KernelFlags, LinkArgs, TraceArgs};
+use crate::print::{describe, print_cells, report, Notes};
+use crate::setup;
 
 fn read_plan(p: &Path) -> Result<Plan, Error> {
     let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
     Plan::from_json(&text, p)
 }
 
+/// A plan's locations linked on this machine, each with its event name and
+/// definition. A target running another build than the plan's is refused.
 fn link_plan(
-    plan: &Plan,
+    locations: &[Location],
     flags: &KernelFlags,
     check: bool,
-    form: FormArg,
-) -> Result<Vec<Linked>, Error> {
-    let (ks, _) = flags.kallsyms()?;
-    let sys = flags.sysfs();
-    let t = plan::Target {
-        kallsyms: ks.as_ref(),
-        sysfs: sys.as_ref(),
-        check_build_id: check,
-    };
-    plan::link(plan, &t, choice(form))
+    form: FormChoice,
+) -> Result<Vec<(Linked, ProbeDef)>, Error> {
+    let linker = Linker::new(flags.linker_config(check));
+    let linked = linker.link_all(locations)?;
+    for l in &linked {
+        l.require_same_build()?;
+    }
+    let events = name_events(locations, &mut EventNamer::new());
+    linked
+        .into_iter()
+        .zip(events)
+        .map(|(l, ev)| {
+            let d = ProbeDef::new(&l, &ev, form)?;
+            Ok((l, d))
+        })
+        .collect()
 }
 
 /// `probeaddr link`.
@@ -88,9 +62,14 @@ pub fn link(args: &LinkArgs, out: &mut dyn Write) -> Result<bool> {
             return Ok(false);
         }
     };
-    let linked = match read_plan(&args.plan)
-        .and_then(|p| link_plan(&p, &args.kernel, !args.no_build_id_check, args.form))
-    {
+    let linked = match read_plan(&args.plan).and_then(|p| {
+        link_plan(
+            &p.locations,
+            &args.kernel,
+            !args.no_build_id_check,
+            setup::form(args.form),
+        )
+    }) {
         Ok(l) => l,
         Err(e) => {
             report(&e);
@@ -104,62 +83,40 @@ pub fn link(args: &LinkArgs, out: &mut dyn Write) -> Result<bool> {
             } else {
                 ProbeType::Uprobe
             };
-            for l in linked.iter().filter(|l| l.kind == want) {
-                let d = l.def();
-                d.validate()?;
+            for (_, d) in linked.iter().filter(|(_, d)| d.kind == want) {
                 writeln!(out, "{}", d.line(&group))?;
             }
         }
         Format::Json | Format::Plan => {
-            let v: Vec<serde_json::Value> = linked
+            let entries: Vec<Entry<'_>> = linked
                 .iter()
-                .map(|l| {
-                    serde_json::json!({
-                        "event": l.probe.event,
-                        "symbol": l.probe.symbol,
-                        "file": l.probe.file,
-                        "offset": hex(l.probe.offset),
-                        "target": l.target,
-                        "runtime_addr": l.runtime.map(|r| hex(r.get())),
-                        "definition": l.def().line(&group),
-                    })
-                })
+                .map(|(l, d)| Entry::new(l, 1, &d.event, Ok(d.line(&group))))
                 .collect();
-            serde_json::to_writer_pretty(&mut *out, &v)?;
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &Document {
+                    schema: SCHEMA,
+                    locations: entries,
+                },
+            )?;
             writeln!(out)?;
         }
         Format::Table => {
             let mut cells = vec![["EVENT", "LOCATION", "RUNTIME_ADDR", "DEFINITION"]
                 .map(String::from)
                 .to_vec()];
-            for l in &linked {
+            for (l, d) in &linked {
                 cells.push(vec![
-                    l.probe.event.clone(),
-                    describe(&l.probe),
-                    l.runtime.map_or("-".into(), |r| hex(r.get())),
-                    l.def().line(&group),
+                    d.event.clone(),
+                    describe(&l.location),
+                    l.runtime.map_or("-".into(), |r| r.to_string()),
+                    d.line(&group),
                 ]);
             }
-            crate::output::print_cells(out, &cells)?;
+            print_cells(out, &cells)?;
         }
     }
     Ok(true)
-}
-
-/// `init_once [fs/proc/inode.c] +0x0`.
-fn describe(p: &PlannedProbe) -> String {
-    let mut s = match &p.inlined_into {
-        Some(c) => format!("{} (inlined into {c})", p.symbol),
-        None => p.symbol.clone(),
-    };
-    if let Some(f) = &p.file {
-        s.push_str(&format!(" [{f}]"));
-    }
-    s.push_str(&format!(" +{:#x}", p.offset));
-    if p.kind == probeaddr::spec::ProbeKind::Return {
-        s.push_str(" (return)");
-    }
-    s
 }
 
 fn parse_duration(s: &str) -> Result<Duration, Error> {
@@ -186,32 +143,32 @@ fn parse_duration(s: &str) -> Result<Duration, Error> {
 /// `probeaddr trace`.
 pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
     let r = &args.resolve;
-    let mut plan = match &args.plan {
+    let mut locations = match &args.plan {
         Some(p) => match read_plan(p) {
-            Ok(p) => p,
+            Ok(p) => p.locations,
             Err(e) => {
                 report(&e);
                 return Ok(false);
             }
         },
         None => {
-            let mut probes = Vec::new();
-            let mut sink = std::io::sink();
             // --pid filters hits here; the process need not have mapped the file yet.
-            let mut ra = with_plan_format(r);
-            ra.pid = None;
-            if !crate::output::resolve_collect(&ra, &mut sink, &mut probes)? {
+            let mut notes = Notes::default();
+            let (resolved, ok) = crate::cmd::resolve::resolve_points(r, false, &mut notes)?;
+            let Some(resolved) = resolved.filter(|_| ok) else {
+                return Ok(false);
+            };
+            let (plan, ok) = crate::cmd::resolve::plan_of(&resolved);
+            if !ok {
                 return Ok(false);
             }
-            Plan {
-                version: PLAN_VERSION,
-                probes,
-            }
+            // The points' fetch arguments are already in their locations.
+            plan.locations
         }
     };
     if args.plan.is_some() {
-        for p in &mut plan.probes {
-            p.args.extend(r.args.iter().cloned());
+        for l in &mut locations {
+            l.args.extend(r.args.iter().cloned());
         }
     }
     let duration = match args.duration.as_deref().map(parse_duration).transpose() {
@@ -221,19 +178,20 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
             return Ok(false);
         }
     };
-    let linked = match link_plan(&plan, &r.kernel, !r.no_build_id_check, r.form) {
+    // Everything is validated before anything is written.
+    let linked = match link_plan(
+        &locations,
+        &r.kernel,
+        !r.no_build_id_check,
+        setup::form(r.form),
+    ) {
         Ok(l) => l,
         Err(e) => {
             report(&e);
             return Ok(false);
         }
     };
-    // Everything is validated before anything is written.
-    let defs: Vec<_> = linked.iter().map(Linked::def).collect();
-    if let Some(e) = defs.iter().find_map(|d| d.validate().err()) {
-        report(&e);
-        return Ok(false);
-    }
+    let defs: Vec<ProbeDef> = linked.iter().map(|(_, d)| d.clone()).collect();
     let fs = match &args.tracefs {
         Some(d) => Tracefs::new(d),
         None => match Tracefs::system() {
@@ -270,9 +228,9 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
         session.filter_pids(&[pid])?;
     }
     session.enable()?;
-    let by_event: HashMap<&str, &PlannedProbe> = linked
+    let by_event: HashMap<&str, &Location> = linked
         .iter()
-        .map(|l| (l.probe.event.as_str(), &l.probe))
+        .map(|(l, d)| (d.event.as_str(), &l.location))
         .collect();
     eprintln!(
         "probeaddr: tracing {} probe(s) in group {}{}",
@@ -314,7 +272,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
             };
             let loc = by_event
                 .get(hit.event.as_str())
-                .map(|p| describe(p))
+                .map(|l| describe(l))
                 .unwrap_or_default();
             if args.json {
                 writeln!(

@@ -1,4 +1,5 @@
-//! Command-line flags. Validation only; no I/O.
+//! Command-line flags (clap). Validation only; no I/O: `setup.rs` turns
+//! them into a resolver and a linker.
 
 use std::path::PathBuf;
 

@@ -1,15 +1,14 @@
 //! `probeaddr kallsyms-cost`: the study's report as a table, JSON, CSV,
-//! Markdown, and an SVG chart.
+//! Markdown, and an SVG chart; `probeaddr kallsyms-export`.
 
 use std::io::Write;
 
 use anyhow::Result;
-use probeaddr::kernel::Vmlinux;
-use probeaddr::sources::debuginfo::DebugSearch;
 use probeaddr::study::cost::{measure, Report, Selection};
+use probeaddr::study::KernelImage;
 
-use crate::args::{CostArgs, CostFormat, ExportArgs, ExportScheme};
-use crate::output::report;
+use crate::flags::{CostArgs, CostFormat, ExportArgs, ExportScheme};
+use crate::print::report;
 
 fn kb(b: u64) -> String {
     format!("{:.1} kB", b as f64 / 1000.0)
@@ -24,7 +23,7 @@ fn pct(b: u64, of: u64) -> String {
 
 /// `probeaddr kallsyms-cost`.
 pub fn cost(args: &CostArgs, out: &mut dyn Write) -> Result<bool> {
-    let vm = match Vmlinux::open(&args.vmlinux, &DebugSearch::default()) {
+    let vm = match KernelImage::open(&args.vmlinux) {
         Ok(v) => v,
         Err(e) => {
             report(&e);
@@ -36,7 +35,7 @@ pub fn cost(args: &CostArgs, out: &mut dyn Write) -> Result<bool> {
     } else {
         Selection::All
     };
-    let r = match measure(vm.analysed(), sel) {
+    let r = match measure(&vm, sel) {
         Ok(r) => r,
         Err(e) => {
             report(&e);
@@ -53,7 +52,7 @@ pub fn cost(args: &CostArgs, out: &mut dyn Write) -> Result<bool> {
         ("sidetable", probeaddr::study::export::Scheme::Sidetable),
     ] {
         let mut buf = Vec::new();
-        if probeaddr::study::export::export(vm.analysed(), scheme, &mut buf).is_ok() {
+        if probeaddr::study::export::export(&vm, scheme, &mut buf).is_ok() {
             sizes.push((name, buf.len()));
         }
     }
@@ -187,7 +186,7 @@ pub fn chart(r: &Report) -> String {
 
 /// `probeaddr kallsyms-export`.
 pub fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<bool> {
-    let vm = match Vmlinux::open(&args.vmlinux, &DebugSearch::default()) {
+    let vm = match KernelImage::open(&args.vmlinux) {
         Ok(v) => v,
         Err(e) => {
             report(&e);
@@ -198,7 +197,7 @@ pub fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<bool> {
         ExportScheme::Bottomley => probeaddr::study::export::Scheme::Bottomley,
         ExportScheme::Sidetable => probeaddr::study::export::Scheme::Sidetable,
     };
-    if let Err(e) = probeaddr::study::export::export(vm.analysed(), scheme, out) {
+    if let Err(e) = probeaddr::study::export::export(&vm, scheme, out) {
         report(&e);
         return Ok(false);
     }

@@ -1,7 +1,6 @@
-//! Linking: turning link-time locations into runtime addresses with bases
-//! fetched from the system. For user space the base is the process's mapping
-//! of the file (`/proc/PID/maps`); the mapping that covers the location's file
-//! offset gives `start + (file_offset - map_offset)`.
+//! User-space linking: the base is the process's mapping of the file
+//! (`/proc/PID/maps`); the mapping that covers the location's file offset
+//! gives `start + (file_offset - map_offset)`.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -12,7 +11,7 @@ use crate::sources::maps::Mapping;
 
 /// The mappings of one object in one process.
 #[derive(Debug, Clone)]
-pub struct ProcessImage {
+pub(crate) struct ProcessImage {
     maps: Vec<Mapping>,
     describe: String,
 }

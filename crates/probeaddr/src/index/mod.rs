@@ -5,7 +5,15 @@
 //! Built in one pass over the symbol table(s). Names are not copied: each
 //! entry keeps the offset and length of its name in the mapped file, so an
 //! index over a 100 MB library costs a few bytes per symbol, not per name.
+//!
+//! A [`Symbol`] remembers which index made it, so that asking one index for
+//! the name of another's symbol decodes checked bytes (and at worst yields a
+//! wrong name) instead of trusting offsets that were validated elsewhere.
 
+pub mod names;
+pub mod unique;
+
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use object::elf;
@@ -30,7 +38,7 @@ pub enum SymbolKind {
 }
 
 /// `STB_*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Binding {
     /// `STB_LOCAL`: a `static`; its name need not be unique.
@@ -39,54 +47,6 @@ pub enum Binding {
     Global,
     /// `STB_WEAK` (and `STB_GNU_UNIQUE`).
     Weak,
-}
-
-/// A compiler-generated variant of a function, recognised by its suffix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Variant {
-    /// The function itself.
-    Plain,
-    /// A specialised copy (`.constprop.N`, `.isra.N`, `.part.N`, and
-    /// combinations): a real entry point of a copy of the function's code.
-    Clone,
-    /// `.cold`: the split-off cold part. Never an entry point.
-    Cold,
-    /// `.localalias`: a second name for the same address.
-    Alias,
-    /// `.lto_priv.N` / `.llvm.N`: the function renamed by LTO; its only copy.
-    Renamed,
-}
-
-/// Split `foo.isra.0.constprop.1` into `("foo", Variant::Clone)`. Names whose
-/// suffix is not made only of known compiler tags are returned whole.
-pub fn split_variant(name: &str) -> (&str, Variant) {
-    let Some(dot) = name.find('.') else {
-        return (name, Variant::Plain);
-    };
-    if dot == 0 {
-        return (name, Variant::Plain);
-    }
-    let (base, suffix) = (&name[..dot], &name[dot + 1..]);
-    let mut variant = Variant::Plain;
-    for part in suffix.split('.') {
-        let v = match part {
-            "constprop" | "isra" | "part" | "specialized" => Variant::Clone,
-            "cold" => Variant::Cold,
-            "localalias" => Variant::Alias,
-            "lto_priv" | "llvm" => Variant::Renamed,
-            p if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => continue,
-            _ => return (name, Variant::Plain),
-        };
-        // Cold wins over everything: `foo.part.0.cold` is still not an entry.
-        variant = match (variant, v) {
-            (Variant::Cold, _) | (_, Variant::Cold) => Variant::Cold,
-            (Variant::Clone, _) | (_, Variant::Clone) => Variant::Clone,
-            (_, v) => v,
-        };
-    }
-    (base, variant)
 }
 
 /// Where a name's bytes are in the file: offset and length.
@@ -99,9 +59,15 @@ struct NameRef {
 /// `Symbol::file` when the symbol has no `STT_FILE`.
 const NO_FILE: u32 = u32::MAX;
 
+/// Tags that tell indexes apart; see [`Symbol`].
+static NEXT_OWNER: AtomicU32 = AtomicU32::new(1);
+
 /// One symbol. Accessors on [`SymbolIndex`] give its name and file.
 #[derive(Debug, Clone, Copy)]
 pub struct Symbol {
+    /// The index that made it: only that index's name bytes are known to be
+    /// valid UTF-8 at `name`.
+    owner: u32,
     name: NameRef,
     /// Link-time address (`st_value`).
     pub addr: LinkAddr,
@@ -123,11 +89,15 @@ pub struct Symbol {
 /// All symbols of one object, in symbol-table order.
 #[derive(Debug)]
 pub struct SymbolIndex {
+    /// This index's tag (see [`Symbol`]).
+    owner: u32,
     /// The file the names are in.
     source: Option<Arc<Bytes>>,
     symbols: Vec<Symbol>,
     files: Vec<NameRef>,
     by_addr: OnceLock<Vec<u32>>,
+    /// Symbol positions by a hash of their name (built on first use).
+    by_name: OnceLock<std::collections::HashMap<u64, Vec<u32>>>,
 }
 
 impl SymbolIndex {
@@ -148,10 +118,12 @@ impl SymbolIndex {
         keep: impl Fn(&str) -> bool,
     ) -> Result<SymbolIndex> {
         let mut index = SymbolIndex {
+            owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
             source: None,
             symbols: Vec::new(),
             files: Vec::new(),
             by_addr: OnceLock::new(),
+            by_name: OnceLock::new(),
         };
         match symtab_from.filter(|o| o.has_symtab()) {
             Some(st) => {
@@ -175,6 +147,7 @@ impl SymbolIndex {
     ) -> Result<()> {
         let sections = obj.sections();
         let mut current_file: Option<u32> = None;
+        let owner = self.owner;
         let files = &mut self.files;
         let symbols = &mut self.symbols;
         obj.for_each_symbol(table, |raw| {
@@ -231,6 +204,7 @@ impl SymbolIndex {
                 }
             }
             symbols.push(Symbol {
+                owner,
                 name,
                 addr: LinkAddr(raw.value),
                 size: raw.size,
@@ -252,39 +226,52 @@ impl SymbolIndex {
         &self.symbols
     }
 
-    /// Number of symbols.
-    pub fn len(&self) -> usize {
-        self.symbols.len()
-    }
-
-    /// True if the index has no symbols.
-    pub fn is_empty(&self) -> bool {
-        self.symbols.is_empty()
-    }
-
-    /// A symbol's full name (with any clone suffix).
+    /// A symbol's full name (with any clone suffix). A symbol of another
+    /// index gets its bytes checked, and an empty name if they are not text.
     pub fn name(&self, sym: &Symbol) -> &str {
-        self.str_of(sym.name)
+        if sym.owner == self.owner {
+            self.str_of(sym.name)
+        } else {
+            self.checked_str_of(sym.name)
+        }
     }
 
     /// The source file of a local symbol (its `STT_FILE`), if known.
     pub fn file(&self, sym: &Symbol) -> Option<&str> {
-        (sym.file != NO_FILE).then(|| self.str_of(self.files[sym.file as usize]))
+        if sym.file == NO_FILE {
+            return None;
+        }
+        if sym.owner == self.owner {
+            return Some(self.str_of(self.files[sym.file as usize]));
+        }
+        self.files
+            .get(sym.file as usize)
+            .map(|r| self.checked_str_of(*r))
     }
 
-    /// The number of distinct `STT_FILE` entries seen.
+    /// The number of distinct `STT_FILE` entries seen (the study reports it).
+    #[cfg(feature = "study")]
     pub fn file_count(&self) -> usize {
         self.files.len()
     }
 
+    /// The text of a name reference made by this index.
     fn str_of(&self, r: NameRef) -> &str {
         let bytes = self.source.as_deref().map_or(&[][..], |d| name_bytes(d, r));
         debug_assert!(std::str::from_utf8(bytes).is_ok());
-        // SAFETY: `add_table` indexes only names that passed
-        // `std::str::from_utf8`, and the bytes are immutable (a read-only
-        // mapping kept alive by `self.source`). Skipping the re-check halves
-        // the cost of a scan by name over a 250,000-symbol library.
+        // SAFETY: only references made by `add_table` of this index reach
+        // here (`name` and `file` compare the owner tag), and `add_table`
+        // keeps only names that passed `std::str::from_utf8`. The bytes are
+        // immutable (a read-only mapping kept alive by `self.source`).
+        // Skipping the re-check halves the cost of a scan by name over a
+        // 250,000-symbol library.
         unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// The text of a reference made by another index: checked.
+    fn checked_str_of(&self, r: NameRef) -> &str {
+        let bytes = self.source.as_deref().map_or(&[][..], |d| name_bytes(d, r));
+        std::str::from_utf8(bytes).unwrap_or("")
     }
 
     /// Every symbol named exactly `name`: one scan, comparing lengths
@@ -294,6 +281,28 @@ impl SymbolIndex {
         self.symbols
             .iter()
             .filter(move |s| s.name.len as usize == name.len() && self.name(s) == name)
+    }
+
+    /// How many symbols are named exactly `name`. The first call builds a
+    /// hash index of every name, so that counting (the kernel's uniqueness
+    /// rule, asked for every candidate of a nearest-unique search) costs one
+    /// lookup, not a scan.
+    pub fn count_named(&self, name: &str) -> usize {
+        let index = self.by_name.get_or_init(|| {
+            let mut m: std::collections::HashMap<u64, Vec<u32>> =
+                std::collections::HashMap::with_capacity(self.symbols.len());
+            for (i, s) in self.symbols.iter().enumerate() {
+                m.entry(crate::sources::hash_name(self.str_of(s.name)))
+                    .or_default()
+                    .push(i as u32);
+            }
+            m
+        });
+        index.get(&crate::sources::hash_name(name)).map_or(0, |v| {
+            v.iter()
+                .filter(|&&i| self.str_of(self.symbols[i as usize].name) == name)
+                .count()
+        })
     }
 
     /// Symbol positions sorted by address (built on first use).
@@ -329,34 +338,38 @@ fn name_bytes(data: &[u8], r: NameRef) -> &[u8] {
 mod tests {
     use super::*;
 
+    /// A symbol asked of the wrong index never reaches unchecked decoding:
+    /// its offsets point into bytes that are not text here.
     #[test]
-    fn variants() {
-        assert_eq!(split_variant("helper"), ("helper", Variant::Plain));
-        assert_eq!(
-            split_variant("helper.constprop.0"),
-            ("helper", Variant::Clone)
-        );
-        assert_eq!(split_variant("helper.isra.0"), ("helper", Variant::Clone));
-        assert_eq!(split_variant("helper.part.3"), ("helper", Variant::Clone));
-        assert_eq!(
-            split_variant("helper.isra.0.constprop.1"),
-            ("helper", Variant::Clone)
-        );
-        assert_eq!(split_variant("helper.cold"), ("helper", Variant::Cold));
-        assert_eq!(
-            split_variant("helper.part.0.cold"),
-            ("helper", Variant::Cold)
-        );
-        assert_eq!(
-            split_variant("helper.localalias"),
-            ("helper", Variant::Alias)
-        );
-        assert_eq!(
-            split_variant("helper.lto_priv.0"),
-            ("helper", Variant::Renamed)
-        );
-        assert_eq!(split_variant("a.b"), ("a.b", Variant::Plain));
-        assert_eq!(split_variant(".L123"), (".L123", Variant::Plain));
-        assert_eq!(split_variant("x."), ("x.", Variant::Plain));
+    fn foreign_symbols_are_decoded_checked() {
+        let text = b"\0alpha\0".to_vec();
+        let junk = vec![0xffu8; 16];
+        let make = |bytes: Vec<u8>| SymbolIndex {
+            owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
+            source: Some(Arc::new(Bytes::Owned(bytes))),
+            symbols: Vec::new(),
+            files: vec![NameRef { off: 1, len: 5 }],
+            by_addr: OnceLock::new(),
+            by_name: OnceLock::new(),
+        };
+        let mut ours = make(text);
+        let theirs = make(junk);
+        ours.symbols.push(Symbol {
+            owner: ours.owner,
+            name: NameRef { off: 1, len: 5 },
+            addr: LinkAddr(0x1000),
+            size: 1,
+            kind: SymbolKind::Function,
+            binding: Binding::Local,
+            section: 1,
+            file: 0,
+            in_exec_section: true,
+            table: SymbolTableKind::Symtab,
+        });
+        let s = ours.symbols[0];
+        assert_eq!(ours.name(&s), "alpha");
+        assert_eq!(ours.file(&s), Some("alpha"));
+        assert_eq!(theirs.name(&s), "");
+        assert_eq!(theirs.file(&s), Some(""));
     }
 }

@@ -1,0 +1,7 @@
+//! One file per command.
+
+pub mod kernel;
+pub mod list;
+pub mod resolve;
+pub mod study;
+pub mod trace;

@@ -1,0 +1,312 @@
+//! `probeaddr resolve` and `probeaddr plan`: resolve every probe point,
+//! link, print in the format asked.
+
+use std::io::Write;
+
+use anyhow::Result;
+use probeaddr::emit::event::{name_events, EventNamer, GroupName};
+use probeaddr::emit::json::{Document, Entry, SCHEMA};
+use probeaddr::emit::ProbeType;
+use probeaddr::spec::Target;
+use probeaddr::{ErrorKind, Linked, Location, Plan, ProbeDef, ProbeSpec, ResolveOptions};
+
+use crate::flags::{Format, ResolveArgs};
+use crate::print::{self, report, Notes, Row};
+use crate::setup::{self, Inputs, Setup};
+
+/// The points of one run that resolved, with their locations, in order.
+pub struct Resolved {
+    pub setup: Setup,
+    /// (probe point as given, its locations).
+    pub points: Vec<(String, Vec<Location>)>,
+}
+
+/// True if a parsed point is a kernel or module point for these flags.
+fn is_kernel(spec: &ProbeSpec, args: &ResolveArgs) -> bool {
+    match &spec.target {
+        Target::Process(Some(_)) => false,
+        Target::Process(None) => args.exec.is_none(),
+        _ => true,
+    }
+}
+
+/// The resolver's options for these flags.
+pub fn options(args: &ResolveArgs) -> ResolveOptions {
+    ResolveOptions {
+        unique: args.unique,
+        skip_prologue: args.skip_prologue,
+        no_inlines: args.no_inlines,
+        debug_dirs: args.debug_dirs.clone(),
+        debuginfod: args.debuginfod.clone(),
+        check_build_id: !args.no_build_id_check,
+    }
+}
+
+/// Parse and resolve every point, reporting each failure; `Ok(None)` when
+/// nothing could be set up. The second value is false if any point failed.
+pub fn resolve_points(
+    args: &ResolveArgs,
+    process: bool,
+    notes: &mut Notes,
+) -> Result<(Option<Resolved>, bool)> {
+    if args.points.is_empty() {
+        report(&probeaddr::Error::new(
+            ErrorKind::BadInput,
+            "no probe points given",
+        ));
+        return Ok((None, false));
+    }
+    let mut ok = true;
+    let mut specs = Vec::new();
+    for text in &args.points {
+        match ProbeSpec::parse(text) {
+            Ok(s) => specs.push((text.clone(), s)),
+            Err(e) => {
+                report(&e);
+                ok = false;
+            }
+        }
+    }
+    let setup = match setup::open(Inputs {
+        kernel: Some(&args.kernel),
+        exec: args.exec.clone(),
+        vmlinux: None,
+        options: options(args),
+        pid: args.pid.filter(|_| process),
+        maps: args.maps.clone().filter(|_| process),
+        kernel_work: specs.iter().any(|(_, s)| is_kernel(s, args)),
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            report(&e);
+            return Ok((None, false));
+        }
+    };
+    for n in &setup.notes {
+        notes.note(n);
+    }
+    // A process that cannot be read fails its points once, not per location.
+    let process_error = setup.linker.check_process().err();
+    if let Some(e) = &process_error {
+        report(e);
+        ok = false;
+    }
+    let just_specs: Vec<ProbeSpec> = specs.iter().map(|(_, s)| s.clone()).collect();
+    let results = setup.resolver.resolve_all(&just_specs);
+    for n in setup.resolver.notes() {
+        notes.note(&n);
+    }
+    let mut points = Vec::new();
+    for ((text, spec), result) in specs.into_iter().zip(results) {
+        if process_error.is_some() && !is_kernel(&spec, args) {
+            continue;
+        }
+        let r = match result {
+            Ok(r) => r,
+            Err(e) => {
+                report(&e);
+                ok = false;
+                continue;
+            }
+        };
+        for n in &r.notes {
+            notes.note(n);
+        }
+        for w in &r.warnings {
+            notes.warn(w);
+        }
+        for n in r.locations.iter().flat_map(|l| &l.notes) {
+            notes.note(n);
+        }
+        if r.locations.len() > 1 {
+            let listed: Vec<String> = r.locations.iter().map(Location::describe).collect();
+            let pins: Vec<String> = r
+                .pins()
+                .into_iter()
+                .flatten()
+                .map(|p| format!("'{p}'"))
+                .collect();
+            notes.note(&format!(
+                "'{text}' matches {} locations: {}{}; add --unique to make this an error",
+                r.locations.len(),
+                listed.join(", "),
+                if pins.is_empty() {
+                    String::new()
+                } else {
+                    format!("; pin one with {}", pins.join(", "))
+                }
+            ));
+        }
+        let mut locations = r.locations;
+        for l in &mut locations {
+            l.args.extend(args.args.iter().cloned());
+        }
+        points.push((text, locations));
+    }
+    Ok((Some(Resolved { setup, points }), ok))
+}
+
+/// Link every location of every point; a point with a location that
+/// cannot be linked (not mapped in the process) fails as a whole.
+pub fn link_points(
+    resolved: &Resolved,
+    notes: &mut Notes,
+) -> (Vec<(String, usize, Vec<Linked>)>, bool) {
+    let mut ok = true;
+    let mut out = Vec::new();
+    'points: for (text, locs) in &resolved.points {
+        let mut linked = Vec::new();
+        for l in locs {
+            match resolved.setup.linker.link(l) {
+                Ok(x) => linked.push(x),
+                Err(e) => {
+                    report(&e);
+                    ok = false;
+                    continue 'points;
+                }
+            }
+        }
+        for u in linked.iter().filter_map(|l| l.unlinked.as_deref()) {
+            notes.note(u);
+        }
+        out.push((text.clone(), locs.len(), linked));
+    }
+    (out, ok)
+}
+
+/// `probeaddr resolve`.
+pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
+    let group = match GroupName::new(&args.group) {
+        Ok(g) => g,
+        Err(e) => {
+            report(&e);
+            return Ok(false);
+        }
+    };
+    let mut notes = Notes::default();
+    let (resolved, mut ok) = resolve_points(args, true, &mut notes)?;
+    let Some(resolved) = resolved else {
+        return Ok(false);
+    };
+    if args.format == Format::Plan {
+        let (plan, plan_ok) = plan_of(&resolved);
+        writeln!(out, "{}", plan.to_json())?;
+        return Ok(ok && plan_ok);
+    }
+    let (points, link_ok) = link_points(&resolved, &mut notes);
+    ok &= link_ok;
+    let linked: Vec<&Linked> = points.iter().flat_map(|p| &p.2).collect();
+    let locations: Vec<Location> = linked.iter().map(|l| l.location.clone()).collect();
+    let events = name_events(&locations, &mut EventNamer::new());
+    let form = setup::form(args.form);
+    let lines: Vec<Result<String, String>> = linked
+        .iter()
+        .zip(&events)
+        .map(|(l, ev)| {
+            ProbeDef::new(l, ev, form)
+                .map(|d| d.line(&group))
+                .map_err(|e| e.to_string())
+        })
+        .collect();
+    match args.format {
+        Format::Uprobe | Format::Kprobe => {
+            let want = if args.format == Format::Kprobe {
+                ProbeType::Kprobe
+            } else {
+                ProbeType::Uprobe
+            };
+            let mut other = false;
+            for (l, line) in linked.iter().zip(&lines) {
+                if l.location.object.is_kernel() != (want == ProbeType::Kprobe) {
+                    other = true;
+                    continue;
+                }
+                match line {
+                    Ok(line) => writeln!(out, "{line}")?,
+                    Err(e) => {
+                        eprintln!("probeaddr: error: {e}");
+                        ok = false;
+                    }
+                }
+            }
+            if other {
+                match want {
+                    ProbeType::Kprobe => eprintln!("probeaddr: error: --format kprobe is for kernel probe points; use --format uprobe with -x"),
+                    ProbeType::Uprobe => eprintln!("probeaddr: error: --format uprobe is for user-space probe points; use --format kprobe"),
+                }
+                ok = false;
+            }
+        }
+        Format::Json => {
+            let mut entries = Vec::new();
+            let mut i = 0;
+            for (_, matches, ls) in &points {
+                for l in ls {
+                    entries.push(Entry::new(l, *matches, &events[i], lines[i].clone()));
+                    i += 1;
+                }
+            }
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &Document {
+                    schema: SCHEMA,
+                    locations: entries,
+                },
+            )?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            let rows: Vec<Row<'_>> = linked
+                .iter()
+                .zip(&lines)
+                .map(|(l, d)| Row {
+                    linked: l,
+                    probe: d.as_deref().ok(),
+                })
+                .collect();
+            print::locations_table(out, &rows, args.pid.is_some() || args.maps.is_some())?;
+            for (l, d) in linked.iter().zip(&lines) {
+                if let (Err(e), true) = (d, print::is_probe(&l.location)) {
+                    let kind = if l.location.object.is_kernel() {
+                        "kprobe"
+                    } else {
+                        "uprobe"
+                    };
+                    notes.warn(&format!("no {kind} definition: {e}"));
+                }
+            }
+        }
+        Format::Plan => unreachable!("handled above"),
+    }
+    Ok(ok)
+}
+
+/// The plan of what resolved: every location but data ones (a data
+/// location is a fetch argument, not a probe).
+pub fn plan_of(resolved: &Resolved) -> (Plan, bool) {
+    let mut ok = true;
+    let mut locations = Vec::new();
+    for l in resolved.points.iter().flat_map(|p| &p.1) {
+        if !print::is_probe(l) {
+            eprintln!("probeaddr: error: {}: a data location is a fetch argument, not a probe; it cannot go into a plan", l.symbol);
+            ok = false;
+            continue;
+        }
+        locations.push(l.clone());
+    }
+    (Plan::new(locations), ok)
+}
+
+/// `probeaddr plan`: the plan, printed only if every point resolved.
+pub fn plan(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
+    let mut notes = Notes::default();
+    let (resolved, ok) = resolve_points(args, false, &mut notes)?;
+    let Some(resolved) = resolved else {
+        return Ok(false);
+    };
+    let (plan, plan_ok) = plan_of(&resolved);
+    if ok && plan_ok {
+        writeln!(out, "{}", plan.to_json())?;
+    }
+    Ok(ok && plan_ok)
+}

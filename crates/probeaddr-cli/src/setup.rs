@@ -1,0 +1,127 @@
+//! Flags → a [`Resolver`] and a [`Linker`]: the one place that decides what
+//! the running system contributes and how strictly.
+//!
+//! * The linker reads `/proc/kallsyms` and `/sys` unless `--offline`, or the
+//!   files given with `--kallsyms` and `--sysfs`; `--pid`/`--maps` name the
+//!   process.
+//! * The kallsyms it reads goes to the resolver too (parsed once), as the
+//!   namespace of uniqueness — only for kernel work, so that a user-space
+//!   point never reads it.
+//! * A kallsyms that does not describe the vmlinux (or System.map) given is
+//!   an error when the user named it with `--kallsyms`; the running
+//!   kernel's is then only a note, and nothing is linked to it.
+
+use std::path::PathBuf;
+
+use probeaddr::link::Process;
+use probeaddr::{Error, FormChoice, Linker, LinkerConfig, ResolveOptions, Resolver, Source};
+
+use crate::flags::{FormArg, KernelFlags};
+
+/// What one command works with.
+pub struct Setup {
+    pub resolver: Resolver,
+    pub linker: Linker,
+    /// What the user should know about the setup itself.
+    pub notes: Vec<String>,
+}
+
+/// The flags setup needs, from whichever command has them.
+#[derive(Default)]
+pub struct Inputs<'a> {
+    pub kernel: Option<&'a KernelFlags>,
+    pub exec: Option<PathBuf>,
+    pub vmlinux: Option<PathBuf>,
+    pub options: ResolveOptions,
+    pub pid: Option<u32>,
+    pub maps: Option<PathBuf>,
+    /// Kernel points are to be resolved (or kernel names listed): read the
+    /// running kernel's kallsyms.
+    pub kernel_work: bool,
+}
+
+impl KernelFlags {
+    /// Where the linker reads the target's state.
+    pub fn linker_config(&self, check_build_id: bool) -> LinkerConfig {
+        let live = |p: &str| (!self.offline).then(|| PathBuf::from(p));
+        LinkerConfig {
+            kallsyms: self.kallsyms.clone().or_else(|| live("/proc/kallsyms")),
+            sysfs: self.sysfs.clone().or_else(|| live("/sys")),
+            process: None,
+            check_build_id,
+        }
+    }
+}
+
+/// Open everything a command needs.
+pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
+    let check = inp.options.check_build_id;
+    let mut config = match inp.kernel {
+        Some(k) => k.linker_config(check),
+        None => LinkerConfig {
+            check_build_id: check,
+            ..LinkerConfig::offline()
+        },
+    };
+    config.process = match (inp.pid, &inp.maps) {
+        (Some(pid), _) => Some(Process::Pid(pid)),
+        (None, Some(f)) => Some(Process::Maps(f.clone())),
+        (None, None) => None,
+    };
+    let explicit = inp.kernel.is_some_and(|k| k.kallsyms.is_some());
+    let mut notes = Vec::new();
+    let mut sources = Vec::new();
+    sources.extend(inp.exec.map(Source::User));
+    let vmlinux = inp
+        .vmlinux
+        .or_else(|| inp.kernel.and_then(|k| k.vmlinux.clone()));
+    sources.extend(vmlinux.map(Source::Vmlinux));
+    if let Some(k) = inp.kernel {
+        sources.extend(k.modules.iter().cloned().map(Source::Module));
+        sources.extend(k.module_dir.clone().map(Source::ModuleDir));
+        sources.extend(k.system_map.clone().map(Source::SystemMap));
+        sources.extend(k.symbols.clone().map(Source::SideTable));
+    }
+    let mut linker = Linker::new(config.clone());
+    let mut running = false;
+    if inp.kernel_work {
+        match linker.kernel_symbols() {
+            Ok(Some(ks)) => {
+                sources.push(Source::Kallsyms(ks));
+                running = true;
+            }
+            Ok(None) => {}
+            Err(e) if explicit => return Err(e),
+            Err(e) => notes.push(format!("running kernel not consulted: {e}")),
+        }
+    }
+    let mut resolver = Resolver::with_options(sources, inp.options);
+    if running {
+        if let Some(Err(e)) = resolver.kernel_check() {
+            if explicit {
+                return Err(e);
+            }
+            notes.push(format!("runtime addresses omitted: {e}"));
+            resolver.drop_kernel_symbols();
+            linker = Linker::new(LinkerConfig {
+                kallsyms: None,
+                ..config
+            });
+        }
+    }
+    Ok(Setup {
+        resolver,
+        linker,
+        notes,
+    })
+}
+
+/// The library's form choice for a `--form` flag.
+pub fn form(f: FormArg) -> FormChoice {
+    match f {
+        FormArg::Safest => FormChoice::Safest,
+        FormArg::Text => FormChoice::Text,
+        FormArg::Symbol => FormChoice::Symbol,
+        FormArg::Address => FormChoice::Address,
+    }
+}

@@ -1,0 +1,256 @@
+//! Names: compiler variants of a function (`.constprop.0`, `.cold`…), how a
+//! probe point's function and file patterns match symbol names and source
+//! paths, and the closest names for "not found" answers.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::index::{SymbolIndex, SymbolKind};
+use crate::spec::Pattern;
+
+/// A compiler-generated variant of a function, recognised by its suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Variant {
+    /// The function itself.
+    Plain,
+    /// A specialised copy (`.constprop.N`, `.isra.N`, `.part.N`, and
+    /// combinations): a real entry point of a copy of the function's code.
+    Clone,
+    /// `.cold`: the split-off cold part. Never an entry point.
+    Cold,
+    /// `.localalias`: a second name for the same address.
+    Alias,
+    /// `.lto_priv.N` / `.llvm.N`: the function renamed by LTO; its only copy.
+    Renamed,
+}
+
+/// Split `foo.isra.0.constprop.1` into `("foo", Variant::Clone)`. Names whose
+/// suffix is not made only of known compiler tags are returned whole.
+pub fn split_variant(name: &str) -> (&str, Variant) {
+    let Some(dot) = name.find('.') else {
+        return (name, Variant::Plain);
+    };
+    if dot == 0 {
+        return (name, Variant::Plain);
+    }
+    let (base, suffix) = (&name[..dot], &name[dot + 1..]);
+    let mut variant = Variant::Plain;
+    for part in suffix.split('.') {
+        let v = match part {
+            "constprop" | "isra" | "part" | "specialized" => Variant::Clone,
+            "cold" => Variant::Cold,
+            "localalias" => Variant::Alias,
+            "lto_priv" | "llvm" => Variant::Renamed,
+            p if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => continue,
+            _ => return (name, Variant::Plain),
+        };
+        // Cold wins over everything: `foo.part.0.cold` is still not an entry.
+        variant = match (variant, v) {
+            (Variant::Cold, _) | (_, Variant::Cold) => Variant::Cold,
+            (Variant::Clone, _) | (_, Variant::Clone) => Variant::Clone,
+            (_, v) => v,
+        };
+    }
+    (base, variant)
+}
+
+/// Does symbol `name` match the function pattern? `foo` matches `foo` and its
+/// clones (`foo.constprop.0`) but never `foo.cold`, nor `__pfx_foo` padding.
+/// A pattern with a `.` matches full symbol names, so a clone can be pinned.
+pub fn name_matches(func: &Pattern, name: &str) -> bool {
+    // Fast reject for a literal name: most symbols differ in their first bytes.
+    if func.is_literal() {
+        let f = func.as_str();
+        if !name.starts_with(f)
+            || (name.len() > f.len() && (f.contains('.') || name.as_bytes()[f.len()] != b'.'))
+        {
+            return false;
+        }
+    }
+    let (base, variant) = split_variant(name);
+    if variant == Variant::Cold || name.starts_with("__pfx_") {
+        return false;
+    }
+    if func.as_str().contains('.') {
+        return func.matches(name);
+    }
+    func.matches(base)
+}
+
+/// Does a source path match the `@SRC` pattern on whole path components?
+/// `b.c` matches `b.c` and `src/b.c` but not `ab.c`; `src/b.c` matches
+/// `/home/x/src/b.c`; a pattern starting with `/` must match the whole path.
+/// Each component may be a glob.
+pub fn file_matches(pattern: &Pattern, path: &str) -> bool {
+    let pat = pattern.as_str();
+    let comps = |s: &str| -> Vec<String> {
+        s.split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(str::to_string)
+            .collect()
+    };
+    let pc = comps(pat);
+    let fc = comps(path);
+    if pc.is_empty() || pc.len() > fc.len() {
+        return false;
+    }
+    if pat.starts_with('/') && (pc.len() != fc.len() || !path.starts_with('/')) {
+        return false;
+    }
+    pc.iter()
+        .rev()
+        .zip(fc.iter().rev())
+        .all(|(p, f)| Pattern::new(p.as_str()).matches(f))
+}
+
+/// A test of a file's basename against the last component of a file pattern.
+pub fn last_component_matcher(file: &Pattern) -> impl Fn(&str) -> bool {
+    let last = Pattern::new(file.as_str().rsplit('/').next().unwrap_or(file.as_str()));
+    move |b: &str| last.matches(b)
+}
+
+/// The last path component.
+pub fn basename(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+/// Up to five function names close to `want`: names that contain it (the
+/// shortest first), then names within a small edit distance.
+pub fn closest_names(idx: &SymbolIndex, want: &str) -> Vec<String> {
+    closest_in(
+        idx.symbols()
+            .iter()
+            .filter(|s| s.kind == SymbolKind::Function)
+            .map(|s| idx.name(s)),
+        want,
+    )
+}
+
+/// [`closest_names`] over any names (a kallsyms listing's, say).
+pub fn closest_in<'a>(names: impl Iterator<Item = &'a str>, want: &str) -> Vec<String> {
+    let want_l = want.to_ascii_lowercase();
+    let limit = (want.len() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for name in names {
+        let (base, v) = split_variant(name);
+        if v == Variant::Cold || base.starts_with("__pfx_") || !seen.insert(base) {
+            continue;
+        }
+        let d = if want_l.len() >= 3
+            && base.len() >= want.len()
+            && base.to_ascii_lowercase().contains(&want_l)
+        {
+            1 + (base.len() - want.len()).min(limit)
+        } else if base.len().abs_diff(want.len()) > limit {
+            continue;
+        } else {
+            strsim::levenshtein(&want_l, &base.to_ascii_lowercase())
+        };
+        if d <= limit {
+            scored.push((d, base));
+        }
+    }
+    scored.sort();
+    scored
+        .into_iter()
+        .take(5)
+        .map(|(_, n)| n.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Pattern;
+
+    #[test]
+    fn variants() {
+        assert_eq!(split_variant("helper"), ("helper", Variant::Plain));
+        assert_eq!(
+            split_variant("helper.constprop.0"),
+            ("helper", Variant::Clone)
+        );
+        assert_eq!(split_variant("helper.isra.0"), ("helper", Variant::Clone));
+        assert_eq!(split_variant("helper.part.3"), ("helper", Variant::Clone));
+        assert_eq!(
+            split_variant("helper.isra.0.constprop.1"),
+            ("helper", Variant::Clone)
+        );
+        assert_eq!(split_variant("helper.cold"), ("helper", Variant::Cold));
+        assert_eq!(
+            split_variant("helper.part.0.cold"),
+            ("helper", Variant::Cold)
+        );
+        assert_eq!(
+            split_variant("helper.localalias"),
+            ("helper", Variant::Alias)
+        );
+        assert_eq!(
+            split_variant("helper.lto_priv.0"),
+            ("helper", Variant::Renamed)
+        );
+        assert_eq!(split_variant("a.b"), ("a.b", Variant::Plain));
+        assert_eq!(split_variant(".L123"), (".L123", Variant::Plain));
+        assert_eq!(split_variant("x."), ("x.", Variant::Plain));
+    }
+
+    fn fm(p: &str, f: &str) -> bool {
+        file_matches(&Pattern::new(p), f)
+    }
+
+    #[test]
+    fn file_components() {
+        assert!(fm("b.c", "b.c"));
+        assert!(fm("b.c", "src/b.c"));
+        assert!(fm("b.c", "./b.c"));
+        assert!(!fm("b.c", "ab.c"));
+        assert!(fm("src/b.c", "/home/x/src/b.c"));
+        assert!(!fm("src/b.c", "b.c"));
+        assert!(!fm("/src/b.c", "/home/x/src/b.c"));
+        assert!(fm("/home/x/src/b.c", "/home/x/src/b.c"));
+        assert!(fm("*.c", "src/b.c"));
+        assert!(fm("s*/?.c", "src/b.c"));
+        assert!(!fm("*.h", "src/b.c"));
+    }
+
+    #[test]
+    fn names_and_clones() {
+        let p = Pattern::new("helper");
+        assert!(name_matches(&p, "helper"));
+        assert!(name_matches(&p, "helper.constprop.0"));
+        assert!(!name_matches(&p, "helper.cold"));
+        assert!(!name_matches(&p, "helpers"));
+        assert!(name_matches(&Pattern::new("help*"), "helper.isra.0"));
+        assert!(!name_matches(&Pattern::new("*"), "__pfx_helper"));
+        assert!(name_matches(
+            &Pattern::new("helper.constprop.0"),
+            "helper.constprop.0"
+        ));
+        assert!(!name_matches(&Pattern::new("helper.constprop.0"), "helper"));
+    }
+
+    #[test]
+    fn closest() {
+        let names = [
+            "helper",
+            "helper.cold",
+            "__pfx_helper",
+            "other_helper_fn",
+            "main",
+        ];
+        assert_eq!(
+            closest_in(names.into_iter(), "helpr"),
+            vec!["helper".to_string()]
+        );
+        // A substring counts only when the name is not much longer.
+        assert_eq!(
+            closest_in(names.into_iter(), "elper"),
+            vec!["helper".to_string()]
+        );
+        assert!(closest_in(names.into_iter(), "zzzzzz").is_empty());
+    }
+}

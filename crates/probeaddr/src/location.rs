@@ -1,0 +1,391 @@
+//! A location: the answer for one probe point in one object, before linking.
+//!
+//! Every object kind — a user-space file, the kernel image, a module, a
+//! kallsyms listing — gives the same [`Location`]. What differs is its
+//! [`Anchor`]: the one base that linking fetches at run time (nothing for a
+//! file offset, `_text` under KASLR, a module section's load address). A
+//! location holds no runtime address; [`crate::Linker`] adds it.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::addr::{FileOffset, LinkAddr, RuntimeAddr, SectionOffset};
+use crate::index::names::file_matches;
+pub use crate::index::names::Variant;
+pub use crate::index::Binding;
+pub use crate::sources::elf::SymbolTableKind;
+use crate::spec::Pattern;
+
+/// The object a location is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Object {
+    /// A user-space ELF file (executable or shared library).
+    User {
+        /// The file, as given.
+        path: PathBuf,
+        /// Its GNU build-id (hex), if it has one.
+        build_id: Option<String>,
+    },
+    /// The kernel image.
+    Vmlinux {
+        /// The vmlinux analysed; `None` when the symbols came from a listing
+        /// (kallsyms, System.map, an exported side table).
+        path: Option<PathBuf>,
+        /// Its build-id (hex), when known.
+        build_id: Option<String>,
+    },
+    /// A kernel module.
+    Module {
+        /// The module's name (`.modinfo` `name=`).
+        name: String,
+        /// The `.ko` analysed; `None` when the symbols came from kallsyms.
+        path: Option<PathBuf>,
+        /// Its build-id (hex), when known.
+        build_id: Option<String>,
+    },
+}
+
+impl Object {
+    /// True for the kernel image and modules.
+    pub fn is_kernel(&self) -> bool {
+        !matches!(self, Object::User { .. })
+    }
+
+    /// The object's build-id (hex), when known.
+    pub fn build_id(&self) -> Option<&str> {
+        match self {
+            Object::User { build_id, .. }
+            | Object::Vmlinux { build_id, .. }
+            | Object::Module { build_id, .. } => build_id.as_deref(),
+        }
+    }
+
+    /// `./prog`, `vmlinux`, `af_key`: the object as a table shows it.
+    pub fn short_name(&self) -> String {
+        match self {
+            Object::User { path, .. } => path.display().to_string(),
+            Object::Vmlinux { .. } => "vmlinux".into(),
+            Object::Module { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// What a location's probe does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum LocationKind {
+    /// A function's entry (an out-of-line copy, or an inlined site).
+    Entry,
+    /// A function's return (`%return`, `.return`): a return probe.
+    Return,
+    /// An offset into a function (`FUNC+OFF`, or after its prologue).
+    Offset,
+    /// A source line.
+    Line,
+    /// A data symbol (`kernel.data`): the address of a fetch argument, not a probe.
+    Data,
+}
+
+impl LocationKind {
+    /// True if the location takes a return probe (`r:`).
+    pub fn is_return(self) -> bool {
+        self == LocationKind::Return
+    }
+}
+
+/// What a location is relative to: the one base fetched at link time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Anchor {
+    /// An offset into the object's file: what `uprobe_events` takes
+    /// (`PATH:OFFSET`); a process maps it wherever it likes.
+    File {
+        /// The file offset.
+        offset: FileOffset,
+    },
+    /// `_text + offset` in the kernel image: unique, and survives KASLR.
+    KernelText {
+        /// Bytes after `_text`.
+        #[serde(with = "crate::addr::hex")]
+        offset: u64,
+    },
+    /// An offset into one section of a module, which the loader places on
+    /// its own (`/sys/module/M/sections/SECTION`).
+    ModuleSection {
+        /// The section (`.text`, `.init.text`, `.text.unlikely`…).
+        section: String,
+        /// The offset in it.
+        offset: SectionOffset,
+    },
+    /// An absolute runtime address: a kallsyms listing's, valid for the boot
+    /// it was read from.
+    Absolute {
+        /// The address.
+        addr: RuntimeAddr,
+    },
+}
+
+impl std::fmt::Display for Anchor {
+    /// `file offset 0x1175`, `_text+0x3ea470`, `.text+0x40`, `0xffffffffc0a1b000`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Anchor::File { offset } => write!(f, "file offset {offset}"),
+            Anchor::KernelText { offset } => write!(f, "_text+{offset:#x}"),
+            Anchor::ModuleSection { section, offset } => write!(f, "{section}+{offset}"),
+            Anchor::Absolute { addr } => write!(f, "{addr}"),
+        }
+    }
+}
+
+/// `SYM+OFF` with a symbol that the kernel's probe API finds once: the
+/// location's own function when its name is unique, else the nearest
+/// preceding unique function of the same section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SymbolAnchor {
+    /// The symbol.
+    pub symbol: String,
+    /// The location's offset from it.
+    #[serde(with = "crate::addr::hex")]
+    pub offset: u64,
+    /// False when `symbol` is the nearest unique symbol, not the function itself.
+    pub own: bool,
+}
+
+impl std::fmt::Display for SymbolAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}+{:#x}", self.symbol, self.offset)
+    }
+}
+
+/// Which names a kernel location's uniqueness was counted among.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Namespace {
+    /// The running kernel's kallsyms: vmlinux and every loaded module, what
+    /// `kprobe_events` checks (`number_of_same_symbols()`).
+    Kallsyms,
+    /// Only the files at hand (the vmlinux or System.map and the modules
+    /// given): a module loaded later can still make a name ambiguous.
+    Files,
+}
+
+/// A source line of a line probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLine {
+    /// The file, relative to the compile directory when under it.
+    pub file: String,
+    /// The line.
+    pub line: u64,
+    /// `FUNC:N`: the N the probe point counted from the declaration line.
+    pub relative: Option<u32>,
+}
+
+/// One resolved probe location.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// The probe point it was resolved from, as probeaddr writes it.
+    pub point: String,
+    /// The event name the probe point chose (`EVENT=FUNC`), if any.
+    pub requested_event: Option<String>,
+    /// The object it is in.
+    pub object: Object,
+    /// The symbol holding the code, with any compiler suffix
+    /// (`helper.constprop.0`); for an inlined site, the function it was
+    /// inlined into.
+    pub symbol: String,
+    /// The source-level function (`helper`; for an inlined site, the inlined one).
+    pub function: String,
+    /// Plain, clone or renamed.
+    pub variant: Variant,
+    /// Source file: the DWARF compile unit's name (`sub/b.c`) where the
+    /// object has DWARF, else a local's `STT_FILE` name (`b.c`).
+    pub file: Option<String>,
+    /// The compile unit's full path (`DW_AT_comp_dir/DW_AT_name`), if known.
+    pub source_path: Option<String>,
+    /// The declaration file, when the probe point matched the function
+    /// through it (a `static` defined in a header) or for an inlined site.
+    pub decl_file: Option<String>,
+    /// For line probes: the file and line.
+    pub line: Option<SourceLine>,
+    /// For an inlined site: the function it was inlined into.
+    pub inlined_into: Option<String>,
+    /// What the probe does.
+    pub kind: LocationKind,
+    /// Local, global or weak (unknown for kallsyms listings).
+    pub binding: Option<Binding>,
+    /// Which ELF symbol table named it (`None` for listings).
+    pub table: Option<SymbolTableKind>,
+    /// Other names at the same address that the probe point also matched.
+    pub aliases: Vec<String>,
+    /// The section holding it, when known (`.text`, `.init.text`…).
+    pub section: Option<String>,
+    /// The symbol's link-time address (for a module: its offset in its section).
+    pub func_addr: LinkAddr,
+    /// Offset of the probe from the symbol.
+    #[serde(with = "crate::addr::hex")]
+    pub offset: u64,
+    /// Link-time address of the probe: `func_addr + offset`.
+    pub addr: LinkAddr,
+    /// Symbol size in bytes (0 if unknown).
+    pub size: u64,
+    /// What the location is relative to.
+    pub anchor: Anchor,
+    /// Kernel: `SYM+OFF` with a symbol unique in [`Location::namespace`].
+    pub symbol_form: Option<SymbolAnchor>,
+    /// Module: `MOD:SYM+OFF` with a symbol unique in the module.
+    pub module_form: Option<SymbolAnchor>,
+    /// Kernel data: `@SYM`, when kallsyms lists the symbol exactly once.
+    pub data_symbol: Option<String>,
+    /// Kernel: how many symbols of this name the namespace holds.
+    pub name_count: Option<usize>,
+    /// Kernel: where uniqueness was counted.
+    pub namespace: Option<Namespace>,
+    /// What the user should know about this location (a file the symbol
+    /// table and DWARF disagree on, why a form is missing).
+    pub notes: Vec<String>,
+    /// Fetch arguments the probe records (`x=%di:s32`), as the probe API
+    /// takes them.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+impl Location {
+    /// `helper+0x4 [b.c]`, `jhash (inlined into f) f+0x10 [x.c]`: for messages.
+    pub fn describe(&self) -> String {
+        let what = match &self.inlined_into {
+            Some(c) => format!(
+                "{} inlined into {c} at {}+{:#x}",
+                self.function, self.symbol, self.offset
+            ),
+            None if self.offset > 0 => format!("{}+{:#x}", self.symbol, self.offset),
+            None => self.symbol.clone(),
+        };
+        match &self.file {
+            Some(f) => format!("{what} [{f}]"),
+            None => what,
+        }
+    }
+
+    /// A probe point that names this location alone among `all` (the
+    /// locations of one probe point), if one exists: the function with the
+    /// shortest suffix of its file's path that no other location shares
+    /// (`helper@b.c`, else `helper@src/b.c`), else its full symbol name.
+    pub fn pin(&self, all: &[Location]) -> Option<String> {
+        let keys: Vec<PinKey<'_>> = all.iter().map(PinKey::of).collect();
+        pin_among(&PinKey::of(self), &keys)
+    }
+}
+
+/// What a pin is made of; also built for names that are not locations
+/// (the instances of a duplicated kernel name).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PinKey<'a> {
+    pub symbol: &'a str,
+    pub function: &'a str,
+    pub aliases: &'a [String],
+    pub file: Option<&'a str>,
+    pub source_path: Option<&'a str>,
+    pub offset: u64,
+}
+
+impl<'a> PinKey<'a> {
+    pub(crate) fn of(l: &'a Location) -> PinKey<'a> {
+        PinKey {
+            symbol: &l.symbol,
+            function: &l.function,
+            aliases: &l.aliases,
+            file: l.file.as_deref(),
+            source_path: l.source_path.as_deref(),
+            offset: l.offset,
+        }
+    }
+}
+
+/// The one pinning rule (see [`Location::pin`]).
+pub(crate) fn pin_among(l: &PinKey<'_>, all: &[PinKey<'_>]) -> Option<String> {
+    let names_it = |o: &PinKey<'_>, sym: &str| {
+        o.symbol == sym
+            || (o.function == sym && !sym.contains('.'))
+            || o.aliases.iter().any(|a| a == sym)
+    };
+    let in_file = |o: &PinKey<'_>, f: &str| {
+        let p = Pattern::new(f);
+        o.file.is_some_and(|of| file_matches(&p, of))
+            || o.source_path.is_some_and(|of| file_matches(&p, of))
+    };
+    let count = |sym: &str, file: Option<&str>| {
+        all.iter()
+            .filter(|o| names_it(o, sym) && file.is_none_or(|f| in_file(o, f)))
+            .count()
+    };
+    let with_off = |p: String| {
+        if l.offset > 0 {
+            format!("{p}+{:#x}", l.offset)
+        } else {
+            p
+        }
+    };
+    let mut suffixes: Vec<String> = Vec::new();
+    for path in [l.file, l.source_path].into_iter().flatten() {
+        let comps: Vec<&str> = path
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        for k in 1..=comps.len() {
+            let mut s = comps[comps.len() - k..].join("/");
+            if k == comps.len() && path.starts_with('/') {
+                s.insert(0, '/');
+            }
+            if !suffixes.contains(&s) {
+                suffixes.push(s);
+            }
+        }
+    }
+    suffixes.sort_by_key(|s| s.len());
+    for sym in [l.function, l.symbol] {
+        for f in &suffixes {
+            if count(sym, Some(f)) == 1 {
+                return Some(with_off(format!("{sym}@{f}")));
+            }
+        }
+    }
+    if count(l.symbol, None) == 1 {
+        return Some(with_off(l.symbol.to_string()));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key<'a>(file: &'a str, path: &'a str) -> PinKey<'a> {
+        PinKey {
+            symbol: "helper",
+            function: "helper",
+            aliases: &[],
+            file: Some(file),
+            source_path: Some(path),
+            offset: 0,
+        }
+    }
+
+    #[test]
+    fn pins_take_the_shortest_distinguishing_suffix() {
+        let all = [
+            key("a.c", "/home/src/a.c"),
+            key("b.c", "/home/src/b.c"),
+            key("sub/b.c", "/home/src/sub/b.c"),
+        ];
+        assert_eq!(pin_among(&all[0], &all).as_deref(), Some("helper@a.c"));
+        // b.c names both b.c files; src/b.c only the first.
+        assert_eq!(pin_among(&all[1], &all).as_deref(), Some("helper@src/b.c"));
+        assert_eq!(pin_among(&all[2], &all).as_deref(), Some("helper@sub/b.c"));
+    }
+}

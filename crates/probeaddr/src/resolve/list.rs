@@ -1,0 +1,232 @@
+//! What DWARF says about a function: every copy with its declaration and
+//! inlined sites (`probeaddr list`), and the lines that can be probed
+//! (`probeaddr lines`, like `perf probe -L`).
+
+use serde::Serialize;
+
+use crate::addr::LinkAddr;
+use crate::error::{Error, ErrorKind, Result};
+use crate::index::names::split_variant;
+use crate::index::Binding;
+use crate::object::{AnalysedObject, InlineMatch};
+use crate::resolve::{Resolver, Where};
+use crate::spec::{Pattern, Point, ProbeSpec};
+
+/// One function of `probeaddr list`: an out-of-line copy, or a function
+/// that exists only inlined.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedFunction {
+    /// The symbol (the function's name when it has no copy).
+    pub symbol: String,
+    /// Its source file.
+    pub file: Option<String>,
+    /// The declaration file, from DWARF.
+    pub decl_file: Option<String>,
+    /// The declaration line, from DWARF.
+    pub decl_line: Option<u64>,
+    /// The entry (`None`: no out-of-line copy).
+    pub entry: Option<LinkAddr>,
+    /// The size in bytes (`None`: no out-of-line copy).
+    pub size: Option<u64>,
+    /// Local, global or weak (`None`: no out-of-line copy).
+    pub binding: Option<Binding>,
+    /// Where it was inlined.
+    pub inlined_sites: Vec<InlinedSite>,
+}
+
+/// An inlined site of a listed function.
+#[derive(Debug, Clone, Serialize)]
+pub struct InlinedSite {
+    /// The site's address.
+    pub address: LinkAddr,
+    /// `host+0xOFF`: the symbol holding it.
+    #[serde(rename = "in")]
+    pub within: String,
+    /// The function it was inlined into.
+    pub caller: Option<String>,
+    /// The host's source file.
+    pub file: Option<String>,
+}
+
+/// The probeable lines of one copy of a function.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionLines {
+    /// The symbol.
+    pub symbol: String,
+    /// Its source file.
+    pub file: Option<String>,
+    /// The declaration line (what `FUNC:N` counts from).
+    pub decl_line: Option<u64>,
+    /// The entry.
+    pub entry: LinkAddr,
+    /// Every line with code, with its first address.
+    pub lines: Vec<LineEntry>,
+}
+
+/// One line with code.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineEntry {
+    /// The file, relative to the compile directory when under it.
+    pub file: String,
+    /// The line.
+    pub line: u64,
+    /// The line counted from the declaration line (`FUNC:N`'s N).
+    pub relative: Option<i64>,
+    /// Its first address.
+    pub address: LinkAddr,
+    /// That address's offset from the entry.
+    #[serde(with = "crate::addr::hex")]
+    pub offset: u64,
+}
+
+fn site(i: &InlineMatch) -> InlinedSite {
+    InlinedSite {
+        address: LinkAddr(i.host.sym.addr.get() + i.offset),
+        within: format!("{}+{:#x}", i.host.name, i.offset),
+        caller: i.caller.clone(),
+        file: i.host.file.as_ref().map(|f| f.shown.clone()),
+    }
+}
+
+impl Resolver {
+    /// The object a `list` or `lines` point is about: a user-space file or the vmlinux.
+    fn analysed_for<'s>(
+        &self,
+        spec: &'s ProbeSpec,
+    ) -> Result<(AnalysedRef, (&'s Pattern, Option<&'s Pattern>))> {
+        let func = match &spec.point {
+            Point::Function {
+                func,
+                file,
+                offset: 0,
+                line: None,
+            } => (func, file.as_ref()),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::BadInput,
+                    format!("'{spec}': list and lines take a function (FUNC[@SRC])"),
+                ))
+            }
+        };
+        let obj = match self.place(spec)? {
+            Where::User(p) => AnalysedRef::User(self.user_object(&p)?),
+            Where::Kernel if self.vmlinux_path.is_some() => AnalysedRef::Kernel,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::BadInput,
+                    format!(
+                    "'{spec}': give the object: -x PATH for user space, -k VMLINUX for the kernel"
+                ),
+                ))
+            }
+        };
+        Ok((obj, func))
+    }
+
+    fn analysed<'a>(&'a self, r: &'a AnalysedRef) -> Result<&'a AnalysedObject> {
+        Ok(match r {
+            AnalysedRef::User(u) => &u.obj,
+            AnalysedRef::Kernel => &self.vmlinux()?.obj,
+        })
+    }
+
+    /// Every copy of a function with its declaration and inlined sites, and
+    /// the functions matching that exist only inlined; plus warnings.
+    pub fn list(&self, spec: &ProbeSpec) -> Result<(Vec<ListedFunction>, Vec<String>)> {
+        let (r, (func, file)) = self.analysed_for(spec)?;
+        let obj = self.analysed(&r)?;
+        let copies = obj.match_functions(func, file)?;
+        let inlined = obj.match_inlined(func, file, &copies)?;
+        if copies.is_empty() && inlined.is_empty() {
+            return Err(obj.not_found(spec, func, file));
+        }
+        let cu = obj.compile_units();
+        let mut out = Vec::new();
+        for m in &copies {
+            let sp = cu.and_then(|c| c.subprogram_at(m.sym.addr));
+            out.push(ListedFunction {
+                symbol: m.name.clone(),
+                file: m.file.as_ref().map(|f| f.shown.clone()),
+                decl_file: sp.as_ref().and_then(|s| s.decl_file_rel.clone()),
+                decl_line: sp.as_ref().and_then(|s| s.decl_line),
+                entry: Some(m.sym.addr),
+                size: Some(m.sym.size),
+                binding: Some(m.sym.binding),
+                inlined_sites: inlined
+                    .iter()
+                    .filter(|i| i.name == split_variant(&m.name).0)
+                    .map(site)
+                    .collect(),
+            });
+        }
+        for i in &inlined {
+            if copies.iter().any(|m| split_variant(&m.name).0 == i.name) {
+                continue;
+            }
+            out.push(ListedFunction {
+                symbol: i.name.clone(),
+                file: i.decl_file.clone(),
+                decl_file: i.decl_file.clone(),
+                decl_line: None,
+                entry: None,
+                size: None,
+                binding: None,
+                inlined_sites: vec![site(i)],
+            });
+        }
+        let mut warnings = Vec::new();
+        if obj.dwarf_chain_cut() {
+            warnings.push(format!(
+                "{}: DWARF has a DW_AT_abstract_origin/DW_AT_specification chain that does not end (a cycle); it was cut after 8 links and the functions it names are left out",
+                obj.elf().path().display()
+            ));
+        }
+        Ok((out, warnings))
+    }
+
+    /// The lines with code of every copy of a function.
+    pub fn lines(&self, spec: &ProbeSpec) -> Result<Vec<FunctionLines>> {
+        let (r, (func, file)) = self.analysed_for(spec)?;
+        let obj = self.analysed(&r)?;
+        let copies = obj.match_functions(func, file)?;
+        if copies.is_empty() {
+            return Err(obj.not_found(spec, func, file));
+        }
+        let cu = obj.compile_units().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoSymbols,
+                "no DWARF: source lines need .debug_info (install debug info or build with -g)",
+            )
+            .with_path(obj.elf().path())
+        })?;
+        let mut out = Vec::new();
+        for m in &copies {
+            let Some((sp, lines)) = crate::lines::function_lines(cu, m.sym.addr) else {
+                continue;
+            };
+            out.push(FunctionLines {
+                symbol: m.name.clone(),
+                file: m.file.as_ref().map(|f| f.shown.clone()),
+                decl_line: sp.decl_line,
+                entry: m.sym.addr,
+                lines: lines
+                    .iter()
+                    .map(|l| LineEntry {
+                        file: l.file.clone(),
+                        line: l.line,
+                        relative: sp.decl_line.map(|d| l.line as i64 - d as i64),
+                        address: LinkAddr(l.addr),
+                        offset: l.addr - m.sym.addr.get(),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The object a listing is about.
+enum AnalysedRef {
+    User(std::sync::Arc<crate::resolve::objects::UserObject>),
+    Kernel,
+}

@@ -1,0 +1,833 @@
+//! The one pipeline from a probe point to locations, for every object kind:
+//!
+//! match (functions with their clones, or data) → inlined sites → lines →
+//! offset check → anchor → kernel forms.
+//!
+//! What differs by object is data, not code paths: where the code bytes are
+//! (a segment, a module section), what the anchor is (a file offset, `_text`,
+//! a section), and whether kernel forms are computed. A symbol listing
+//! (kallsyms, System.map) has no code and no DWARF; it goes through the same
+//! steps with those that need them refused in words.
+
+use crate::addr::{LinkAddr, SectionOffset};
+use crate::error::{Error, ErrorKind, Reason, Result};
+use crate::index::names::{closest_in, file_matches, name_matches, split_variant};
+use crate::index::unique::nearest_unique;
+use crate::index::{Binding, Symbol, SymbolIndex, SymbolKind};
+use crate::insn::{check_offset_x86_64, BadOffset};
+use crate::location::{
+    Anchor, Location, LocationKind, Namespace, Object, SourceLine, SymbolAnchor,
+};
+use crate::object::{AnalysedObject, InlineMatch, MatchedSymbol};
+use crate::resolve::objects::{same_module, Listing};
+use crate::resolve::{Resolution, ResolveOptions};
+use crate::sources::elf::ObjectKind;
+use crate::sources::kallsyms::{KSym, Kallsyms};
+use crate::spec::{InlineFilter, LineSpec, Point, ProbeKind, ProbeSpec};
+
+/// What kind of ELF object a location is in, and what that kind needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ElfKind<'a> {
+    /// A user-space file: anchored at file offsets.
+    User,
+    /// The kernel image: anchored at `_text`.
+    Vmlinux {
+        /// Link-time `_text`.
+        text: LinkAddr,
+    },
+    /// A module: anchored at its sections.
+    Module {
+        /// The module's name.
+        name: &'a str,
+    },
+}
+
+/// An ELF object to resolve in.
+pub(crate) struct ElfTarget<'a> {
+    pub obj: &'a AnalysedObject,
+    pub kind: ElfKind<'a>,
+    /// What locations name as their object.
+    pub object: Object,
+}
+
+/// The names the kernel's probe API sees: the namespace of uniqueness.
+pub(crate) struct KernelNames<'a> {
+    /// The running kernel's kallsyms, when it describes the analysed build
+    /// (or is the only kernel symbols there are).
+    pub kallsyms: Option<&'a Kallsyms>,
+    /// Else: the kernel image's symbols (a vmlinux's index or a listing's).
+    pub image: Image<'a>,
+    /// And the modules at hand.
+    pub modules: Vec<&'a SymbolIndex>,
+}
+
+/// Where the kernel image's names are, for counting.
+pub(crate) enum Image<'a> {
+    None,
+    Index(&'a SymbolIndex),
+    Listing(&'a Kallsyms),
+}
+
+impl KernelNames<'_> {
+    /// How many symbols named `name` the kernel would see, and among what.
+    pub fn count(&self, name: &str) -> (usize, Namespace) {
+        if let Some(ks) = self.kallsyms {
+            return (ks.count(name, None), Namespace::Kallsyms);
+        }
+        let mut n = match self.image {
+            Image::None => 0,
+            Image::Index(idx) => idx.count_named(name),
+            Image::Listing(ks) => ks.count(name, None),
+        };
+        n += self
+            .modules
+            .iter()
+            .map(|m| m.count_named(name))
+            .sum::<usize>();
+        (n, Namespace::Files)
+    }
+}
+
+/// One place a probe point names, before it is checked and anchored.
+struct Candidate {
+    /// The symbol holding the probe.
+    host: MatchedSymbol,
+    offset: u64,
+    kind: LocationKind,
+    line: Option<SourceLine>,
+    /// For an inlined site: the inlined function, its caller, its declaration file.
+    inlined: Option<(String, Option<String>, Option<String>)>,
+}
+
+/// The kind of an entry-or-offset location.
+fn kind_of(spec: &ProbeSpec, offset: u64, line: bool) -> LocationKind {
+    match (spec.kind, line, offset) {
+        (ProbeKind::Return, _, _) => LocationKind::Return,
+        (_, true, _) => LocationKind::Line,
+        (_, false, 0) => LocationKind::Entry,
+        _ => LocationKind::Offset,
+    }
+}
+
+impl ElfTarget<'_> {
+    fn path(&self) -> &std::path::Path {
+        self.obj.elf().path()
+    }
+
+    /// DWARF for line tables, or why there is none, in the same words for
+    /// every object kind (with the kind's hint of what to install).
+    fn dwarf_for_lines(&self, spec: &ProbeSpec) -> Result<&crate::sources::dwarf::CompUnits> {
+        match self.kind {
+            ElfKind::Module { .. } => Err(Error::new(
+                ErrorKind::NotImplemented,
+                format!("'{spec}' is a line probe in a module: a .ko's DWARF is not relocated, and module line probes are not supported yet; probe the function or FUNC+OFF"),
+            )
+            .with_path(self.path())),
+            ElfKind::User => self
+                .obj
+                .dwarf_for(spec, "install its debug info (or build with -g)"),
+            ElfKind::Vmlinux { .. } => self.obj.dwarf_for(
+                spec,
+                "use the unstripped vmlinux of the debug package (Debian: linux-image-*-dbg)",
+            ),
+        }
+    }
+
+    /// Every candidate the point names, in the order they are reported:
+    /// out-of-line copies (and lines in them) first, then inlined sites.
+    fn candidates(&self, spec: &ProbeSpec, opts: &ResolveOptions) -> Result<Vec<Candidate>> {
+        let obj = self.obj;
+        let path = self.path();
+        let (func, file, offset, line) = match &spec.point {
+            Point::Data { name } => {
+                if let ElfKind::User = self.kind {
+                    return Err(Error::new(
+                        ErrorKind::NotImplemented,
+                        "data probe points are for the kernel (kernel.data)",
+                    ));
+                }
+                let found = obj.match_data(name)?;
+                if found.is_empty() {
+                    return Err(obj.not_found(spec, name, None));
+                }
+                return Ok(found
+                    .into_iter()
+                    .map(|host| Candidate {
+                        host,
+                        offset: 0,
+                        kind: LocationKind::Data,
+                        line: None,
+                        inlined: None,
+                    })
+                    .collect());
+            }
+            Point::Line { file, line } => {
+                let cu = self.dwarf_for_lines(spec)?;
+                let found = crate::lines::in_file(cu, file, *line).map_err(|why| {
+                    Error::new(ErrorKind::NotFound, format!("'{spec}': {why}")).with_path(path)
+                })?;
+                let mut out = Vec::new();
+                for la in found {
+                    let Some(host) = obj.function_at(LinkAddr(la.addr))? else {
+                        return Err(Error::new(
+                            ErrorKind::NotFound,
+                            format!(
+                                "'{spec}': line {} of {} at {:#x} is in no function of the symbol table",
+                                la.line, la.file, la.addr
+                            ),
+                        )
+                        .with_path(path));
+                    };
+                    out.push(Candidate {
+                        offset: la.addr - host.sym.addr.get(),
+                        host,
+                        kind: kind_of(spec, 1, true),
+                        line: Some(SourceLine {
+                            file: la.file,
+                            line: la.line,
+                            relative: None,
+                        }),
+                        inlined: None,
+                    });
+                }
+                return Ok(out);
+            }
+            Point::Function {
+                func,
+                file,
+                offset,
+                line,
+            } => (func, file.as_ref(), *offset, *line),
+        };
+        let mut matched = obj.match_functions(func, file)?;
+        if spec.inlines == InlineFilter::InlineOnly {
+            matched.clear();
+        }
+        // Inlined sites: for entries, and — only to say why there is no
+        // answer — for a return probe of a function that has no copy.
+        let want_inlines = line.is_none()
+            && offset == 0
+            && !opts.no_inlines
+            && spec.inlines != InlineFilter::CallOnly
+            && obj.elf().kind() != ObjectKind::Relocatable
+            && (spec.kind == ProbeKind::Entry || matched.is_empty())
+            && obj.compile_units().is_some();
+        let inlined = if want_inlines {
+            obj.match_inlined(func, file, &matched)?
+        } else {
+            Vec::new()
+        };
+        if matched.is_empty() && inlined.is_empty() {
+            return Err(obj.not_found(spec, func, file));
+        }
+        if spec.kind == ProbeKind::Return && matched.is_empty() {
+            return Err(Error::new(
+                ErrorKind::BadOffset,
+                format!("'{spec}': only inlined copies exist, and a return probe needs a function entry"),
+            )
+            .with_path(path));
+        }
+        let mut out = Vec::new();
+        for m in matched {
+            match line {
+                None => {
+                    let mut offset = offset;
+                    if opts.skip_prologue && spec.kind == ProbeKind::Entry && offset == 0 {
+                        let cu = self.dwarf_for_lines(spec)?;
+                        if let Some(after) = crate::lines::after_prologue(cu, m.sym.addr) {
+                            offset = after - m.sym.addr.get();
+                        }
+                    }
+                    out.push(Candidate {
+                        host: m,
+                        kind: kind_of(spec, offset, false),
+                        offset,
+                        line: None,
+                        inlined: None,
+                    });
+                }
+                Some(ls) => {
+                    let line_file = match ls {
+                        LineSpec::Absolute(_) => file,
+                        LineSpec::Relative(_) => None,
+                    };
+                    let cu = self.dwarf_for_lines(spec)?;
+                    let found = crate::lines::in_function(cu, m.sym.addr, ls, line_file).map_err(
+                        |why| {
+                            Error::new(
+                                ErrorKind::NotFound,
+                                format!(
+                                    "'{spec}': {} [{}]: {why}",
+                                    m.name,
+                                    m.file.as_ref().map_or("?", |f| f.shown.as_str())
+                                ),
+                            )
+                            .with_path(path)
+                        },
+                    )?;
+                    let relative = match ls {
+                        LineSpec::Relative(n) => Some(n),
+                        LineSpec::Absolute(_) => None,
+                    };
+                    for la in found {
+                        out.push(Candidate {
+                            host: m.clone(),
+                            offset: la.addr - m.sym.addr.get(),
+                            kind: kind_of(spec, 1, true),
+                            line: Some(SourceLine {
+                                file: la.file,
+                                line: la.line,
+                                relative,
+                            }),
+                            inlined: None,
+                        });
+                    }
+                }
+            }
+        }
+        if spec.kind == ProbeKind::Entry {
+            out.extend(inlined.into_iter().map(|im: InlineMatch| Candidate {
+                host: im.host,
+                offset: im.offset,
+                kind: LocationKind::Entry,
+                line: None,
+                inlined: Some((im.name, im.caller, im.decl_file)),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The code of a function: what offsets are checked against.
+    fn code(&self, s: &Symbol) -> Option<Vec<u8>> {
+        let elf = self.obj.elf();
+        match self.kind {
+            ElfKind::User | ElfKind::Vmlinux { .. } => {
+                elf.bytes_at(s.addr, s.size).map(<[u8]>::to_vec)
+            }
+            // A module's symbol values are offsets into their section.
+            ElfKind::Module { .. } => {
+                let sec = elf.sections().get(s.section as usize)?;
+                let start = usize::try_from(sec.offset.checked_add(s.addr.get())?).ok()?;
+                elf.data()
+                    .get(start..start.checked_add(usize::try_from(s.size).ok()?)?)
+                    .map(<[u8]>::to_vec)
+            }
+        }
+    }
+
+    /// A checked, anchored location for one candidate.
+    fn location(
+        &self,
+        spec: &ProbeSpec,
+        c: Candidate,
+        names: Option<&KernelNames<'_>>,
+    ) -> Result<Location> {
+        let elf = self.obj.elf();
+        let path = self.path();
+        let s = c.host.sym;
+        let name = c.host.name.as_str();
+        let shown = c.host.file.as_ref().map(|f| f.shown.clone());
+        let at = |what: &str| {
+            format!(
+                "{name}{}{what}",
+                shown
+                    .as_deref()
+                    .map(|f| format!(" [{f}]"))
+                    .unwrap_or_default()
+            )
+        };
+        let addr = if c.kind == LocationKind::Data {
+            s.addr
+        } else {
+            check_offset(path, &s, c.offset, || self.code(&s), &at)?
+        };
+        let section = elf
+            .sections()
+            .get(s.section as usize)
+            .map(|x| x.name.clone());
+        let anchor = match self.kind {
+            ElfKind::User => Anchor::File {
+                offset: elf.file_offset(addr).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Malformed,
+                        at(&format!(" at {addr}: no PT_LOAD segment holds this address in the file, so it has no file offset")),
+                    )
+                    .with_path(path)
+                })?,
+            },
+            ElfKind::Vmlinux { text } => Anchor::KernelText {
+                offset: addr.get().wrapping_sub(text.get()),
+            },
+            ElfKind::Module { .. } => Anchor::ModuleSection {
+                section: section.clone().ok_or_else(|| {
+                    Error::new(ErrorKind::Malformed, at(": its section does not exist")).with_path(path)
+                })?,
+                offset: SectionOffset(addr.get()),
+            },
+        };
+        let (function, variant) = split_variant(name);
+        let file = c.host.file;
+        let mut loc = Location {
+            point: spec.to_string(),
+            requested_event: spec.event.clone(),
+            object: self.object.clone(),
+            symbol: name.to_string(),
+            function: function.to_string(),
+            variant,
+            file: shown.clone(),
+            source_path: file.as_ref().and_then(|f| f.full.clone()),
+            decl_file: file.as_ref().and_then(|f| f.decl.clone()),
+            line: c.line,
+            inlined_into: None,
+            kind: c.kind,
+            binding: Some(s.binding),
+            table: Some(s.table),
+            aliases: c.host.aliases,
+            section,
+            func_addr: s.addr,
+            offset: addr.get() - s.addr.get(),
+            addr,
+            size: s.size,
+            anchor,
+            symbol_form: None,
+            module_form: None,
+            data_symbol: None,
+            name_count: None,
+            namespace: None,
+            notes: file.and_then(|f| f.disagreement).into_iter().collect(),
+            args: Vec::new(),
+        };
+        if let Some((func, caller, decl)) = c.inlined {
+            loc.function = func;
+            loc.inlined_into = caller;
+            if decl.is_some() {
+                loc.decl_file = decl;
+            }
+        }
+        if let Some(names) = names {
+            self.kernel_forms(&mut loc, &s, names)?;
+        }
+        Ok(loc)
+    }
+
+    /// `SYM+OFF`, `MOD:SYM+OFF` and `@SYM`, each only where the kernel
+    /// would find the symbol once, with the reasoning in the notes.
+    fn kernel_forms(&self, l: &mut Location, s: &Symbol, names: &KernelNames<'_>) -> Result<()> {
+        let (count, ns) = names.count(&l.symbol);
+        l.name_count = Some(count);
+        l.namespace = Some(ns);
+        if l.kind == LocationKind::Data {
+            data_symbol(l, names);
+            return Ok(());
+        }
+        let idx = self.obj.index()?;
+        let off = l.offset;
+        match self.kind {
+            ElfKind::User => {}
+            ElfKind::Vmlinux { .. } => {
+                if count == 1 {
+                    l.symbol_form = Some(SymbolAnchor {
+                        symbol: l.symbol.clone(),
+                        offset: off,
+                        own: true,
+                    });
+                    if ns == Namespace::Files {
+                        l.notes.push(format!("{} is unique in this vmlinux; loaded modules were not checked (give --kallsyms)", l.symbol));
+                    }
+                } else {
+                    l.notes.push(not_unique(&l.symbol, count));
+                    let sec = self.obj.elf().sections().get(s.section as usize);
+                    let lo = sec.map_or(0, |x| x.addr.get());
+                    let found = nearest_unique(
+                        l.addr.get(),
+                        preceding(idx, l.addr)
+                            .take_while(|c| c.section == s.section || c.addr.get() >= lo)
+                            .filter(|c| c.section == s.section && c.kind == SymbolKind::Function)
+                            .map(|c| (idx.name(c), c.addr.get())),
+                        |n| names.count(n).0,
+                    );
+                    match found {
+                        Some((symbol, offset)) => {
+                            l.symbol_form = Some(SymbolAnchor {
+                                symbol,
+                                offset,
+                                own: false,
+                            })
+                        }
+                        None => l
+                            .notes
+                            .push("no unique symbol precedes it in its section".into()),
+                    }
+                }
+            }
+            ElfKind::Module { name: module } => {
+                let in_module = idx.count_named(&l.symbol);
+                if in_module == 1 {
+                    l.module_form = Some(SymbolAnchor {
+                        symbol: l.symbol.clone(),
+                        offset: off,
+                        own: true,
+                    });
+                } else {
+                    l.notes.push(format!(
+                        "{} is not unique in module {module} ({in_module} symbols)",
+                        l.symbol
+                    ));
+                    l.module_form = nearest_unique(
+                        l.addr.get(),
+                        preceding(idx, l.addr)
+                            .filter(|c| c.section == s.section && c.kind == SymbolKind::Function)
+                            .map(|c| (idx.name(c), c.addr.get())),
+                        |n| idx.count_named(n),
+                    )
+                    .map(|(symbol, offset)| SymbolAnchor {
+                        symbol,
+                        offset,
+                        own: false,
+                    });
+                }
+                // Without the running kernel's names, a module symbol's
+                // uniqueness in the whole kernel is unknown.
+                if count == 1 && ns == Namespace::Kallsyms {
+                    l.symbol_form = Some(SymbolAnchor {
+                        symbol: l.symbol.clone(),
+                        offset: off,
+                        own: true,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolve `spec` in this object.
+    pub fn resolve(
+        &self,
+        spec: &ProbeSpec,
+        opts: &ResolveOptions,
+        names: Option<&KernelNames<'_>>,
+    ) -> Result<Resolution> {
+        let mut locations = Vec::new();
+        for c in self.candidates(spec, opts)? {
+            locations.push(self.location(spec, c, names)?);
+        }
+        let mut warnings = Vec::new();
+        if self.obj.dwarf_chain_cut() {
+            warnings.push(format!(
+                "{}: DWARF has a DW_AT_abstract_origin/DW_AT_specification chain that does not end (a cycle); it was cut after 8 links and the functions it names are left out",
+                self.path().display()
+            ));
+        }
+        Ok(Resolution {
+            locations,
+            notes: self.obj.notes().to_vec(),
+            warnings,
+        })
+    }
+}
+
+/// The symbols at or before `addr`, nearest first.
+fn preceding(idx: &SymbolIndex, addr: LinkAddr) -> impl Iterator<Item = &Symbol> {
+    let order = idx.by_address();
+    let end = order.partition_point(|&i| idx.symbols()[i as usize].addr <= addr);
+    order[..end]
+        .iter()
+        .rev()
+        .map(|&i| &idx.symbols()[i as usize])
+}
+
+fn not_unique(name: &str, count: usize) -> String {
+    format!("{name} is not unique ({count} symbols): the kernel refuses {name}+OFF")
+}
+
+/// `@SYM` for a data location, when kallsyms lists it exactly once.
+fn data_symbol(l: &mut Location, names: &KernelNames<'_>) {
+    match names.kallsyms {
+        Some(ks) => match ks.count(&l.symbol, None) {
+            1 => l.data_symbol = Some(format!("@{}", l.symbol)),
+            n => l.notes.push(format!(
+                "@{} is not usable: kallsyms lists it {n} times",
+                l.symbol
+            )),
+        },
+        None => l.notes.push("@SYM: unknown whether kallsyms lists it (data symbols need CONFIG_KALLSYMS_ALL); give --kallsyms".into()),
+    }
+}
+
+/// `FUNC+OFF` checks: inside the function and on an instruction boundary
+/// (decoded from the function's entry, with the bytes `code` returns).
+/// Returns the probe's link-time address. `at` prefixes messages with the
+/// symbol and its file.
+fn check_offset(
+    path: &std::path::Path,
+    s: &Symbol,
+    offset: u64,
+    code: impl FnOnce() -> Option<Vec<u8>>,
+    at: &dyn Fn(&str) -> String,
+) -> Result<LinkAddr> {
+    let addr = s.addr.checked_add(offset).ok_or_else(|| {
+        Error::new(
+            ErrorKind::BadOffset,
+            at(&format!(": offset {offset:#x} overflows the address")),
+        )
+        .with_path(path)
+    })?;
+    if offset == 0 {
+        return Ok(addr);
+    }
+    if s.size == 0 {
+        return Err(Error::new(
+            ErrorKind::BadOffset,
+            at(": the symbol table records no size for this function, so +OFFSET cannot be checked; probe its entry"),
+        )
+        .with_path(path));
+    }
+    let code = code().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Malformed,
+            at(&format!(
+                " at {}: the file holds no bytes for this function",
+                s.addr
+            )),
+        )
+        .with_path(path)
+    })?;
+    check_offset_x86_64(&code, s.addr.get(), offset).map_err(|bad| {
+        let msg = match bad {
+            BadOffset::OutsideFunction { size, last } => format!(
+                ": offset {offset:#x} is outside the function (size {size:#x}){}",
+                last.map(|l| format!("; the last instruction starts at +{l:#x}")).unwrap_or_default()
+            ),
+            BadOffset::MidInstruction { before, after } => format!(
+                ": offset {offset:#x} is inside an instruction; the nearest instruction boundaries are +{before:#x}{}",
+                after.map(|a| format!(" and +{a:#x}")).unwrap_or_default()
+            ),
+            BadOffset::Undecodable { at } => format!(
+                ": cannot decode the instruction at +{at:#x}, so offset {offset:#x} cannot be verified"
+            ),
+        };
+        Error::new(ErrorKind::BadOffset, at(&msg)).with_path(path)
+    })?;
+    Ok(addr)
+}
+
+/// Resolve `spec` in a symbol listing: kallsyms (runtime addresses), a
+/// System.map or an exported side table (link-time). No code and no DWARF:
+/// offsets cannot be checked, lines not found; files only where the listing
+/// carries them.
+pub(crate) fn resolve_listing(
+    listing: &Listing,
+    module: Option<&str>,
+    spec: &ProbeSpec,
+    names: &KernelNames<'_>,
+) -> Result<Resolution> {
+    let ks = listing.ks();
+    let (func, file, offset, data) = match &spec.point {
+        Point::Function { line: Some(_), .. } | Point::Line { .. } => {
+            return Err(Error::new(
+                ErrorKind::NotImplemented,
+                format!("'{spec}' is a line probe: it needs a vmlinux with DWARF (-k VMLINUX); module line probes are not supported yet"),
+            ))
+        }
+        Point::Function {
+            func,
+            file,
+            offset,
+            line: None,
+        } => (func, file.as_ref(), *offset, false),
+        Point::Data { name } => (name, None, 0, true),
+    };
+    if !listing.link_time {
+        ks.require_addresses()?;
+    }
+    if let (Some(f), false) = (file, ks.has_files()) {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("'{spec}': kallsyms has no file names, so @{f} cannot be matched; give --vmlinux (with .symtab, ideally DWARF), or a file|name listing (--symbols)"),
+        )
+        .with_path(ks.origin()));
+    }
+    if offset > 0 {
+        return Err(Error::new(
+            ErrorKind::BadOffset,
+            format!("'{spec}': +{offset:#x} cannot be checked against instruction boundaries without the code; give --vmlinux"),
+        ));
+    }
+    if spec.inlines == InlineFilter::InlineOnly {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("'{spec}': inlined sites need DWARF; give --vmlinux"),
+        ));
+    }
+    let in_scope = |s: &KSym| match module {
+        Some(m) => ks.module(s).is_some_and(|x| same_module(x, m)),
+        None => ks.module(s).is_none(),
+    };
+    let mut matched: Vec<&KSym> = ks
+        .symbols()
+        .iter()
+        .filter(|s| {
+            in_scope(s)
+                && (if data {
+                    !s.is_text() && func.matches(ks.name(s))
+                } else {
+                    s.is_text() && name_matches(func, ks.name(s))
+                })
+                && file.is_none_or(|f| ks.file(s).is_some_and(|sf| file_matches(f, sf)))
+        })
+        .collect();
+    matched.sort_by_key(|s| s.addr);
+    matched.dedup_by_key(|s| s.addr);
+    if matched.is_empty() {
+        let what = if data { "data symbol" } else { "function" };
+        let closest = if data {
+            Vec::new()
+        } else {
+            closest_in(
+                ks.symbols()
+                    .iter()
+                    .filter(|s| s.is_text() && in_scope(s))
+                    .map(|s| ks.name(s)),
+                func.as_str(),
+            )
+        };
+        let mut msg = format!("'{spec}': no {what} matches '{func}'");
+        if !closest.is_empty() {
+            msg.push_str(&format!("; closest: {}", closest.join(", ")));
+        }
+        return Err(Error::new(ErrorKind::NotFound, msg)
+            .with_path(ks.origin())
+            .with_reason(Reason::NotFound { closest }));
+    }
+    let text = ks.vmlinux_unique("_text").map(|t| t.addr.get());
+    let object = match module {
+        Some(m) => Object::Module {
+            name: m.to_string(),
+            path: None,
+            build_id: None,
+        },
+        None => Object::Vmlinux {
+            path: None,
+            build_id: listing.build_id.as_deref().map(crate::sources::elf::hex),
+        },
+    };
+    let mut locations = Vec::new();
+    for s in matched {
+        let name = ks.name(s).to_string();
+        let anchor = match (module, text) {
+            (None, Some(t)) => Anchor::KernelText {
+                offset: s.addr.get().wrapping_sub(t),
+            },
+            _ if !listing.link_time => Anchor::Absolute { addr: s.addr },
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::BadInput,
+                    "this listing has no _text, so its link-time addresses anchor nothing",
+                )
+                .with_path(ks.origin()))
+            }
+        };
+        let (function, variant) = split_variant(&name);
+        let (count, ns) = names.count(&name);
+        let mut l = Location {
+            point: spec.to_string(),
+            requested_event: spec.event.clone(),
+            object: object.clone(),
+            symbol: name.clone(),
+            function: function.to_string(),
+            variant,
+            file: ks.file(s).map(str::to_string),
+            source_path: None,
+            decl_file: None,
+            line: None,
+            inlined_into: None,
+            kind: if data {
+                LocationKind::Data
+            } else if spec.kind == ProbeKind::Return {
+                LocationKind::Return
+            } else {
+                LocationKind::Entry
+            },
+            binding: Some(match s.kind {
+                b'W' | b'w' | b'V' | b'v' => Binding::Weak,
+                k if k.is_ascii_uppercase() => Binding::Global,
+                _ => Binding::Local,
+            }),
+            table: None,
+            aliases: Vec::new(),
+            section: None,
+            func_addr: LinkAddr(s.addr.get()),
+            offset: 0,
+            addr: LinkAddr(s.addr.get()),
+            size: 0,
+            anchor,
+            symbol_form: None,
+            module_form: None,
+            data_symbol: None,
+            name_count: Some(count),
+            namespace: Some(ns),
+            notes: Vec::new(),
+            args: Vec::new(),
+        };
+        let nearest = || {
+            let order = ks.by_address();
+            let end = order.partition_point(|&i| ks.symbols()[i as usize].addr <= s.addr);
+            nearest_unique(
+                s.addr.get(),
+                order[..end]
+                    .iter()
+                    .rev()
+                    .map(|&i| &ks.symbols()[i as usize])
+                    .filter(|c| c.is_text() && ks.module(c) == ks.module(s))
+                    .map(|c| (ks.name(c), c.addr.get())),
+                |n| match module {
+                    Some(m) => ks.count(n, Some(ks.module(s).unwrap_or(m))),
+                    None => names.count(n).0,
+                },
+            )
+            .map(|(symbol, offset)| SymbolAnchor {
+                symbol,
+                offset,
+                own: false,
+            })
+        };
+        match module {
+            _ if data => data_symbol(&mut l, names),
+            Some(m) => {
+                let in_module = ks.count(&name, Some(ks.module(s).unwrap_or(m)));
+                if in_module == 1 {
+                    l.module_form = Some(SymbolAnchor {
+                        symbol: name.clone(),
+                        offset: 0,
+                        own: true,
+                    });
+                } else {
+                    l.notes.push(format!(
+                        "{name} is not unique in module {m} ({in_module} symbols)"
+                    ));
+                    l.module_form = nearest();
+                }
+            }
+            None if count == 1 => {
+                l.symbol_form = Some(SymbolAnchor {
+                    symbol: name.clone(),
+                    offset: 0,
+                    own: true,
+                })
+            }
+            None => {
+                l.notes.push(not_unique(&name, count));
+                l.symbol_form = nearest();
+                if l.symbol_form.is_none() {
+                    l.notes.push("no unique symbol precedes it".into());
+                }
+            }
+        }
+        locations.push(l);
+    }
+    Ok(Resolution {
+        locations,
+        notes: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
