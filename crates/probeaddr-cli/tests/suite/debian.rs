@@ -11,7 +11,9 @@ use super::oracle;
 
 const KVER: &str = "6.1.0-56-cloud-amd64";
 
-fn root() -> Option<PathBuf> {
+/// The unpacked packages. Missing is a failure, not a pass: scripts/test
+/// fetches them (scripts/fetch-debian-kernel).
+pub(super) fn root() -> PathBuf {
     let dir = std::env::var_os("PROBEADDR_DEBIAN_KERNEL")
         .map(PathBuf::from)
         .or_else(|| {
@@ -21,23 +23,20 @@ fn root() -> Option<PathBuf> {
                     .join(".cache/probeaddr")
                     .join(format!("debian-{KVER}")),
             )
-        })?;
+        })
+        .expect("PROBEADDR_DEBIAN_KERNEL or HOME is needed to find the Debian kernel");
     let r = dir.join("root");
-    if r.join("usr/lib/debug/boot")
-        .join(format!("vmlinux-{KVER}"))
-        .exists()
-    {
-        Some(r)
-    } else {
-        eprintln!(
-            "Debian kernel cache not present ({}): run scripts/fetch-debian-kernel; skipping",
-            dir.display()
-        );
-        None
-    }
+    assert!(
+        r.join("usr/lib/debug/boot")
+            .join(format!("vmlinux-{KVER}"))
+            .exists(),
+        "Debian kernel cache not present ({}): run scripts/fetch-debian-kernel (scripts/test does)",
+        dir.display()
+    );
+    r
 }
 
-fn vmlinux(r: &std::path::Path) -> String {
+pub(super) fn vmlinux(r: &std::path::Path) -> String {
     r.join("usr/lib/debug/boot")
         .join(format!("vmlinux-{KVER}"))
         .display()
@@ -46,7 +45,7 @@ fn vmlinux(r: &std::path::Path) -> String {
 
 #[test]
 fn eight_init_once_with_their_paths() {
-    let Some(r) = root() else { return };
+    let r = root();
     let v = vmlinux(&r);
     let run = probeaddr([
         "resolve",
@@ -102,7 +101,7 @@ fn eight_init_once_with_their_paths() {
 
 #[test]
 fn perf_probe_prints_an_ambiguous_name_probeaddr_does_not() {
-    let Some(r) = root() else { return };
+    let r = root();
     let v = vmlinux(&r);
     // perf probe's offline answer for one pinned copy is "init_once+0",
     // which the kernel refuses (EADDRNOTAVAIL, 8 matches) or, before 6.6,
@@ -158,7 +157,7 @@ fn perf_probe_prints_an_ambiguous_name_probeaddr_does_not() {
 
 #[test]
 fn header_statics_are_pinned_by_their_compile_unit() {
-    let Some(r) = root() else { return };
+    let r = root();
     let v = vmlinux(&r);
     let rows = probeaddr([
         "resolve",
@@ -224,7 +223,7 @@ fn header_statics_are_pinned_by_their_compile_unit() {
 
 #[test]
 fn duplicated_function_names_match_readelf() {
-    let Some(r) = root() else { return };
+    let r = root();
     let v = vmlinux(&r);
     let run = probeaddr([
         "dups",
@@ -269,7 +268,7 @@ fn duplicated_function_names_match_readelf() {
 
 #[test]
 fn af_key_module_function() {
-    let Some(r) = root() else { return };
+    let r = root();
     let dir = r.join("lib/modules").join(KVER).join("kernel");
     let run = probeaddr([
         "resolve",
@@ -314,7 +313,7 @@ fn af_key_module_function() {
 
 #[test]
 fn vfs_read_line_20_equals_perf_probe() {
-    let Some(r) = root() else { return };
+    let r = root();
     let v = vmlinux(&r);
     // perf probe -k VMLINUX -D vfs_read:20 prints `vfs_read+357`.
     let out = std::process::Command::new("perf")
@@ -362,7 +361,7 @@ fn vfs_read_line_20_equals_perf_probe() {
 
 #[test]
 fn list_names_each_init_once_with_its_declaration() {
-    let Some(r) = root() else { return };
+    let r = root();
     let v = vmlinux(&r);
     let run = probeaddr(["list", "-k", &v, "init_once", "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -389,7 +388,7 @@ fn list_names_each_init_once_with_its_declaration() {
 
 #[test]
 fn jhash_inlined_sites_equal_perf_probe() {
-    let Some(r) = root() else { return };
+    let r = root();
     let v = vmlinux(&r);
     // perf lists every copy: 21 out of line (`jhash+0`, ambiguous as
     // always) and the inlined sites as `host+offset` (decimal).
@@ -460,7 +459,7 @@ fn jhash_inlined_sites_equal_perf_probe() {
 
 #[test]
 fn kallsyms_cost_counts_match_readelf_and_the_kernels_own_tables() {
-    let Some(r) = root() else { return };
+    let r = root();
     let v = vmlinux(&r);
     let run = probeaddr(["kallsyms-cost", "-k", &v, "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);

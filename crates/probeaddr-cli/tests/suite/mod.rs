@@ -6,6 +6,7 @@ mod kernel;
 mod lines;
 mod live;
 mod oracle;
+mod pipeline;
 mod qemu;
 mod resolve;
 mod trace;

@@ -227,3 +227,45 @@ pub fn section_bytes(bin: &Path, section: &str) -> Vec<u8> {
     std::fs::remove_file(&out).unwrap();
     b
 }
+
+/// `gdb -batch -ex 'info line LOC'`: the first address gdb gives for a line.
+pub fn gdb_line_address(bin: &Path, loc: &str) -> u64 {
+    let text = run(Command::new("gdb")
+        .args(["-batch", "-nx", "-ex", &format!("info line {loc}")])
+        .arg(bin));
+    let at = text
+        .split("starts at address ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("gdb said: {text}"));
+    hex(at.split_whitespace().next().unwrap())
+}
+
+/// `eu-addr2line -e BIN ADDR` (elfutils): `FILE:LINE` of an address.
+pub fn eu_addr2line(bin: &Path, addr: u64) -> String {
+    run(Command::new("eu-addr2line")
+        .arg("-e")
+        .arg(bin)
+        .arg(format!("{addr:#x}")))
+    .trim()
+    .to_string()
+}
+
+/// `readelf -n`: the GNU build-id, as hex.
+pub fn readelf_build_id(bin: &Path) -> String {
+    let text = run(Command::new("readelf").arg("-n").arg(bin));
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .unwrap_or_else(|| panic!("no build-id in {}", bin.display()))
+        .trim()
+        .to_string()
+}
+
+/// A debug directory holding `target` as the debug file of build-id `id`
+/// (`DIR/.build-id/xx/rest.debug`, a symlink: a 590 MB vmlinux is not copied).
+pub fn debug_dir_with(dir: &Path, id: &str, target: &Path) {
+    let p = dir.join(".build-id").join(&id[..2]);
+    std::fs::create_dir_all(&p).unwrap();
+    let link = p.join(format!("{}.debug", &id[2..]));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(target, link).unwrap();
+}

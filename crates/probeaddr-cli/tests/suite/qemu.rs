@@ -2,7 +2,7 @@
 //! in QEMU (TCG, KASLR on) by scripts/qemu-guest, running a static probeaddr
 //! that links plans made here from the debug vmlinux and .ko files. The
 //! kernel's own /sys/kernel/debug/kprobes/list says where each probe landed.
-//! Runs when the Debian kernel cache is present (scripts/test fetches it).
+//! Needs the Debian kernel cache (scripts/test fetches it); without it the test fails.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,9 @@ fn workspace() -> PathBuf {
         .unwrap()
 }
 
-fn cache() -> Option<PathBuf> {
+/// The Debian kernel cache. Missing is a failure, not a pass: scripts/test
+/// fetches it.
+fn cache() -> PathBuf {
     let dir = std::env::var_os("PROBEADDR_DEBIAN_KERNEL")
         .map(PathBuf::from)
         .or_else(|| {
@@ -28,17 +30,16 @@ fn cache() -> Option<PathBuf> {
                     .join(".cache/probeaddr")
                     .join(format!("debian-{KVER}")),
             )
-        })?;
-    if dir
-        .join("root/boot")
-        .join(format!("vmlinuz-{KVER}"))
-        .exists()
-    {
-        Some(dir)
-    } else {
-        eprintln!("Debian kernel cache not present: run scripts/fetch-debian-kernel; skipping");
-        None
-    }
+        })
+        .expect("PROBEADDR_DEBIAN_KERNEL or HOME is needed to find the Debian kernel");
+    assert!(
+        dir.join("root/boot")
+            .join(format!("vmlinuz-{KVER}"))
+            .exists(),
+        "Debian kernel cache not present ({}): run scripts/fetch-debian-kernel (scripts/test does)",
+        dir.display()
+    );
+    dir
 }
 
 /// A static probeaddr for the guest (its own target dir, so it does not
@@ -80,7 +81,7 @@ fn section<'a>(log: &'a str, begin: &str, end: &str) -> Vec<&'a str> {
 
 #[test]
 fn plans_link_and_probe_in_a_real_kaslr_kernel() {
-    let Some(cache) = cache() else { return };
+    let cache = cache();
     let root = cache.join("root");
     let vmlinux = root
         .join("usr/lib/debug/boot")
