@@ -11,7 +11,7 @@ use super::fixtures::{self, hexfield, probeaddr};
 use super::oracle;
 
 /// Stand-ins for /proc/kallsyms and /sys of a "running" fixture kernel.
-struct World {
+pub(super) struct World {
     dir: PathBuf,
     vmlinux: PathBuf,
     ko: PathBuf,
@@ -22,10 +22,16 @@ struct World {
 }
 
 impl World {
-    fn kallsyms(&self) -> PathBuf {
+    pub(super) fn vmlinux_path(&self) -> &str {
+        self.vmlinux.to_str().unwrap()
+    }
+    pub(super) fn ko_path(&self) -> &str {
+        self.ko.to_str().unwrap()
+    }
+    pub(super) fn kallsyms(&self) -> PathBuf {
         self.dir.join("kallsyms")
     }
-    fn sysfs(&self) -> PathBuf {
+    pub(super) fn sysfs(&self) -> PathBuf {
         self.dir.join("sys")
     }
     /// Common flags: vmlinux, module, stand-ins.
@@ -41,7 +47,7 @@ impl World {
             self.sysfs().display().to_string(),
         ]
     }
-    fn resolve(&self, extra: &[&str]) -> super::fixtures::Run {
+    pub(super) fn resolve(&self, extra: &[&str]) -> super::fixtures::Run {
         let mut a: Vec<String> = vec!["resolve".into()];
         a.extend(self.args());
         a.extend(extra.iter().map(|s| s.to_string()));
@@ -64,7 +70,7 @@ fn random_slide() -> u64 {
     r * 0x20_0000
 }
 
-fn world(tag: &str) -> World {
+pub(super) fn world(tag: &str) -> World {
     world_with(tag, random_slide(), |_| {})
 }
 

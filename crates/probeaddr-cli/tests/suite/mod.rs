@@ -2,6 +2,7 @@ mod debian;
 mod debuginfod;
 mod errors;
 mod fixtures;
+mod json_schema;
 mod kernel;
 mod lines;
 mod live;
