@@ -56,7 +56,7 @@
 //! let spec = ProbeSpec::parse("init_once@fs/proc/inode.c")?;
 //! for l in kernel.resolve(&spec)?.locations {
 //!     let linked = linker.link(&l)?;
-//!     let def = ProbeDef::new(&linked, "init_once", FormChoice::Safest, &[])?;
+//!     let def = ProbeDef::new(&linked, "init_once", FormChoice::Safest)?;
 //!     println!("{}", def.line(&Default::default()));
 //! }
 //! # Ok::<(), probeaddr::Error>(())
