@@ -7,7 +7,6 @@ use anyhow::Result;
 use probeaddr::emit::event::{name_events, EventNamer, GroupName};
 use probeaddr::emit::json::{Document, Entry, SCHEMA};
 use probeaddr::emit::ProbeType;
-use probeaddr::spec::Target;
 use probeaddr::{ErrorKind, Linked, Location, Plan, ProbeDef, ProbeSpec, ResolveOptions};
 
 use crate::flags::{Format, ResolveArgs};
@@ -19,15 +18,6 @@ pub struct Resolved {
     pub setup: Setup,
     /// (probe point as given, its locations).
     pub points: Vec<(String, Vec<Location>)>,
-}
-
-/// True if a parsed point is a kernel or module point for these flags.
-fn is_kernel(spec: &ProbeSpec, args: &ResolveArgs) -> bool {
-    match &spec.target {
-        Target::Process(Some(_)) => false,
-        Target::Process(None) => args.exec.is_none(),
-        _ => true,
-    }
 }
 
 /// The resolver's options for these flags.
@@ -74,7 +64,9 @@ pub fn resolve_points(
         options: options(args),
         pid: args.pid.filter(|_| process),
         maps: args.maps.clone().filter(|_| process),
-        kernel_work: specs.iter().any(|(_, s)| is_kernel(s, args)),
+        kernel_work: specs
+            .iter()
+            .any(|(_, s)| !s.in_user_space(args.exec.is_some())),
     }) {
         Ok(s) => s,
         Err(e) => {
@@ -86,10 +78,10 @@ pub fn resolve_points(
         notes.note(n);
     }
     // A process that cannot be read fails its points once, not per location.
-    let process_error = setup.linker.check_process().err();
-    if let Some(e) = &process_error {
-        report(e);
+    if let Err(e) = setup.linker.check_process() {
+        report(&e);
         ok = false;
+        specs.retain(|(_, s)| !s.in_user_space(args.exec.is_some()));
     }
     let just_specs: Vec<ProbeSpec> = specs.iter().map(|(_, s)| s.clone()).collect();
     let results = setup.resolver.resolve_all(&just_specs);
@@ -97,10 +89,7 @@ pub fn resolve_points(
         notes.note(&n);
     }
     let mut points = Vec::new();
-    for ((text, spec), result) in specs.into_iter().zip(results) {
-        if process_error.is_some() && !is_kernel(&spec, args) {
-            continue;
-        }
+    for ((text, _), result) in specs.into_iter().zip(results) {
         let r = match result {
             Ok(r) => r,
             Err(e) => {

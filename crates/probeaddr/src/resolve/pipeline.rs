@@ -421,77 +421,63 @@ impl ElfTarget<'_> {
             return Ok(());
         }
         let idx = self.obj.index()?;
-        let off = l.offset;
+        let section = |c: &&Symbol| c.section == s.section && c.kind == SymbolKind::Function;
+        let addr = l.addr;
         match self.kind {
             ElfKind::User => {}
             ElfKind::Vmlinux { .. } => {
-                if count == 1 {
-                    l.symbol_form = Some(SymbolAnchor {
-                        symbol: l.symbol.clone(),
-                        offset: off,
-                        own: true,
-                    });
-                    if ns == Namespace::Files {
-                        l.notes.push(format!("{} is unique in this vmlinux; loaded modules were not checked (give --kallsyms)", l.symbol));
-                    }
-                } else {
-                    l.notes.push(not_unique(&l.symbol, count));
-                    let sec = self.obj.elf().sections().get(s.section as usize);
-                    let lo = sec.map_or(0, |x| x.addr.get());
-                    let found = nearest_unique(
-                        l.addr.get(),
-                        preceding(idx, l.addr)
-                            .take_while(|c| c.section == s.section || c.addr.get() >= lo)
-                            .filter(|c| c.section == s.section && c.kind == SymbolKind::Function)
-                            .map(|c| (idx.name(c), c.addr.get())),
-                        |n| names.count(n).0,
-                    );
-                    match found {
-                        Some((symbol, offset)) => {
-                            l.symbol_form = Some(SymbolAnchor {
-                                symbol,
-                                offset,
-                                own: false,
-                            })
-                        }
-                        None => l
-                            .notes
-                            .push("no unique symbol precedes it in its section".into()),
-                    }
+                // Symbols are sorted by address and sections do not
+                // overlap, but labels of other sections can interleave:
+                // walk back while still inside our section's range.
+                let lo = self
+                    .obj
+                    .elf()
+                    .sections()
+                    .get(s.section as usize)
+                    .map_or(0, |x| x.addr.get());
+                l.symbol_form = unique_anchor(
+                    l,
+                    count,
+                    not_unique,
+                    || {
+                        nearest_unique(
+                            addr.get(),
+                            preceding(idx, addr)
+                                .take_while(|c| c.section == s.section || c.addr.get() >= lo)
+                                .filter(section)
+                                .map(|c| (idx.name(c), c.addr.get())),
+                            |n| names.count(n).0,
+                        )
+                    },
+                    "no unique symbol precedes it in its section",
+                );
+                if l.symbol_form.as_ref().is_some_and(|a| a.own) && ns == Namespace::Files {
+                    l.notes.push(format!("{} is unique in this vmlinux; loaded modules were not checked (give --kallsyms)", l.symbol));
                 }
             }
             ElfKind::Module { name: module } => {
                 let in_module = idx.count_named(&l.symbol);
-                if in_module == 1 {
-                    l.module_form = Some(SymbolAnchor {
-                        symbol: l.symbol.clone(),
-                        offset: off,
-                        own: true,
-                    });
-                } else {
-                    l.notes.push(format!(
-                        "{} is not unique in module {module} ({in_module} symbols)",
-                        l.symbol
-                    ));
-                    l.module_form = nearest_unique(
-                        l.addr.get(),
-                        preceding(idx, l.addr)
-                            .filter(|c| c.section == s.section && c.kind == SymbolKind::Function)
-                            .map(|c| (idx.name(c), c.addr.get())),
-                        |n| idx.count_named(n),
-                    )
-                    .map(|(symbol, offset)| SymbolAnchor {
-                        symbol,
-                        offset,
-                        own: false,
-                    });
-                }
+                l.module_form = unique_anchor(
+                    l,
+                    in_module,
+                    |n, c| format!("{n} is not unique in module {module} ({c} symbols)"),
+                    || {
+                        nearest_unique(
+                            addr.get(),
+                            preceding(idx, addr)
+                                .filter(section)
+                                .map(|c| (idx.name(c), c.addr.get())),
+                            |n| idx.count_named(n),
+                        )
+                    },
+                    "no unique symbol of the module precedes it in its section",
+                );
                 // Without the running kernel's names, a module symbol's
                 // uniqueness in the whole kernel is unknown.
                 if count == 1 && ns == Namespace::Kallsyms {
                     l.symbol_form = Some(SymbolAnchor {
                         symbol: l.symbol.clone(),
-                        offset: off,
+                        offset: l.offset,
                         own: true,
                     });
                 }
@@ -538,6 +524,36 @@ fn preceding(idx: &SymbolIndex, addr: LinkAddr) -> impl Iterator<Item = &Symbol>
 
 fn not_unique(name: &str, count: usize) -> String {
     format!("{name} is not unique ({count} symbols): the kernel refuses {name}+OFF")
+}
+
+/// `SYM+OFF` with the location's own symbol when `count` says the kernel
+/// finds it once; else the `nearest` unique symbol before it. Why the own
+/// name is not used (`ambiguous(name, count)`), and that nothing anchors
+/// it (`none`), go to the notes.
+fn unique_anchor(
+    l: &mut Location,
+    count: usize,
+    ambiguous: impl FnOnce(&str, usize) -> String,
+    nearest: impl FnOnce() -> Option<(String, u64)>,
+    none: &str,
+) -> Option<SymbolAnchor> {
+    if count == 1 {
+        return Some(SymbolAnchor {
+            symbol: l.symbol.clone(),
+            offset: l.offset,
+            own: true,
+        });
+    }
+    l.notes.push(ambiguous(&l.symbol, count));
+    let found = nearest().map(|(symbol, offset)| SymbolAnchor {
+        symbol,
+        offset,
+        own: false,
+    });
+    if found.is_none() {
+        l.notes.push(none.to_string());
+    }
+    found
 }
 
 /// `@SYM` for a data location, when kallsyms lists it exactly once.
@@ -785,42 +801,27 @@ pub(crate) fn resolve_listing(
                     None => names.count(n).0,
                 },
             )
-            .map(|(symbol, offset)| SymbolAnchor {
-                symbol,
-                offset,
-                own: false,
-            })
         };
         match module {
             _ if data => data_symbol(&mut l, names),
             Some(m) => {
                 let in_module = ks.count(&name, Some(ks.module(s).unwrap_or(m)));
-                if in_module == 1 {
-                    l.module_form = Some(SymbolAnchor {
-                        symbol: name.clone(),
-                        offset: 0,
-                        own: true,
-                    });
-                } else {
-                    l.notes.push(format!(
-                        "{name} is not unique in module {m} ({in_module} symbols)"
-                    ));
-                    l.module_form = nearest();
-                }
-            }
-            None if count == 1 => {
-                l.symbol_form = Some(SymbolAnchor {
-                    symbol: name.clone(),
-                    offset: 0,
-                    own: true,
-                })
+                l.module_form = unique_anchor(
+                    &mut l,
+                    in_module,
+                    |n, c| format!("{n} is not unique in module {m} ({c} symbols)"),
+                    nearest,
+                    "no unique symbol of the module precedes it",
+                );
             }
             None => {
-                l.notes.push(not_unique(&name, count));
-                l.symbol_form = nearest();
-                if l.symbol_form.is_none() {
-                    l.notes.push("no unique symbol precedes it".into());
-                }
+                l.symbol_form = unique_anchor(
+                    &mut l,
+                    count,
+                    not_unique,
+                    nearest,
+                    "no unique symbol precedes it",
+                );
             }
         }
         locations.push(l);

@@ -136,6 +136,17 @@ impl ProbeSpec {
         res.map_err(|e| e.into_error(text))
     }
 
+    /// True if the point is in a user-space object: it names one
+    /// (`process("PATH")`), or names none and a default object is given
+    /// (`-x PATH`). Perf syntax without one is a kernel point, as in perf.
+    pub fn in_user_space(&self, default_object: bool) -> bool {
+        match &self.target {
+            Target::Process(Some(_)) => true,
+            Target::Process(None) => default_object,
+            Target::Kernel | Target::Module(_) => false,
+        }
+    }
+
     /// The function or data name pattern, if the point has one.
     pub fn name_pattern(&self) -> Option<&Pattern> {
         match &self.point {
