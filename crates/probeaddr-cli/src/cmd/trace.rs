@@ -20,7 +20,7 @@ use probeaddr::emit::ProbeType;
 use probeaddr::tracefs::{parse_hit, Session, Tracefs};
 use probeaddr::{Error, ErrorKind, FormChoice, Linked, Linker, Location, Plan, ProbeDef};
 
-use crate::flags::{CleanupArgs, Format, KernelFlags, LinkArgs, TraceArgs};
+use crate::flags::{CleanupArgs, Format, LinkArgs, TraceArgs};
 use crate::print::{describe, print_cells, report, Notes};
 use crate::setup;
 
@@ -33,11 +33,9 @@ fn read_plan(p: &Path) -> Result<Plan, Error> {
 /// definition. A target running another build than the plan's is refused.
 fn link_plan(
     locations: &[Location],
-    flags: &KernelFlags,
-    check: bool,
+    linker: &Linker,
     form: FormChoice,
 ) -> Result<Vec<(Linked, ProbeDef)>, Error> {
-    let linker = Linker::new(flags.linker_config(check));
     let linked = linker.link_all(locations)?;
     for l in &linked {
         l.require_same_build()?;
@@ -65,8 +63,7 @@ pub fn link(args: &LinkArgs, out: &mut dyn Write) -> Result<bool> {
     let linked = match read_plan(&args.plan).and_then(|p| {
         link_plan(
             &p.locations,
-            &args.kernel,
-            !args.no_build_id_check,
+            &Linker::new(args.kernel.linker_config(!args.no_build_id_check)),
             setup::form(args.form),
         )
     }) {
@@ -88,9 +85,15 @@ pub fn link(args: &LinkArgs, out: &mut dyn Write) -> Result<bool> {
             }
         }
         Format::Json | Format::Plan => {
+            // The locations of one probe point are consecutive in a plan.
+            let mut matches = Vec::new();
+            for g in linked.chunk_by(|a, b| a.0.location.point == b.0.location.point) {
+                matches.extend(std::iter::repeat_n(g.len(), g.len()));
+            }
             let entries: Vec<Entry<'_>> = linked
                 .iter()
-                .map(|(l, d)| Entry::new(l, 1, &d.event, Ok(d.line(&group))))
+                .zip(matches)
+                .map(|((l, d), n)| Entry::new(l, n, &d.event, Ok(d.line(&group))))
                 .collect();
             serde_json::to_writer_pretty(
                 &mut *out,
@@ -143,9 +146,12 @@ fn parse_duration(s: &str) -> Result<Duration, Error> {
 /// `probeaddr trace`.
 pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
     let r = &args.resolve;
-    let mut locations = match &args.plan {
+    let (mut locations, linker) = match &args.plan {
         Some(p) => match read_plan(p) {
-            Ok(p) => p.locations,
+            Ok(p) => (
+                p.locations,
+                Linker::new(r.kernel.linker_config(!r.no_build_id_check)),
+            ),
             Err(e) => {
                 report(&e);
                 return Ok(false);
@@ -162,8 +168,9 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
             if !ok {
                 return Ok(false);
             }
-            // The points' fetch arguments are already in their locations.
-            plan.locations
+            // The points' fetch arguments are already in their locations;
+            // the linker that resolved them links them (kallsyms read once).
+            (plan.locations, resolved.setup.linker)
         }
     };
     if args.plan.is_some() {
@@ -179,12 +186,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
         }
     };
     // Everything is validated before anything is written.
-    let linked = match link_plan(
-        &locations,
-        &r.kernel,
-        !r.no_build_id_check,
-        setup::form(r.form),
-    ) {
+    let linked = match link_plan(&locations, &linker, setup::form(r.form)) {
         Ok(l) => l,
         Err(e) => {
             report(&e);

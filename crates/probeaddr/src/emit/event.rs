@@ -4,7 +4,7 @@
 //! locations (`helper`, `helper_b_c`, `helper_0x4`, `main_L22`,
 //! `check_in_main`, `helper__return`), the same for every object kind.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::location::Location;
@@ -158,10 +158,17 @@ pub fn event_name(l: &Location, dup: bool) -> String {
 pub fn name_events(locs: &[Location], namer: &mut EventNamer) -> Vec<String> {
     let mut out = Vec::with_capacity(locs.len());
     for group in locs.chunk_by(|a, b| a.point == b.point) {
+        // The files each symbol of this point is in: more than one, and
+        // the name needs the file (one pass, not a pass per location).
+        let mut files: HashMap<&str, HashSet<Option<&str>>> = HashMap::new();
         for l in group {
-            let dup = group
-                .iter()
-                .any(|o| o.symbol == l.symbol && o.file != l.file);
+            files
+                .entry(&l.symbol)
+                .or_default()
+                .insert(l.file.as_deref());
+        }
+        for l in group {
+            let dup = files[l.symbol.as_str()].len() > 1;
             out.push(namer.claim(&event_name(l, dup)));
         }
     }

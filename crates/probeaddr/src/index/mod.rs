@@ -96,8 +96,11 @@ pub struct SymbolIndex {
     symbols: Vec<Symbol>,
     files: Vec<NameRef>,
     by_addr: OnceLock<Vec<u32>>,
-    /// Symbol positions by a hash of their name (built on first use).
-    by_name: OnceLock<std::collections::HashMap<u64, Vec<u32>>>,
+    /// `(hash of name, position)`, sorted: built once counting by name has
+    /// been asked often enough to pay for it (see [`SymbolIndex::count_named`]).
+    by_name: OnceLock<Vec<(u64, u32)>>,
+    /// How many counts were answered by a scan.
+    scans: AtomicU32,
 }
 
 impl SymbolIndex {
@@ -124,6 +127,7 @@ impl SymbolIndex {
             files: Vec::new(),
             by_addr: OnceLock::new(),
             by_name: OnceLock::new(),
+            scans: AtomicU32::new(0),
         };
         match symtab_from.filter(|o| o.has_symtab()) {
             Some(st) => {
@@ -283,26 +287,36 @@ impl SymbolIndex {
             .filter(move |s| s.name.len as usize == name.len() && self.name(s) == name)
     }
 
-    /// How many symbols are named exactly `name`. The first call builds a
-    /// hash index of every name, so that counting (the kernel's uniqueness
-    /// rule, asked for every candidate of a nearest-unique search) costs one
-    /// lookup, not a scan.
+    /// How many symbols are named exactly `name` (the kernel's uniqueness
+    /// rule). The first counts scan the names (a few hundred microseconds
+    /// each, for one probe point's few candidates); once more are asked — a
+    /// glob's hundreds of locations — a sorted index of name hashes is built
+    /// and every count is a binary search. Cost grows with the work.
     pub fn count_named(&self, name: &str) -> usize {
-        let index = self.by_name.get_or_init(|| {
-            let mut m: std::collections::HashMap<u64, Vec<u32>> =
-                std::collections::HashMap::with_capacity(self.symbols.len());
-            for (i, s) in self.symbols.iter().enumerate() {
-                m.entry(crate::sources::hash_name(self.str_of(s.name)))
-                    .or_default()
-                    .push(i as u32);
+        const SCANS_BEFORE_INDEX: u32 = 64;
+        let index = match self.by_name.get() {
+            Some(ix) => ix,
+            None if self.scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_INDEX => {
+                return self.named(name).count();
             }
-            m
-        });
-        index.get(&crate::sources::hash_name(name)).map_or(0, |v| {
-            v.iter()
-                .filter(|&&i| self.str_of(self.symbols[i as usize].name) == name)
-                .count()
-        })
+            None => self.by_name.get_or_init(|| {
+                let mut v: Vec<(u64, u32)> = self
+                    .symbols
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (fnv1a(self.str_of(s.name)), i as u32))
+                    .collect();
+                v.sort_unstable();
+                v
+            }),
+        };
+        let h = fnv1a(name);
+        let start = index.partition_point(|&(x, _)| x < h);
+        index[start..]
+            .iter()
+            .take_while(|&&(x, _)| x == h)
+            .filter(|&&(_, i)| self.str_of(self.symbols[i as usize].name) == name)
+            .count()
     }
 
     /// Symbol positions sorted by address (built on first use).
@@ -329,6 +343,14 @@ impl SymbolIndex {
     }
 }
 
+/// FNV-1a: a fast hash of short names, for the sorted name index (which is
+/// searched, not bucketed, so colliding names cost a compare, not a hang).
+fn fnv1a(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 fn name_bytes(data: &[u8], r: NameRef) -> &[u8] {
     let start = r.off as usize;
     data.get(start..start + r.len as usize).unwrap_or(&[])
@@ -351,6 +373,7 @@ mod tests {
             files: vec![NameRef { off: 1, len: 5 }],
             by_addr: OnceLock::new(),
             by_name: OnceLock::new(),
+            scans: AtomicU32::new(0),
         };
         let mut ours = make(text);
         let theirs = make(junk);

@@ -120,6 +120,7 @@ pub struct Linker {
     sysfs: Option<Sysfs>,
     kallsyms: OnceLock<Result<Option<KernelSymbols>>>,
     running_id: OnceLock<Result<Option<Vec<u8>>>>,
+    running_text: OnceLock<std::result::Result<RuntimeAddr, String>>,
     maps: OnceLock<Result<(Vec<Mapping>, String)>>,
     images: Mutex<HashMap<PathBuf, Result<ProcessImage>>>,
     files: Mutex<HashMap<PathBuf, FileFacts>>,
@@ -140,6 +141,7 @@ impl Linker {
             config,
             kallsyms: OnceLock::new(),
             running_id: OnceLock::new(),
+            running_text: OnceLock::new(),
             maps: OnceLock::new(),
             images: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
@@ -188,6 +190,26 @@ impl Linker {
             .clone()
     }
 
+    /// The running kernel's `_text`, or why it is not known (read once).
+    fn running_text(&self) -> std::result::Result<RuntimeAddr, &str> {
+        self.running_text
+            .get_or_init(|| match self.kernel_symbols() {
+                Ok(Some(ks)) if ks.addresses_hidden() => Err(format!(
+                    "{} hides its addresses (kptr_restrict)",
+                    ks.origin().display()
+                )),
+                Ok(Some(ks)) => ks
+                    .listing
+                    .vmlinux_unique("_text")
+                    .map(|t| t.addr)
+                    .ok_or_else(|| format!("{} has no _text", ks.origin().display())),
+                _ => Err("not linked against a running kernel (kallsyms)".into()),
+            })
+            .as_ref()
+            .map(|t| *t)
+            .map_err(String::as_str)
+    }
+
     /// Link one location: fetch its anchor's base and check the build.
     pub fn link(&self, loc: &Location) -> Result<Linked> {
         let mut linked = Linked {
@@ -219,39 +241,20 @@ impl Linker {
             }
             (Anchor::KernelText { offset }, object) => {
                 let running = match self.kernel_symbols() {
-                    Ok(Some(ks)) => Some(ks),
-                    _ => None,
+                    Ok(Some(ks)) if ks.build_id.is_some() => ks.build_id,
+                    _ => self.kernel_build_id()?,
                 };
-                linked.build_id = match &running {
-                    Some(ks) => {
-                        BuildIdCheck::compare_hex(check, object.build_id(), ks.build_id.as_deref())
-                    }
-                    None => BuildIdCheck::compare_hex(
-                        check,
-                        object.build_id(),
-                        self.kernel_build_id()?.as_deref(),
-                    ),
-                };
-                let text = running.as_ref().and_then(|ks| {
-                    (!ks.addresses_hidden())
-                        .then(|| ks.listing.vmlinux_unique("_text").map(|t| t.addr))
-                        .flatten()
-                });
-                match (&linked.build_id, text) {
+                linked.build_id =
+                    BuildIdCheck::compare_hex(check, object.build_id(), running.as_deref());
+                match (&linked.build_id, self.running_text()) {
                     (BuildIdCheck::Mismatch { ours, running }, _) => {
                         linked.unlinked = Some(match object {
                             Object::Vmlinux { path: Some(_), .. } => format!("runtime address omitted: the vmlinux's build-id {ours} is not the running kernel's {running}"),
                             _ => format!("runtime address omitted: the symbol listing was made for build-id {ours} but the running kernel is {running}"),
                         })
                     }
-                    (_, Some(t)) => linked.runtime = Some(RuntimeAddr(t.get().wrapping_add(*offset))),
-                    (_, None) => {
-                        linked.unlinked = Some(match &running {
-                            Some(ks) if ks.addresses_hidden() => format!("runtime address omitted: {} hides its addresses (kptr_restrict)", ks.origin().display()),
-                            Some(ks) => format!("runtime address omitted: {} has no _text", ks.origin().display()),
-                            None => "runtime address omitted: not linked against a running kernel (kallsyms)".into(),
-                        })
-                    }
+                    (_, Ok(t)) => linked.runtime = Some(RuntimeAddr(t.get().wrapping_add(*offset))),
+                    (_, Err(why)) => linked.unlinked = Some(format!("runtime address omitted: {why}")),
                 }
             }
             (
