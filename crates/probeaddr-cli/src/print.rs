@@ -36,6 +36,12 @@ impl Notes {
     }
 }
 
+/// Any library type as pretty JSON, one document, newline-terminated.
+pub fn json(out: &mut dyn Write, value: &impl serde::Serialize) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
 pub fn hex(v: u64) -> String {
     format!("{v:#x}")
 }

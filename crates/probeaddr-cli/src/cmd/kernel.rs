@@ -6,7 +6,7 @@ use anyhow::Result;
 use probeaddr::{ResolveOptions, RuntimeAddr};
 
 use crate::flags::{DupsArgs, KernelFlags, ListFormat, SymbolizeArgs};
-use crate::print::{hex, report, Notes};
+use crate::print::{self, hex, report, Notes};
 use crate::setup::{self, Inputs, Setup};
 
 fn kernel_setup(flags: &KernelFlags, check_build_id: bool, notes: &mut Notes) -> Option<Setup> {
@@ -48,8 +48,7 @@ pub fn dups(args: &DupsArgs, out: &mut dyn Write) -> Result<bool> {
     let total: usize = groups.iter().map(|g| g.count).sum();
     match args.format {
         ListFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &groups)?;
-            writeln!(out)?;
+            print::json(out, &groups)?;
         }
         ListFormat::Table => {
             writeln!(

@@ -6,7 +6,7 @@ use anyhow::Result;
 use probeaddr::{ProbeSpec, ResolveOptions, Resolver};
 
 use crate::flags::{ListArgs, ListFormat};
-use crate::print::{report, Notes};
+use crate::print::{self, report, Notes};
 use crate::setup::{self, Inputs};
 
 fn open(args: &ListArgs) -> Result<(ProbeSpec, Resolver), probeaddr::Error> {
@@ -39,8 +39,7 @@ pub fn list(args: &ListArgs, out: &mut dyn Write) -> Result<bool> {
     }
     match args.format {
         ListFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &functions)?;
-            writeln!(out)?;
+            print::json(out, &functions)?;
         }
         ListFormat::Table => {
             for f in &functions {
@@ -86,8 +85,7 @@ pub fn lines(args: &ListArgs, out: &mut dyn Write) -> Result<bool> {
     };
     match args.format {
         ListFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &functions)?;
-            writeln!(out)?;
+            print::json(out, &functions)?;
         }
         ListFormat::Table => {
             for f in &functions {

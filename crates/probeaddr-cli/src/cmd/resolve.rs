@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use probeaddr::emit::event::{name_events, EventNamer, GroupName};
-use probeaddr::emit::json::{Document, Entry, SCHEMA};
+use probeaddr::emit::json::{Document, Entry};
 use probeaddr::emit::ProbeType;
 use probeaddr::{ErrorKind, Linked, Location, Plan, ProbeDef, ProbeSpec, ResolveOptions};
 
@@ -235,14 +235,7 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
                     i += 1;
                 }
             }
-            serde_json::to_writer_pretty(
-                &mut *out,
-                &Document {
-                    schema: SCHEMA,
-                    locations: entries,
-                },
-            )?;
-            writeln!(out)?;
+            print::json(out, &Document::new(entries))?;
         }
         Format::Table => {
             let rows: Vec<Row<'_>> = linked

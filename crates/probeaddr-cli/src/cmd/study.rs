@@ -58,8 +58,7 @@ pub fn cost(args: &CostArgs, out: &mut dyn Write) -> Result<bool> {
     }
     match args.format {
         CostFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &r)?;
-            writeln!(out)?;
+            crate::print::json(out, &r)?;
         }
         CostFormat::Csv => {
             writeln!(

@@ -15,14 +15,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use probeaddr::emit::event::{name_events, EventNamer, GroupName};
-use probeaddr::emit::json::{Document, Entry, SCHEMA};
+use probeaddr::emit::json::{Document, Entry};
 use probeaddr::emit::ProbeType;
 use probeaddr::tracefs::{parse_hit, Session, Tracefs};
 use probeaddr::{Error, ErrorKind, FormChoice, Linked, Linker, Location, Plan, ProbeDef};
 
 use crate::flags::{CleanupArgs, Format, LinkArgs, TraceArgs};
-use crate::print::{describe, print_cells, report, Notes};
+use crate::print::{self, describe, print_cells, report, Notes};
 use crate::setup;
+
+/// `--tracefs DIR`, else the system's (mounted if need be).
+fn tracefs(dir: Option<&Path>) -> Result<Tracefs, Error> {
+    match dir {
+        Some(d) => Ok(Tracefs::new(d)),
+        None => Tracefs::system(),
+    }
+}
 
 fn read_plan(p: &Path) -> Result<Plan, Error> {
     let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
@@ -95,14 +103,7 @@ pub fn link(args: &LinkArgs, out: &mut dyn Write) -> Result<bool> {
                 .zip(matches)
                 .map(|((l, d), n)| Entry::new(l, n, &d.event, Ok(d.line(&group))))
                 .collect();
-            serde_json::to_writer_pretty(
-                &mut *out,
-                &Document {
-                    schema: SCHEMA,
-                    locations: entries,
-                },
-            )?;
-            writeln!(out)?;
+            print::json(out, &Document::new(entries))?;
         }
         Format::Table => {
             let mut cells = vec![["EVENT", "LOCATION", "RUNTIME_ADDR", "DEFINITION"]
@@ -194,15 +195,12 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
         }
     };
     let defs: Vec<ProbeDef> = linked.iter().map(|(_, d)| d.clone()).collect();
-    let fs = match &args.tracefs {
-        Some(d) => Tracefs::new(d),
-        None => match Tracefs::system() {
-            Ok(f) => f,
-            Err(e) => {
-                report(&e);
-                return Ok(false);
-            }
-        },
+    let fs = match tracefs(args.tracefs.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            report(&e);
+            return Ok(false);
+        }
     };
     for g in fs.stale_groups() {
         eprintln!("probeaddr: note: group {g} was left by a probeaddr run that is gone; `probeaddr cleanup` removes it");
@@ -324,15 +322,12 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
 
 /// `probeaddr cleanup`: remove groups of probeaddr runs that are gone.
 pub fn cleanup(args: &CleanupArgs, out: &mut dyn Write) -> Result<bool> {
-    let fs = match &args.tracefs {
-        Some(d) => Tracefs::new(d),
-        None => match Tracefs::system() {
-            Ok(f) => f,
-            Err(e) => {
-                report(&e);
-                return Ok(false);
-            }
-        },
+    let fs = match tracefs(args.tracefs.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            report(&e);
+            return Ok(false);
+        }
     };
     let mut ok = true;
     for g in fs.stale_groups() {

@@ -9,11 +9,12 @@ use std::path::PathBuf;
 use super::fixtures::{hexfield, probeaddr};
 use super::oracle;
 
-const KVER: &str = "6.1.0-56-cloud-amd64";
+pub(super) const KVER: &str = "6.1.0-56-cloud-amd64";
 
-/// The unpacked packages. Missing is a failure, not a pass: scripts/test
-/// fetches them (scripts/fetch-debian-kernel).
-pub(super) fn root() -> PathBuf {
+/// The Debian kernel cache (scripts/fetch-debian-kernel, run by
+/// scripts/test): the packages unpacked under `root/`. Missing is a
+/// failure, not a pass.
+pub(super) fn cache() -> PathBuf {
     let dir = std::env::var_os("PROBEADDR_DEBIAN_KERNEL")
         .map(PathBuf::from)
         .or_else(|| {
@@ -25,15 +26,22 @@ pub(super) fn root() -> PathBuf {
             )
         })
         .expect("PROBEADDR_DEBIAN_KERNEL or HOME is needed to find the Debian kernel");
-    let r = dir.join("root");
-    assert!(
-        r.join("usr/lib/debug/boot")
-            .join(format!("vmlinux-{KVER}"))
-            .exists(),
-        "Debian kernel cache not present ({}): run scripts/fetch-debian-kernel (scripts/test does)",
-        dir.display()
-    );
-    r
+    for need in [
+        format!("root/usr/lib/debug/boot/vmlinux-{KVER}"),
+        format!("root/boot/vmlinuz-{KVER}"),
+    ] {
+        assert!(
+            dir.join(&need).exists(),
+            "Debian kernel cache not complete ({} has no {need}): run scripts/fetch-debian-kernel (scripts/test does)",
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// The unpacked packages.
+pub(super) fn root() -> PathBuf {
+    cache().join("root")
 }
 
 pub(super) fn vmlinux(r: &std::path::Path) -> String {
@@ -392,14 +400,7 @@ fn jhash_inlined_sites_equal_perf_probe() {
     let v = vmlinux(&r);
     // perf lists every copy: 21 out of line (`jhash+0`, ambiguous as
     // always) and the inlined sites as `host+offset` (decimal).
-    let out = std::process::Command::new("perf")
-        .args(["probe", "-q", "-k", &v, "-D", "jhash"])
-        .output()
-        .unwrap();
-    let perf: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
-        .collect();
+    let perf = oracle::perf_probe_kernel_targets(std::path::Path::new(&v), "jhash");
     let perf_inline: BTreeSet<String> = perf
         .iter()
         .filter(|t| !t.starts_with("jhash"))

@@ -123,6 +123,21 @@ pub fn gdb_address(bin: &Path, expr: &str, pid: Option<u32>) -> u64 {
     hex(line[at..].split_whitespace().next().unwrap())
 }
 
+/// `perf probe -k VMLINUX -D POINT`: each kprobe target perf would define
+/// (`jhash+0`, inlined sites as `host+OFFSET` in decimal).
+pub fn perf_probe_kernel_targets(vmlinux: &Path, point: &str) -> Vec<String> {
+    let out = Command::new("perf")
+        .args(["probe", "-q", "-k"])
+        .arg(vmlinux)
+        .args(["-D", point])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
 /// `perf probe -x BIN -D POINT`: the file offsets of the uprobes perf would define.
 pub fn perf_probe_offsets(bin: &Path, point: &str) -> Vec<u64> {
     let out = Command::new("perf")

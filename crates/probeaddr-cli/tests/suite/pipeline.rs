@@ -102,14 +102,7 @@ fn return_probe_on_a_function_that_exists_only_inlined() {
             )
         })
         .collect();
-    let out = std::process::Command::new("perf")
-        .args(["probe", "-q", "-k", &dv, "-D", "wqattrs_hash"])
-        .output()
-        .unwrap();
-    let perf: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
-        .collect();
+    let perf = oracle::perf_probe_kernel_targets(dvp, "wqattrs_hash");
     assert_eq!(ours, perf);
     assert_eq!(ours, ["alloc_unbound_pwq+21"]);
 }

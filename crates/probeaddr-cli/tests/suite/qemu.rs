@@ -10,36 +10,13 @@ use std::process::Command;
 
 use super::fixtures::{hexfield, probeaddr};
 
-const KVER: &str = "6.1.0-56-cloud-amd64";
+use super::debian::KVER;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
         .unwrap()
-}
-
-/// The Debian kernel cache. Missing is a failure, not a pass: scripts/test
-/// fetches it.
-fn cache() -> PathBuf {
-    let dir = std::env::var_os("PROBEADDR_DEBIAN_KERNEL")
-        .map(PathBuf::from)
-        .or_else(|| {
-            Some(
-                PathBuf::from(std::env::var_os("HOME")?)
-                    .join(".cache/probeaddr")
-                    .join(format!("debian-{KVER}")),
-            )
-        })
-        .expect("PROBEADDR_DEBIAN_KERNEL or HOME is needed to find the Debian kernel");
-    assert!(
-        dir.join("root/boot")
-            .join(format!("vmlinuz-{KVER}"))
-            .exists(),
-        "Debian kernel cache not present ({}): run scripts/fetch-debian-kernel (scripts/test does)",
-        dir.display()
-    );
-    dir
 }
 
 /// A static probeaddr for the guest (its own target dir, so it does not
@@ -81,7 +58,7 @@ fn section<'a>(log: &'a str, begin: &str, end: &str) -> Vec<&'a str> {
 
 #[test]
 fn plans_link_and_probe_in_a_real_kaslr_kernel() {
-    let cache = cache();
+    let cache = super::debian::cache();
     let root = cache.join("root");
     let vmlinux = root
         .join("usr/lib/debug/boot")

@@ -30,6 +30,16 @@ pub struct Document<'a> {
     pub locations: Vec<Entry<'a>>,
 }
 
+impl<'a> Document<'a> {
+    /// The document of `locations`.
+    pub fn new(locations: Vec<Entry<'a>>) -> Document<'a> {
+        Document {
+            schema: SCHEMA,
+            locations,
+        }
+    }
+}
+
 /// One location with what linking and emitting found.
 #[derive(Debug, Serialize)]
 pub struct Entry<'a> {
