@@ -292,6 +292,9 @@ pub(crate) struct PinKey<'a> {
     pub file: Option<&'a str>,
     pub source_path: Option<&'a str>,
     pub offset: u64,
+    /// An inlined site: `offset` is into the host `symbol`, and the
+    /// inlined `function` names the site with no offset.
+    pub inlined: bool,
 }
 
 impl<'a> PinKey<'a> {
@@ -303,6 +306,7 @@ impl<'a> PinKey<'a> {
             file: l.file.as_deref(),
             source_path: l.source_path.as_deref(),
             offset: l.offset,
+            inlined: l.inlined_into.is_some(),
         }
     }
 }
@@ -324,8 +328,10 @@ pub(crate) fn pin_among(l: &PinKey<'_>, all: &[PinKey<'_>]) -> Option<String> {
             .filter(|o| names_it(o, sym) && file.is_none_or(|f| in_file(o, f)))
             .count()
     };
-    let with_off = |p: String| {
-        if l.offset > 0 {
+    // An inlined site is named by its function alone (`twice@inl2.c`
+    // resolves to the site), or by its host with the offset into it.
+    let with_off = |sym: &str, p: String| {
+        if l.offset > 0 && !(l.inlined && sym == l.function) {
             format!("{p}+{:#x}", l.offset)
         } else {
             p
@@ -351,12 +357,12 @@ pub(crate) fn pin_among(l: &PinKey<'_>, all: &[PinKey<'_>]) -> Option<String> {
     for sym in [l.function, l.symbol] {
         for f in &suffixes {
             if count(sym, Some(f)) == 1 {
-                return Some(with_off(format!("{sym}@{f}")));
+                return Some(with_off(sym, format!("{sym}@{f}")));
             }
         }
     }
     if count(l.symbol, None) == 1 {
-        return Some(with_off(l.symbol.to_string()));
+        return Some(with_off(l.symbol, l.symbol.to_string()));
     }
     None
 }
@@ -373,6 +379,7 @@ mod tests {
             file: Some(file),
             source_path: Some(path),
             offset: 0,
+            inlined: false,
         }
     }
 

@@ -230,8 +230,10 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
             let mut entries = Vec::new();
             let mut i = 0;
             for (_, matches, ls) in &points {
+                let locs: Vec<Location> = ls.iter().map(|l| l.location.clone()).collect();
                 for l in ls {
-                    entries.push(Entry::new(l, *matches, &events[i], lines[i].clone()));
+                    let pin = (*matches > 1).then(|| l.location.pin(&locs)).flatten();
+                    entries.push(Entry::new(l, *matches, pin, &events[i], lines[i].clone()));
                     i += 1;
                 }
             }

@@ -94,15 +94,14 @@ pub fn link(args: &LinkArgs, out: &mut dyn Write) -> Result<bool> {
         }
         Format::Json | Format::Plan => {
             // The locations of one probe point are consecutive in a plan.
-            let mut matches = Vec::new();
+            let mut entries: Vec<Entry<'_>> = Vec::new();
             for g in linked.chunk_by(|a, b| a.0.location.point == b.0.location.point) {
-                matches.extend(std::iter::repeat_n(g.len(), g.len()));
+                let locs: Vec<Location> = g.iter().map(|(l, _)| l.location.clone()).collect();
+                for (l, d) in g {
+                    let pin = (g.len() > 1).then(|| l.location.pin(&locs)).flatten();
+                    entries.push(Entry::new(l, g.len(), pin, &d.event, Ok(d.line(&group))));
+                }
             }
-            let entries: Vec<Entry<'_>> = linked
-                .iter()
-                .zip(matches)
-                .map(|((l, d), n)| Entry::new(l, n, &d.event, Ok(d.line(&group))))
-                .collect();
             print::json(out, &Document::new(entries))?;
         }
         Format::Table => {

@@ -345,3 +345,81 @@ fn debug_dirs_serve_the_kernel_fixture() {
     assert_eq!(with[0]["file"], "init/main.c");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every pin resolves, with `--unique`, to the location it was printed for
+/// (the same address), for every kind of object: user-space copies, clones
+/// and inlined sites; the kernel fixture's duplicated statics and header
+/// inlines; Debian's eight init_once and jhash's copies and inlined sites.
+#[test]
+fn every_pin_resolves_to_its_location_alone() {
+    /// Round-trip the pins of `point`'s locations: every inlined site's,
+    /// and those of up to `copies` out-of-line copies (each resolution of a
+    /// header static in Debian's kernel reads many units).
+    fn round_trip(base: &[String], point: &str, copies: usize, min_pinned: usize) {
+        let mut a = base.to_vec();
+        a.extend([point.to_string(), "--format".into(), "json".into()]);
+        let all = probeaddr(&a).json();
+        assert!(all.len() > 1, "{point}: {all:?}");
+        let mut pinned = 0;
+        let mut out_of_line = 0;
+        for l in &all {
+            let Some(pin) = l["pin"].as_str() else {
+                continue;
+            };
+            if l["inlined_into"].is_null() {
+                out_of_line += 1;
+                if out_of_line > copies {
+                    continue;
+                }
+            }
+            let mut b = base.to_vec();
+            b.extend([
+                pin.to_string(),
+                "--unique".into(),
+                "--format".into(),
+                "json".into(),
+            ]);
+            let one = probeaddr(&b).json();
+            assert_eq!(one.len(), 1, "{point}: pin {pin}");
+            assert_eq!(
+                hexfield(&one[0], "addr"),
+                hexfield(l, "addr"),
+                "{point}: pin {pin}"
+            );
+            assert_eq!(one[0]["anchor"], l["anchor"], "{point}: pin {pin}");
+            pinned += 1;
+        }
+        assert!(
+            pinned >= min_pinned,
+            "{point}: {pinned} of {} pinned",
+            all.len()
+        );
+    }
+    let user = |f: &str| {
+        vec![
+            "resolve".to_string(),
+            "-x".into(),
+            fixtures::path(f).display().to_string(),
+        ]
+    };
+    round_trip(&user("prog"), "helper", usize::MAX, 3);
+    round_trip(&user("clones"), "check", usize::MAX, 2);
+    round_trip(&user("prog-inline"), "twice", usize::MAX, 2);
+    let k = vec![
+        "resolve".to_string(),
+        "-k".into(),
+        kernel("vmlinux").display().to_string(),
+        "--offline".into(),
+    ];
+    round_trip(&k, "init_once", usize::MAX, 2);
+    round_trip(&k, "jhash", usize::MAX, 3);
+    let root = debian::root();
+    let d = vec![
+        "resolve".to_string(),
+        "-k".into(),
+        debian::vmlinux(&root),
+        "--offline".into(),
+    ];
+    round_trip(&d, "init_once", usize::MAX, 8);
+    round_trip(&d, "jhash", 3, 7);
+}

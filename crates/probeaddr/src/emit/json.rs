@@ -48,6 +48,8 @@ pub struct Entry<'a> {
     pub location: &'a Location,
     /// How many locations its probe point named.
     pub matches: usize,
+    /// A probe point that names this location alone among them, if one does.
+    pub pin: Option<String>,
     /// The event name it gets.
     pub event: &'a str,
     /// Its runtime address, when linked.
@@ -69,6 +71,7 @@ impl<'a> Entry<'a> {
     pub fn new(
         l: &'a Linked,
         matches: usize,
+        pin: Option<String>,
         event: &'a str,
         probe: Result<String, String>,
     ) -> Entry<'a> {
@@ -79,6 +82,7 @@ impl<'a> Entry<'a> {
         Entry {
             location: &l.location,
             matches,
+            pin,
             event,
             runtime_addr: l.runtime,
             unlinked: l.unlinked.as_deref(),

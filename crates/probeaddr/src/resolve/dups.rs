@@ -157,6 +157,7 @@ fn duplicate(name: &str, mut instances: Vec<Instance>) -> Duplicate {
             file: i.file.as_deref(),
             source_path: i.source_path.as_deref(),
             offset: 0,
+            inlined: false,
         })
         .collect();
     let pins: Vec<Option<String>> = keys
