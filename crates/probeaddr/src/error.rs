@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::location::Location;
+use crate::addr::LinkAddr;
 
 /// What went wrong, for callers that branch on it. Messages carry the details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +60,17 @@ pub enum Reason {
     },
 }
 
-/// One location of an ambiguous probe point.
+/// One location of an ambiguous probe point (resolve without `unique` for
+/// the full [`crate::Location`]s).
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    /// The location.
-    pub location: Location,
+    /// The location as messages name it (`helper [sub/b.c]`,
+    /// `jhash inlined into f at f+0x10 [x.c]`).
+    pub location: String,
+    /// Its link-time address.
+    pub addr: LinkAddr,
+    /// What it is relative to (`file offset 0x1175`, `_text+0x3ea470`).
+    pub anchor: String,
     /// A probe point that names this location alone (`helper@b.c`), if
     /// one exists; else only its anchor tells it apart.
     pub pin: Option<String>,

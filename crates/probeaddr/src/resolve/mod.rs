@@ -554,7 +554,9 @@ fn ambiguity(spec: &ProbeSpec, locs: &[Location]) -> Error {
                 .unwrap_or_else(|| format!(": no name pins it; use {}", l.anchor))
         ));
         candidates.push(Candidate {
-            location: l.clone(),
+            location: l.describe(),
+            addr: l.addr,
+            anchor: l.anchor.to_string(),
             pin,
         });
     }
