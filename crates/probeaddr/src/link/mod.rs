@@ -357,7 +357,7 @@ impl Linker {
 /// resolves relative paths against the writer's working directory, which is
 /// rarely what the reader of our output has), and free of whitespace, since
 /// the definition is split on whitespace.
-pub fn uprobe_path(path: &Path) -> Result<String> {
+fn uprobe_path(path: &Path) -> Result<String> {
     let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     let s = abs.to_str().ok_or_else(|| {
         Error::new(
