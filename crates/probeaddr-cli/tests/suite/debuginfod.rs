@@ -318,3 +318,50 @@ fn progress_bar_on_a_terminal_for_large_downloads() {
     assert_eq!(o.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&o.stderr).contains("100%"));
 }
+
+/// Kernel points use debuginfod too: a vmlinux without DWARF gets its debug
+/// file by build-id, and the line probe is the full vmlinux's (gdb's address).
+#[test]
+fn kernel_points_fetch_the_vmlinux_debug_file() {
+    let full = fixtures::path("kernel/vmlinux");
+    let nodebug = fixtures::path("kernel/vmlinux-nodebug");
+    let id = build_id(&nodebug);
+    assert_eq!(id, build_id(&full));
+    let files = tmpdir("kfiles");
+    std::fs::copy(&full, files.join("vmlinux.debug")).unwrap();
+    let server = serve(&files, &id);
+    let cache = tmpdir("kcache");
+    let out = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+        .args([
+            "resolve",
+            "-k",
+            nodebug.to_str().unwrap(),
+            "--offline",
+            "init/main.c:24",
+            "--format",
+            "json",
+            "--debuginfod",
+            &server.url,
+        ])
+        .env("DEBUGINFOD_CACHE_PATH", &cache)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let l = &doc["locations"][0];
+    assert_eq!(l["symbol"], "rest_init");
+    assert_eq!(
+        hexfield(l, "addr"),
+        oracle::gdb_line_address(&full, "init/main.c:24")
+    );
+    assert!(cache.join(&id).join("debuginfo").exists());
+    drop(server);
+    std::fs::remove_dir_all(&files).unwrap();
+    std::fs::remove_dir_all(&cache).unwrap();
+}
