@@ -95,6 +95,7 @@ pub fn locations_table(
     for r in rows {
         let l = &r.linked.location;
         let mut sym = l.symbol.clone();
+        sym.push_str(l.version.as_deref().unwrap_or(""));
         if l.offset > 0 {
             sym.push_str(&format!("+{:#x}", l.offset));
         }

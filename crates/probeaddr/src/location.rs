@@ -203,6 +203,9 @@ pub struct Location {
     pub function: String,
     /// Plain, clone or renamed.
     pub variant: Variant,
+    /// The symbol version (`@@GLIBC_2.2.5` default, `@GLIBC_2.2.5` compat),
+    /// when the symbol table spells one.
+    pub version: Option<String>,
     /// Source file: the DWARF compile unit's name (`sub/b.c`) where the
     /// object has DWARF, else a local's `STT_FILE` name (`b.c`).
     pub file: Option<String>,
@@ -263,8 +266,13 @@ impl Location {
                 "{} inlined into {c} at {}+{:#x}",
                 self.function, self.symbol, self.offset
             ),
-            None if self.offset > 0 => format!("{}+{:#x}", self.symbol, self.offset),
-            None => self.symbol.clone(),
+            None if self.offset > 0 => format!(
+                "{}{}+{:#x}",
+                self.symbol,
+                self.version.as_deref().unwrap_or(""),
+                self.offset
+            ),
+            None => format!("{}{}", self.symbol, self.version.as_deref().unwrap_or("")),
         };
         match &self.file {
             Some(f) => format!("{what} [{f}]"),

@@ -67,6 +67,8 @@ pub struct MatchedSymbol {
     pub file: Option<SourceFile>,
     /// Other matching names at the same address.
     pub aliases: Vec<String>,
+    /// The symbol version its name carried (`@@GLIBC_2.2.5`), if any.
+    pub version: Option<String>,
 }
 
 /// An ELF object opened for analysis.
@@ -371,6 +373,7 @@ impl AnalysedObject {
                 sym: *s,
                 file: sf,
                 aliases: Vec::new(),
+                version: idx.version(s).map(str::to_string),
             });
         }
         Ok(out)
@@ -388,6 +391,7 @@ impl AnalysedObject {
                 sym: *s,
                 file: self.source_file(idx, s),
                 aliases: Vec::new(),
+                version: idx.version(s).map(str::to_string),
             }))
     }
 
@@ -408,6 +412,7 @@ impl AnalysedObject {
                 sym: *s,
                 file: self.source_file(idx, s),
                 aliases: Vec::new(),
+                version: idx.version(s).map(str::to_string),
             })
             .collect())
     }
@@ -490,9 +495,9 @@ impl AnalysedObject {
 }
 
 /// Preference among symbols at one address: the name the user typed, then
-/// plain over renamed over clones over aliases, `.symtab` over `.dynsym`,
-/// globals over locals.
-fn rank(idx: &SymbolIndex, s: &Symbol, func: &Pattern) -> (bool, u8, u8, u8, usize) {
+/// plain over renamed over clones over aliases, a default symbol version
+/// over a compat one, `.symtab` over `.dynsym`, globals over locals.
+fn rank(idx: &SymbolIndex, s: &Symbol, func: &Pattern) -> (bool, u8, bool, u8, u8, usize) {
     let name = idx.name(s);
     let v = match split_variant(name).1 {
         Variant::Plain => 0,
@@ -510,7 +515,9 @@ fn rank(idx: &SymbolIndex, s: &Symbol, func: &Pattern) -> (bool, u8, u8, u8, usi
         Binding::Weak => 1,
         Binding::Local => 2,
     };
-    (name != func.as_str(), v, t, b, name.len())
+    // Of two versions at one address, the default (`@@`) names it.
+    let compat = idx.version(s).is_some_and(|v| !v.starts_with("@@"));
+    (name != func.as_str(), v, compat, t, b, name.len())
 }
 
 /// Human list of searched paths.

@@ -7,6 +7,7 @@ mod kernel;
 mod lines;
 mod live;
 mod oracle;
+mod packages;
 mod pipeline;
 mod qemu;
 mod resolve;

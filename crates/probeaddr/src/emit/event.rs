@@ -127,8 +127,9 @@ impl EventNamer {
 
 /// The event name of `l`: the name its probe point chose, else one made
 /// from the symbol, with the file when another location of the same point
-/// has the same symbol in another file (`dup`), then the line as the point
-/// wrote it (perf's `_LN`) or the offset, and `__return`.
+/// has the same symbol in another file (`dup`), a compat symbol version,
+/// then the line as the point wrote it (perf's `_LN`) or the offset, and
+/// `__return`.
 pub fn event_name(l: &Location, dup: bool) -> String {
     if let Some(e) = &l.requested_event {
         return e.clone();
@@ -140,6 +141,12 @@ pub fn event_name(l: &Location, dup: bool) -> String {
     if let (true, Some(f)) = (dup, &l.file) {
         name.push('_');
         name.push_str(&sanitize(f));
+    }
+    // A compat version (`realpath@GLIBC_2.2.5`, not the default `@@`)
+    // says so in its name; the default version keeps the plain name.
+    if let Some(v) = l.version.as_deref().filter(|v| !v.starts_with("@@")) {
+        name.push('_');
+        name.push_str(&sanitize(v));
     }
     if let Some(line) = &l.line {
         name.push_str(&format!("_L{}", line.relative.map_or(line.line, u64::from)));

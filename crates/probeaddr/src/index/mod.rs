@@ -69,6 +69,9 @@ pub struct Symbol {
     /// valid UTF-8 at `name`.
     owner: u32,
     name: NameRef,
+    /// `@@GLIBC_2.2.5` / `@GLIBC_2.2.5` when the name carried a version
+    /// (length 0: none).
+    version: NameRef,
     /// Link-time address (`st_value`).
     pub addr: LinkAddr,
     /// `st_size` (0 when the assembler did not record it).
@@ -181,10 +184,29 @@ impl SymbolIndex {
             {
                 return;
             }
+            // `fopen@@GLIBC_2.2.5`, `realpath@GLIBC_2.2.5`: a debug file's
+            // .symtab spells symbol versions into the name (the .dynsym
+            // keeps them in .gnu.version). The name is the part before the
+            // `@`; the version is kept beside it.
+            let at = raw.name.iter().position(|&b| b == b'@').filter(|&i| i > 0);
+            let base = at.map_or(raw.name, |i| &raw.name[..i]);
             match std::str::from_utf8(raw.name) {
-                Ok(n) if keep(n) => {}
+                Ok(n) if keep(&n[..base.len()]) => {}
                 _ => return,
             }
+            let (name, version) = match at {
+                Some(i) => (
+                    NameRef {
+                        off: name.off,
+                        len: i as u32,
+                    },
+                    NameRef {
+                        off: name.off + i as u32,
+                        len: name.len - i as u32,
+                    },
+                ),
+                None => (name, NameRef { off: 0, len: 0 }),
+            };
             let binding = match raw.bind {
                 elf::STB_LOCAL => Binding::Local,
                 elf::STB_GLOBAL => Binding::Global,
@@ -210,6 +232,7 @@ impl SymbolIndex {
             symbols.push(Symbol {
                 owner,
                 name,
+                version,
                 addr: LinkAddr(raw.value),
                 size: raw.size,
                 kind,
@@ -238,6 +261,18 @@ impl SymbolIndex {
         } else {
             self.checked_str_of(sym.name)
         }
+    }
+
+    /// The symbol version its name carried (`@@GLIBC_2.2.5` for the
+    /// default version, `@GLIBC_2.2.5` for a compat one), if any.
+    pub fn version(&self, sym: &Symbol) -> Option<&str> {
+        (sym.version.len > 0).then(|| {
+            if sym.owner == self.owner {
+                self.str_of(sym.version)
+            } else {
+                self.checked_str_of(sym.version)
+            }
+        })
     }
 
     /// The source file of a local symbol (its `STT_FILE`), if known.
@@ -380,6 +415,7 @@ mod tests {
         ours.symbols.push(Symbol {
             owner: ours.owner,
             name: NameRef { off: 1, len: 5 },
+            version: NameRef { off: 0, len: 0 },
             addr: LinkAddr(0x1000),
             size: 1,
             kind: SymbolKind::Function,

@@ -1,0 +1,163 @@
+//! Real Debian packages, installed by scripts/test (`libc6-dbg`): what a
+//! distribution's debug files contain that fixtures do not, checked against
+//! readelf and perf probe.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::fixtures::{hexfield, probeaddr};
+use super::oracle;
+
+const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
+
+/// libc's separate debug file (libc6-dbg), by build-id. Missing is a failure.
+fn libc_debug_file() -> PathBuf {
+    let id = oracle::readelf_build_id(Path::new(LIBC));
+    let p = PathBuf::from(format!(
+        "/usr/lib/debug/.build-id/{}/{}.debug",
+        &id[..2],
+        &id[2..]
+    ));
+    assert!(
+        p.exists(),
+        "{} missing: install libc6-dbg (scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// `readelf -sW` FUNC symbols whose name carries a version:
+/// `(name, version with its @ or @@, value)`.
+fn versioned_functions(debug: &Path) -> Vec<(String, String, u64)> {
+    // readelf complains about the debug file's missing interpreter on
+    // stderr; the table on stdout is whole.
+    let out = Command::new("readelf")
+        .arg("-sW")
+        .arg(debug)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 8 || f[3] != "FUNC" || f[6] == "UND" {
+                return None;
+            }
+            let at = f[7].find('@').filter(|&i| i > 0)?;
+            Some((
+                f[7][..at].to_string(),
+                f[7][at..].to_string(),
+                u64::from_str_radix(f[1], 16).unwrap(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn versioned_libc_functions_resolve_by_their_plain_names() {
+    let debug = libc_debug_file();
+    // The debug file's .symtab spells versions into names (fopen@@GLIBC_2.2.5).
+    let want = versioned_functions(&debug);
+    assert!(want.len() > 500, "{}", want.len());
+    let mut by_name: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
+    for (n, v, a) in &want {
+        by_name.entry(n).or_default().push((v, *a));
+    }
+    // Every plain name, in one batch: each of its versions is a location,
+    // at readelf's address and file offset.
+    let mut args = vec![
+        "resolve".to_string(),
+        "-x".into(),
+        LIBC.into(),
+        "--no-inlines".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    args.extend(by_name.keys().map(|n| n.to_string()));
+    let got = probeaddr(&args).json();
+    let mut found: BTreeMap<&str, Vec<(String, u64, u64)>> = BTreeMap::new();
+    for l in &got {
+        let point = l["point"].as_str().unwrap();
+        let name = by_name.get_key_value(point).map(|(k, _)| *k).unwrap();
+        found.entry(name).or_default().push((
+            l["version"].as_str().unwrap_or("").to_string(),
+            hexfield(l, "func_addr"),
+            hexfield(&l["anchor"], "offset"),
+        ));
+    }
+    let mut checked = 0;
+    for (name, versions) in &by_name {
+        let locs = found
+            .get(name)
+            .unwrap_or_else(|| panic!("{name}: not found"));
+        for (version, addr) in versions {
+            let at: Vec<&(String, u64, u64)> = locs.iter().filter(|l| l.1 == *addr).collect();
+            assert_eq!(at.len(), 1, "{name}{version} at {addr:#x}: {locs:?}");
+            assert_eq!(at[0].2, oracle::readelf_file_offset(Path::new(LIBC), *addr));
+            // Two versions at one address are one location (the one kept
+            // names either); one version at its own address names it.
+            if versions.iter().filter(|v| v.1 == *addr).count() == 1 {
+                assert_eq!(at[0].0, *version, "{name} at {addr:#x}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, want.len());
+    // perf probe finds the default version of each of these, and so do we.
+    for f in [
+        "fopen",
+        "fclose",
+        "pthread_create",
+        "pthread_mutex_lock",
+        "dlopen",
+        "realpath",
+        "__libc_start_main",
+        "pthread_cond_wait",
+        "posix_spawn",
+    ] {
+        let perf = oracle::perf_probe_offsets(Path::new(LIBC), f);
+        assert_eq!(perf.len(), 1, "{f}: {perf:?}");
+        let ours: Vec<u64> = got
+            .iter()
+            .filter(|l| {
+                l["point"] == f && l["version"].as_str().is_none_or(|v| v.starts_with("@@"))
+            })
+            .map(|l| hexfield(&l["anchor"], "offset"))
+            .collect();
+        assert_eq!(ours, perf, "{f}");
+    }
+    // A compat version is a location too, named as such; the default keeps
+    // the plain event name.
+    let r = probeaddr([
+        "resolve",
+        "-x",
+        LIBC,
+        "realpath",
+        "--no-inlines",
+        "--format",
+        "uprobe",
+    ]);
+    let compat = want
+        .iter()
+        .find(|w| w.0 == "realpath" && !w.1.starts_with("@@"))
+        .unwrap();
+    assert!(
+        r.stdout.contains(&format!(
+            "p:probeaddr/realpath_GLIBC_2_2_5 /usr/lib/x86_64-linux-gnu/libc.so.6:{:#x}\n",
+            oracle::readelf_file_offset(Path::new(LIBC), compat.2)
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains(
+            "realpath@@GLIBC_2.3 [canonicalize.c], realpath@GLIBC_2.2.5 [canonicalize.c]"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Closest names are plain names, usable as written.
+    let e = probeaddr(["resolve", "-x", LIBC, "fopne", "--no-inlines"]).error();
+    assert!(e.contains("closest: fopen"), "{e}");
+}
