@@ -9,7 +9,8 @@
 //!   point never reads it.
 //! * A kallsyms that does not describe the vmlinux (or System.map) given is
 //!   an error when the user named it with `--kallsyms`; the running
-//!   kernel's is then only a note, and nothing is linked to it.
+//!   kernel's is then a note, and the linker is told the running kernel is
+//!   another build: no runtime addresses, no probe definitions for it.
 
 use std::path::PathBuf;
 
@@ -82,7 +83,7 @@ pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
         sources.extend(k.system_map.clone().map(Source::SystemMap));
         sources.extend(k.symbols.clone().map(Source::SideTable));
     }
-    let mut linker = Linker::new(config.clone());
+    let mut linker = Linker::new(config);
     let mut running = false;
     if inp.kernel_work {
         match linker.kernel_symbols() {
@@ -103,10 +104,7 @@ pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
             }
             notes.push(format!("runtime addresses omitted: {e}"));
             resolver.drop_kernel_symbols();
-            linker = Linker::new(LinkerConfig {
-                kallsyms: None,
-                ..config
-            });
+            linker = linker.other_kernel(e.to_string());
         }
     }
     Ok(Setup {

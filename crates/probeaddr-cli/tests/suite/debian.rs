@@ -519,3 +519,41 @@ fn kallsyms_cost_counts_match_readelf_and_the_kernels_own_tables() {
         .unwrap();
     assert_eq!(path["ambiguous_groups"], 0);
 }
+
+/// This machine does not run Debian's 6.1 kernel: linked against it (the
+/// live /proc/kallsyms and /sys), the vmlinux's definitions are refused, as
+/// writing them would probe other code; offline they are the analysed
+/// build's (stap: `_stext+0x3ea470`, BENCHMARKS.md).
+#[test]
+fn definitions_for_a_kernel_that_runs_another_build_are_refused() {
+    let r = root();
+    let v = vmlinux(&r);
+    let live = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "init_once@fs/proc/inode.c",
+        "--format",
+        "kprobe",
+    ]);
+    let e = live.error();
+    assert!(
+        e.starts_with("init_once [fs/proc/inode.c]: no probe definition: ")
+            && e.contains("would probe other code"),
+        "{e}"
+    );
+    let off = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "--offline",
+        "init_once@fs/proc/inode.c",
+        "--format",
+        "kprobe",
+    ]);
+    assert_eq!(
+        off.stdout, "p:probeaddr/init_once _text+0x3ea470\n",
+        "{}",
+        off.stderr
+    );
+}

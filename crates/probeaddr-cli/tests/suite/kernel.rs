@@ -440,6 +440,40 @@ fn build_id_mismatch_omits_runtime_addresses() {
     );
     let r = w.json(&["init_once@fs/proc/inode.c", "--no-build-id-check"]);
     assert!(r[0]["forms"]["address"].is_string());
+    // No definition for a kernel that runs another build: it would probe
+    // other code. --offline gives the analysed build's; --no-build-id-check
+    // writes them anyway.
+    let e = w
+        .resolve(&["init_once@fs/proc/inode.c", "--format", "kprobe"])
+        .error();
+    assert!(
+        e.contains(
+            "init_once [fs/proc/inode.c]: no probe definition: it was computed from build-id "
+        ) && e.contains("would probe other code"),
+        "{e}"
+    );
+    let r = w.json(&["init_once@fs/proc/inode.c"]);
+    assert!(r[0]["probe"].is_null() && r[0]["probe_error"].is_string());
+    assert_eq!(r[0]["build_id"]["status"], "mismatch");
+    let k = w.resolve(&[
+        "init_once@fs/proc/inode.c",
+        "--format",
+        "kprobe",
+        "--no-build-id-check",
+    ]);
+    assert_eq!(k.code, 0, "{}", k.stderr);
+    let k2 = probeaddr([
+        "resolve",
+        "-k",
+        w.vmlinux.to_str().unwrap(),
+        "--offline",
+        "init_once@fs/proc/inode.c",
+        "--format",
+        "kprobe",
+    ]);
+    assert_eq!(k2.code, 0, "{}", k2.stderr);
+    assert_eq!(k.stdout, k2.stdout);
+    assert!(k.stdout.starts_with("p:probeaddr/init_once _text+0x"));
 }
 
 #[test]

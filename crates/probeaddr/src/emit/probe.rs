@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::emit::event::{validate, GroupName};
 use crate::emit::forms::{Form, FormChoice};
 use crate::error::{Error, ErrorKind, Result};
-use crate::link::Linked;
+use crate::link::{BuildIdCheck, Linked};
 
 /// Which dynamic-event file a probe goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +47,25 @@ impl ProbeDef {
     /// file offset), with the location's fetch arguments.
     pub fn new(l: &Linked, event: &str, choice: FormChoice) -> Result<ProbeDef> {
         let form = Form::choose(l, choice)?;
+        // A definition computed from one build and written to a kernel (or
+        // for a file) that is another probes other code.
+        if !l.build_id.same_build() {
+            let why = match &l.build_id {
+                BuildIdCheck::Mismatch { ours, running } => {
+                    format!("it was computed from build-id {ours} and the target runs {running}")
+                }
+                BuildIdCheck::Differs { reason } => reason.clone(),
+                _ => unreachable!("same_build() is false"),
+            };
+            return Err(Error::new(
+                ErrorKind::BuildIdMismatch,
+                format!(
+                    "{} [{}]: no probe definition: {why}; written to the target it would probe other code (--offline gives the definitions for the analysed build, --no-build-id-check writes them anyway)",
+                    l.location.symbol,
+                    l.location.file.as_deref().unwrap_or("?")
+                ),
+            ));
+        }
         let def = ProbeDef {
             kind: if matches!(form, Form::File { .. }) {
                 ProbeType::Uprobe

@@ -33,6 +33,12 @@ pub enum BuildIdCheck {
     Unknown,
     /// The check is turned off.
     Skipped,
+    /// The target is known to run another build by other means (its
+    /// kallsyms does not describe the analysed image).
+    Differs {
+        /// How it is known.
+        reason: String,
+    },
 }
 
 impl BuildIdCheck {
@@ -62,9 +68,12 @@ impl BuildIdCheck {
         }
     }
 
-    /// False only for a mismatch.
+    /// False for a mismatch, or a target known to run another build.
     pub fn same_build(&self) -> bool {
-        !matches!(self, BuildIdCheck::Mismatch { .. })
+        !matches!(
+            self,
+            BuildIdCheck::Mismatch { .. } | BuildIdCheck::Differs { .. }
+        )
     }
 }
 

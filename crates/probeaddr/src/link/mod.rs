@@ -98,6 +98,9 @@ impl Linked {
     /// An error unless the target runs the build the location was made
     /// from: what linking a plan made elsewhere requires.
     pub fn require_same_build(&self) -> Result<()> {
+        if let BuildIdCheck::Differs { reason } = &self.build_id {
+            return Err(Error::new(ErrorKind::BuildIdMismatch, reason.clone()));
+        }
         let BuildIdCheck::Mismatch { ours, running } = &self.build_id else {
             return Ok(());
         };
@@ -122,6 +125,8 @@ pub struct Linker {
     running_id: OnceLock<Result<Option<Vec<u8>>>>,
     running_text: OnceLock<std::result::Result<RuntimeAddr, String>>,
     maps: OnceLock<Result<(Vec<Mapping>, String)>>,
+    /// Why the running kernel is known not to be the analysed image.
+    other_kernel: Option<String>,
     images: Mutex<HashMap<PathBuf, Result<ProcessImage>>>,
     files: Mutex<HashMap<PathBuf, FileFacts>>,
 }
@@ -143,6 +148,7 @@ impl Linker {
             running_id: OnceLock::new(),
             running_text: OnceLock::new(),
             maps: OnceLock::new(),
+            other_kernel: None,
             images: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
         }
@@ -157,6 +163,16 @@ impl Linker {
     /// with a resolver) instead of reading its kallsyms file.
     pub fn with_kernel_symbols(self, ks: KernelSymbols) -> Linker {
         let _ = self.kallsyms.set(Ok(Some(ks)));
+        self
+    }
+
+    /// The same linker, told that the running kernel is not the kernel
+    /// image the locations come from (`reason`: how that is known, e.g. its
+    /// kallsyms does not describe the vmlinux): kernel-image locations get
+    /// no runtime address, and no probe definition unless build-ids are
+    /// not checked.
+    pub fn other_kernel(mut self, reason: String) -> Linker {
+        self.other_kernel = Some(reason);
         self
     }
 
@@ -246,7 +262,17 @@ impl Linker {
                 };
                 linked.build_id =
                     BuildIdCheck::compare_hex(check, object.build_id(), running.as_deref());
+                if let (Some(reason), true, true) =
+                    (&self.other_kernel, check, linked.build_id.same_build())
+                {
+                    linked.build_id = BuildIdCheck::Differs {
+                        reason: reason.clone(),
+                    };
+                }
                 match (&linked.build_id, self.running_text()) {
+                    (BuildIdCheck::Differs { reason }, _) => {
+                        linked.unlinked = Some(format!("runtime address omitted: {reason}"))
+                    }
                     (BuildIdCheck::Mismatch { ours, running }, _) => {
                         linked.unlinked = Some(match object {
                             Object::Vmlinux { path: Some(_), .. } => format!("runtime address omitted: the vmlinux's build-id {ours} is not the running kernel's {running}"),
