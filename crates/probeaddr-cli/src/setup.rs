@@ -12,10 +12,12 @@
 //!   kernel's is then a note, and the linker is told the running kernel is
 //!   another build: no runtime addresses, no probe definitions for it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use probeaddr::link::Process;
-use probeaddr::{Error, FormChoice, Linker, LinkerConfig, ResolveOptions, Resolver, Source};
+use probeaddr::{
+    Error, ErrorKind, FormChoice, Linker, LinkerConfig, ResolveOptions, Resolver, Source,
+};
 
 use crate::flags::{FormArg, KernelFlags};
 
@@ -42,23 +44,41 @@ pub struct Inputs<'a> {
 }
 
 impl KernelFlags {
-    /// Where the linker reads the target's state.
-    pub fn linker_config(&self, check_build_id: bool) -> LinkerConfig {
+    /// Where the linker reads the target's state (a `--sysfs` that is not
+    /// a directory is an error).
+    pub fn linker_config(&self, check_build_id: bool) -> Result<LinkerConfig, Error> {
+        if let Some(d) = &self.sysfs {
+            directory(d, "--sysfs")?;
+        }
         let live = |p: &str| (!self.offline).then(|| PathBuf::from(p));
-        LinkerConfig {
+        Ok(LinkerConfig {
             kallsyms: self.kallsyms.clone().or_else(|| live("/proc/kallsyms")),
             sysfs: self.sysfs.clone().or_else(|| live("/sys")),
             process: None,
             check_build_id,
-        }
+        })
     }
+}
+
+/// An error unless `dir`, given with `flag`, is a directory: a stand-in that
+/// is not there must not be taken for a system without modules or events.
+pub fn directory(dir: &Path, flag: &str) -> Result<(), Error> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let what = if dir.exists() {
+        "is not a directory"
+    } else {
+        "does not exist"
+    };
+    Err(Error::new(ErrorKind::BadInput, format!("{what} (given with {flag})")).with_path(dir))
 }
 
 /// Open everything a command needs.
 pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
     let check = inp.options.check_build_id;
     let mut config = match inp.kernel {
-        Some(k) => k.linker_config(check),
+        Some(k) => k.linker_config(check)?,
         None => LinkerConfig {
             check_build_id: check,
             ..LinkerConfig::offline()

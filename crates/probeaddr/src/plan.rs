@@ -44,6 +44,13 @@ impl Plan {
         }
     }
 
+    /// Read a plan file.
+    pub fn read(path: &Path) -> Result<Plan> {
+        crate::sources::regular_file(path)?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Plan::from_json(&text, path)
+    }
+
     /// Read a plan from JSON text; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &Path) -> Result<Plan> {
         let plan: Plan = serde_json::from_str(text).map_err(|e| {

@@ -24,17 +24,17 @@ use crate::flags::{CleanupArgs, Format, LinkArgs, TraceArgs};
 use crate::print::{self, describe, print_cells, report, Notes};
 use crate::setup;
 
-/// `--tracefs DIR`, else the system's (mounted if need be).
+/// `--tracefs DIR` (which must be a directory), else the system's
+/// (mounted if need be).
 fn tracefs(dir: Option<&Path>) -> Result<Tracefs, Error> {
     match dir {
-        Some(d) => Ok(Tracefs::new(d)),
+        Some(d) => crate::setup::directory(d, "--tracefs").map(|()| Tracefs::new(d)),
         None => Tracefs::system(),
     }
 }
 
 fn read_plan(p: &Path) -> Result<Plan, Error> {
-    let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-    Plan::from_json(&text, p)
+    Plan::read(p)
 }
 
 /// A plan's locations linked on this machine, each with its event name and
@@ -71,7 +71,7 @@ pub fn link(args: &LinkArgs, out: &mut dyn Write) -> Result<bool> {
     let linked = match read_plan(&args.plan).and_then(|p| {
         link_plan(
             &p.locations,
-            &Linker::new(args.kernel.linker_config(!args.no_build_id_check)),
+            &Linker::new(args.kernel.linker_config(!args.no_build_id_check)?),
             setup::form(args.form),
         )
     }) {
@@ -147,11 +147,13 @@ fn parse_duration(s: &str) -> Result<Duration, Error> {
 pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
     let r = &args.resolve;
     let (mut locations, linker) = match &args.plan {
-        Some(p) => match read_plan(p) {
-            Ok(p) => (
+        Some(p) => match read_plan(p).and_then(|p| {
+            Ok((
                 p.locations,
-                Linker::new(r.kernel.linker_config(!r.no_build_id_check)),
-            ),
+                Linker::new(r.kernel.linker_config(!r.no_build_id_check)?),
+            ))
+        }) {
+            Ok(x) => x,
             Err(e) => {
                 report(&e);
                 return Ok(false);

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::fixtures::{self, probeaddr};
+use super::oracle;
 
 /// A scratch copy of a fixture with some bytes changed.
 fn patched(name: &str, tag: &str, f: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
@@ -515,4 +516,165 @@ fn fuzz_found_compressed_section_claiming_terabytes() {
             && stderr.contains("more than any compression gives"),
         "{stderr}"
     );
+}
+
+/// A FIFO, a device or a directory given as a file is refused by name,
+/// before anything opens it (opening a FIFO waits for a writer forever;
+/// `timeout` fails the test if it hangs).
+#[test]
+fn fifos_devices_and_directories_are_not_files() {
+    let dir = std::env::temp_dir().join(format!("probeaddr-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("timeout")
+            .arg("20")
+            .arg(env!("CARGO_BIN_EXE_probeaddr"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(124), "{args:?} hung");
+        super::fixtures::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let f = fifo.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec!["resolve", "-x", f, "main"],
+            format!("{f}: is a FIFO, not a regular file"),
+        ),
+        (
+            vec!["resolve", "-x", "/dev/zero", "main"],
+            "/dev/zero: is a character device, not a regular file".into(),
+        ),
+        (
+            vec!["resolve", "-x", d, "main"],
+            format!("{d}: is a directory, not a file"),
+        ),
+        (
+            vec!["resolve", "-k", f, "--offline", "vfs_read"],
+            format!("{f}: is a FIFO, not a regular file"),
+        ),
+        (
+            vec!["resolve", "--kallsyms", f, "vfs_read"],
+            format!("{f}: is a FIFO, not a regular file"),
+        ),
+        (
+            vec!["link", f],
+            format!("{f}: is a FIFO, not a regular file"),
+        ),
+    ] {
+        assert_eq!(run(&args).error(), want, "{args:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Stand-ins for /sys and tracefs must exist: a typo is not a system with
+/// no modules loaded.
+#[test]
+fn missing_stand_in_directories_are_errors() {
+    let k = fixtures::path("kernel/vmlinux");
+    let e = probeaddr([
+        "resolve",
+        "-k",
+        k.to_str().unwrap(),
+        "--sysfs",
+        "/nonexistent/sys",
+        "vfs_read",
+    ])
+    .error();
+    assert_eq!(e, "/nonexistent/sys: does not exist (given with --sysfs)");
+    let e = probeaddr(["cleanup", "--tracefs", "/nonexistent/tracing"]).error();
+    assert_eq!(
+        e,
+        "/nonexistent/tracing: does not exist (given with --tracefs)"
+    );
+    let prog = fixtures::path("prog");
+    let e = probeaddr([
+        "resolve",
+        "-x",
+        prog.to_str().unwrap(),
+        "--sysfs",
+        prog.to_str().unwrap(),
+        "main",
+    ])
+    .error();
+    assert_eq!(
+        e,
+        format!(
+            "{}: is not a directory (given with --sysfs)",
+            prog.display()
+        )
+    );
+}
+
+/// A debug file of another build found first does not end the search
+/// (gdb tries the next candidate): the right one in a later directory is
+/// used, and the mismatch is the error only when nothing better turns up.
+/// A `--debug-dir` holding a debuglink's file is searched too.
+#[test]
+fn the_debug_file_search_goes_past_a_wrong_build() {
+    let s = fixtures::path("prog-stripped");
+    let m = fixtures::path("mismatch");
+    let good = fixtures::path("debug");
+    let r = probeaddr([
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        s.as_os_str(),
+        "--debug-dir".as_ref(),
+        m.as_os_str(),
+        "--debug-dir".as_ref(),
+        good.as_os_str(),
+        "helper@sub/b.c".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ])
+    .json();
+    assert_eq!(r.len(), 1);
+    let prog = fixtures::path("prog");
+    assert_eq!(
+        super::fixtures::hexfield(&r[0], "addr"),
+        oracle::gdb_address(&prog, "'sub/b.c'::helper", None)
+    );
+    // prog-dl-stripped alone in a directory; its .gnu_debuglink file in another.
+    let dir = std::env::temp_dir().join(format!("probeaddr-dl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::create_dir_all(dir.join("dbg")).unwrap();
+    let bin = dir.join("bin/prog-dl-stripped");
+    std::fs::copy(fixtures::path("prog-dl-stripped"), &bin).unwrap();
+    std::fs::copy(
+        fixtures::path(".debug/prog-dl.debug"),
+        dir.join("dbg/prog-dl.debug"),
+    )
+    .unwrap();
+    let e = probeaddr(["resolve", "-x", bin.to_str().unwrap(), "helper@sub/b.c"]).error();
+    assert!(e.contains("no function matches 'helper'"), "{e}");
+    let r = probeaddr([
+        "resolve",
+        "-x",
+        bin.to_str().unwrap(),
+        "--debug-dir",
+        dir.join("dbg").to_str().unwrap(),
+        "helper@sub/b.c",
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        super::fixtures::hexfield(&r[0], "addr"),
+        oracle::gdb_address(&fixtures::path("prog-dl"), "'sub/b.c'::helper", None)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

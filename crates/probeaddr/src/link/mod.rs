@@ -360,8 +360,8 @@ impl Linker {
                 Some(Process::Pid(pid)) => {
                     maps::read_pid(*pid).map(|m| (m, format!("process {pid}")))
                 }
-                Some(Process::Maps(f)) => std::fs::read_to_string(f)
-                    .map_err(|e| Error::io(f, e))
+                Some(Process::Maps(f)) => crate::sources::regular_file(f)
+                    .and_then(|()| std::fs::read_to_string(f).map_err(|e| Error::io(f, e)))
                     .and_then(|t| maps::parse(&t, f))
                     .map(|m| (m, format!("maps file {}", f.display()))),
                 None => Err(Error::new(ErrorKind::BadInput, "no process given")),

@@ -93,34 +93,50 @@ pub fn debuglink_paths(object_path: &Path, name: &str, dirs: &[PathBuf]) -> Vec<
     for d in dirs {
         let rel = dir.strip_prefix("/").unwrap_or(&dir);
         out.push(d.join(rel).join(name));
+        // `--debug-dir DIR` holding the debug files themselves.
+        out.push(d.join(name));
     }
+    out.dedup();
     // A debug file that is the object itself is no help.
     out.retain(|p| std::fs::canonicalize(p).map_or(true, |c| c != abs));
     out
 }
 
-/// Look for the separate debug file of `object`.
+/// Look for the separate debug file of `object`: by build-id in each
+/// debug directory, then by `.gnu_debuglink`, then from debuginfod. A
+/// candidate of another build (or one that is not a readable ELF file) is
+/// skipped, as gdb does; if nothing better turns up, the first such reason
+/// is the error.
 pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
     let mut searched = Vec::new();
+    let mut rejected: Option<Error> = None;
+    let accept = |elf: Result<ElfObject>, rejected: &mut Option<Error>| match elf
+        .and_then(|e| check_build_id(object, &e, search).map(|()| e))
+    {
+        Ok(e) => Some(e),
+        Err(err) => {
+            rejected.get_or_insert(err);
+            None
+        }
+    };
     if let Some(id) = object.build_id() {
         for path in build_id_paths(id, &search.dirs) {
             searched.push(path.clone());
             if !path.is_file() {
                 continue;
             }
-            let elf = ElfObject::open(&path)?;
-            check_build_id(object, &elf, search)?;
-            return Ok(SearchResult {
-                found: Some(DebugFile {
-                    elf,
-                    found_by: FoundBy::BuildId,
-                }),
-                searched,
-            });
+            if let Some(elf) = accept(ElfObject::open(&path), &mut rejected) {
+                return Ok(SearchResult {
+                    found: Some(DebugFile {
+                        elf,
+                        found_by: FoundBy::BuildId,
+                    }),
+                    searched,
+                });
+            }
         }
     }
     if let Some(link) = object.debuglink() {
-        let mut crc_mismatch = None;
         for path in debuglink_paths(object.path(), &link.name, &search.dirs) {
             searched.push(path.clone());
             if !path.is_file() {
@@ -131,53 +147,53 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
             if crc != link.crc {
                 // gdb skips such a file and keeps looking; so do we, but say
                 // so if nothing better turns up.
-                crc_mismatch.get_or_insert((path.clone(), crc));
+                rejected.get_or_insert(Error::new(
+                    ErrorKind::BuildIdMismatch,
+                    format!(
+                        "debug file {} has CRC {crc:08x} but .gnu_debuglink of {} expects {:08x}: it belongs to another build",
+                        path.display(),
+                        object.path().display(),
+                        link.crc
+                    ),
+                ));
                 continue;
             }
-            let elf = ElfObject::from_bytes(&path, bytes)?;
-            check_build_id(object, &elf, search)?;
-            return Ok(SearchResult {
-                found: Some(DebugFile {
-                    elf,
-                    found_by: FoundBy::DebugLink,
-                }),
-                searched,
-            });
-        }
-        if let Some((path, crc)) = crc_mismatch {
-            return Err(Error::new(
-                ErrorKind::BuildIdMismatch,
-                format!(
-                    "debug file {} has CRC {crc:08x} but .gnu_debuglink of {} expects {:08x}: it belongs to another build",
-                    path.display(),
-                    object.path().display(),
-                    link.crc
-                ),
-            ));
+            if let Some(elf) = accept(ElfObject::from_bytes(&path, bytes), &mut rejected) {
+                return Ok(SearchResult {
+                    found: Some(DebugFile {
+                        elf,
+                        found_by: FoundBy::DebugLink,
+                    }),
+                    searched,
+                });
+            }
         }
     }
     #[cfg(feature = "debuginfod")]
     if let (Some(d), Some(id)) = (&search.debuginfod, object.build_id()) {
         match d.fetch(id) {
             Ok(path) => {
-                let elf = ElfObject::open(&path)?;
-                check_build_id(object, &elf, search)?;
-                searched.push(path);
-                return Ok(SearchResult {
-                    found: Some(DebugFile {
-                        elf,
-                        found_by: FoundBy::Debuginfod,
-                    }),
-                    searched,
-                });
+                searched.push(path.clone());
+                if let Some(elf) = accept(ElfObject::open(&path), &mut rejected) {
+                    return Ok(SearchResult {
+                        found: Some(DebugFile {
+                            elf,
+                            found_by: FoundBy::Debuginfod,
+                        }),
+                        searched,
+                    });
+                }
             }
             Err(e) => searched.push(PathBuf::from(format!("[{}]", e.message()))),
         }
     }
-    Ok(SearchResult {
-        found: None,
-        searched,
-    })
+    match rejected {
+        Some(e) => Err(e),
+        None => Ok(SearchResult {
+            found: None,
+            searched,
+        }),
+    }
 }
 
 fn check_build_id(object: &ElfObject, debug: &ElfObject, search: &DebugSearch) -> Result<()> {

@@ -55,6 +55,7 @@ pub struct Kallsyms {
 impl Kallsyms {
     /// Read and parse a file (`/proc/kallsyms`, a saved copy, or a System.map).
     pub fn read(path: &Path) -> Result<Kallsyms> {
+        crate::sources::regular_file(path)?;
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Kallsyms::parse(text, path)
     }

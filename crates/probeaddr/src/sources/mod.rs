@@ -48,16 +48,38 @@ impl Deref for Bytes {
     }
 }
 
+/// An error unless `path` is a regular file (after symlinks): a directory,
+/// FIFO, socket or device is named as such, before anything opens it.
+pub(crate) fn regular_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "is a directory, not a file"
+    } else if t.is_fifo() {
+        "is a FIFO, not a regular file"
+    } else if t.is_socket() {
+        "is a socket, not a regular file"
+    } else if t.is_char_device() {
+        "is a character device, not a regular file"
+    } else if t.is_block_device() {
+        "is a block device, not a regular file"
+    } else {
+        "is not a regular file"
+    };
+    Err(Error::new(crate::ErrorKind::Io, what).with_path(path))
+}
+
 impl Bytes {
     /// Map `path` read-only.
     pub fn map(path: &Path) -> Result<Bytes> {
+        // Look before opening: opening a FIFO waits for a writer forever.
+        regular_file(path)?;
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-        if meta.is_dir() {
-            return Err(
-                Error::new(crate::ErrorKind::Io, "is a directory, not a file").with_path(path),
-            );
-        }
         if meta.len() == 0 {
             return Ok(Bytes::Owned(Vec::new()));
         }

@@ -22,6 +22,7 @@ pub struct Imported {
 /// Read an export. A side table needs the names and runtime addresses of
 /// the running kernel (`live`); a bottomley listing stands alone.
 pub fn import(path: &Path, live: Option<&Kallsyms>) -> Result<Imported> {
+    crate::sources::regular_file(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let first = text.lines().next().unwrap_or("");
     let build_id = first
