@@ -85,7 +85,9 @@ pub fn build_id_paths(build_id: &[u8], dirs: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The candidate paths for a debuglink name next to `object_path`.
+/// The candidate paths for a debuglink name: next to `object_path`, in its
+/// `.debug/`, under each debug directory by the object's directory (gdb's
+/// order), and in each debug directory itself.
 pub fn debuglink_paths(object_path: &Path, name: &str, dirs: &[PathBuf]) -> Vec<PathBuf> {
     let abs = std::fs::canonicalize(object_path).unwrap_or_else(|_| object_path.to_path_buf());
     let dir = abs.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -251,6 +253,9 @@ mod tests {
                 PathBuf::from("/nonexistent/bin/prog.debug"),
                 PathBuf::from("/nonexistent/bin/.debug/prog.debug"),
                 PathBuf::from("/usr/lib/debug/nonexistent/bin/prog.debug"),
+                // A directory of debug files named by their debuglinks
+                // (what `--debug-dir DIR` often is); the CRC guards it.
+                PathBuf::from("/usr/lib/debug/prog.debug"),
             ]
         );
     }
