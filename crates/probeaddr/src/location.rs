@@ -299,6 +299,8 @@ pub(crate) struct PinKey<'a> {
     pub aliases: &'a [String],
     pub file: Option<&'a str>,
     pub source_path: Option<&'a str>,
+    /// The declaration file, when not the unit: `@` matches it too.
+    pub decl_file: Option<&'a str>,
     pub offset: u64,
     /// An inlined site: `offset` is into the host `symbol`, and the
     /// inlined `function` names the site with no offset.
@@ -313,6 +315,7 @@ impl<'a> PinKey<'a> {
             aliases: &l.aliases,
             file: l.file.as_deref(),
             source_path: l.source_path.as_deref(),
+            decl_file: l.decl_file.as_deref(),
             offset: l.offset,
             inlined: l.inlined_into.is_some(),
         }
@@ -330,6 +333,12 @@ pub(crate) fn pin_among(l: &PinKey<'_>, all: &[PinKey<'_>]) -> Option<String> {
         let p = Pattern::new(f);
         o.file.is_some_and(|of| file_matches(&p, of))
             || o.source_path.is_some_and(|of| file_matches(&p, of))
+            // Only the relative form of the declaration file is known: an
+            // absolute pin counts as matching when it ends with it, which
+            // can only make a pin rarer, never wrong.
+            || o.decl_file.is_some_and(|d| {
+                file_matches(&p, d) || file_matches(&Pattern::new(d), f.trim_start_matches('/'))
+            })
     };
     let count = |sym: &str, file: Option<&str>| {
         all.iter()
@@ -386,6 +395,7 @@ mod tests {
             aliases: &[],
             file: Some(file),
             source_path: Some(path),
+            decl_file: None,
             offset: 0,
             inlined: false,
         }

@@ -298,7 +298,7 @@ impl AnalysedObject {
     }
 
     /// `(full, relative)` declaration file of the function at `s`, from DWARF.
-    fn decl_file(&self, s: &Symbol) -> Option<(String, String)> {
+    pub fn decl_file(&self, s: &Symbol) -> Option<(String, String)> {
         if self.elf.kind() == crate::sources::elf::ObjectKind::Relocatable {
             return None;
         }
@@ -316,19 +316,30 @@ impl AnalysedObject {
     ) -> Result<Vec<MatchedSymbol>> {
         let path = self.elf.path();
         // A literal name needs only its own symbols: index just those.
+        // A literal name needs only its own symbols: with the full index at
+        // hand (the kernel builds it for its forms), look them up by name;
+        // without it, index just those — cheaper than all 250,000 of a
+        // large library for one name.
         let filtered;
-        let idx = if func.is_literal() {
-            filtered = SymbolIndex::build_filtered(&self.elf, self.symtab_from(), |n| {
-                name_matches(func, n)
-            })
-            .map_err(|e| e.with_path(path))?;
-            &filtered
-        } else {
-            self.index().map_err(|e| e.with_path(path))?
+        let (idx, candidates): (&SymbolIndex, Vec<&Symbol>) = match self.index.get() {
+            Some(Ok(full)) if func.is_literal() => {
+                let base = split_variant(func.as_str()).0;
+                (full, full.with_base(base).collect())
+            }
+            _ if func.is_literal() => {
+                filtered = SymbolIndex::build_filtered(&self.elf, self.symtab_from(), |n| {
+                    name_matches(func, n)
+                })
+                .map_err(|e| e.with_path(path))?;
+                (&filtered, filtered.symbols().iter().collect())
+            }
+            _ => {
+                let full = self.index().map_err(|e| e.with_path(path))?;
+                (full, full.symbols().iter().collect())
+            }
         };
-        let mut matched: Vec<(&Symbol, Option<SourceFile>)> = idx
-            .symbols()
-            .iter()
+        let mut matched: Vec<(&Symbol, Option<SourceFile>)> = candidates
+            .into_iter()
             .filter(|s| s.kind == SymbolKind::Function && name_matches(func, idx.name(s)))
             .map(|s| (s, self.source_file(idx, s)))
             .filter_map(|(s, sf)| {

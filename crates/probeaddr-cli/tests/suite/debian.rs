@@ -557,3 +557,67 @@ fn definitions_for_a_kernel_that_runs_another_build_are_refused() {
         off.stderr
     );
 }
+
+/// Every pin `dups` prints for Debian's kernel resolves, with `--unique`, to
+/// that instance alone: counted as `resolve` matches, with compiler clones
+/// (cr4_set_bits.constprop.0) and #included files (fs/compat_binfmt_elf.c
+/// compiles fs/binfmt_elf.c, so `elf_core_dump@binfmt_elf.c` names both).
+/// readelf confirms each address. Padding and cold parts are not listed.
+#[test]
+fn every_dups_pin_resolves_to_its_instance_alone() {
+    let r = root();
+    let v = vmlinux(&r);
+    let run = probeaddr(["dups", "-k", &v, "--offline", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let d: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert!(d.iter().all(|g| {
+        let n = g["name"].as_str().unwrap();
+        !n.starts_with("__pfx_") && !n.starts_with(".L") && !n.ends_with(".cold")
+    }));
+    let mut pins: Vec<(String, u64)> = Vec::new();
+    for g in &d {
+        for i in g["instances"].as_array().unwrap() {
+            if let Some(p) = i["pin"].as_str() {
+                pins.push((p.to_string(), hexfield(i, "address")));
+            }
+        }
+    }
+    assert!(pins.len() > 800, "{}", pins.len());
+    // The two copies of binfmt_elf.c's statics: only the compat one has a pin.
+    let ecd = d.iter().find(|g| g["name"] == "elf_core_dump").unwrap();
+    let ecd_pins: Vec<&str> = ecd["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["pin"].as_str())
+        .collect();
+    assert_eq!(ecd_pins, ["elf_core_dump@compat_binfmt_elf.c"]);
+    let mut args = vec![
+        "resolve".to_string(),
+        "-k".into(),
+        v.clone(),
+        "--offline".into(),
+        "--no-inlines".into(),
+        "--unique".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    args.extend(pins.iter().map(|p| p.0.clone()));
+    let out = probeaddr(&args).json();
+    let mut by_point: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for l in &out {
+        by_point
+            .entry(l["point"].as_str().unwrap().to_string())
+            .or_default()
+            .push(hexfield(l, "func_addr"));
+    }
+    let funcs = oracle::readelf_funcs(std::path::Path::new(&v), false);
+    let values: BTreeSet<u64> = funcs.iter().map(|f| f.value).collect();
+    for (pin, addr) in &pins {
+        assert_eq!(by_point.get(pin), Some(&vec![*addr]), "{pin}");
+        assert!(
+            values.contains(addr),
+            "{pin}: readelf has no FUNC at {addr:#x}"
+        );
+    }
+}

@@ -13,6 +13,8 @@
 pub mod names;
 pub mod unique;
 
+use names::split_variant;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -99,8 +101,8 @@ pub struct SymbolIndex {
     symbols: Vec<Symbol>,
     files: Vec<NameRef>,
     by_addr: OnceLock<Vec<u32>>,
-    /// `(hash of name, position)`, sorted: built once counting by name has
-    /// been asked often enough to pay for it (see [`SymbolIndex::count_named`]).
+    /// `(hash of the name's base, position)`, sorted: built once names are
+    /// looked up often enough to pay for it (see [`SymbolIndex::count_named`]).
     by_name: OnceLock<Vec<(u64, u32)>>,
     /// How many counts were answered by a scan.
     scans: AtomicU32,
@@ -325,33 +327,40 @@ impl SymbolIndex {
     /// How many symbols are named exactly `name` (the kernel's uniqueness
     /// rule). The first counts scan the names (a few hundred microseconds
     /// each, for one probe point's few candidates); once more are asked — a
-    /// glob's hundreds of locations — a sorted index of name hashes is built
-    /// and every count is a binary search. Cost grows with the work.
+    /// glob's hundreds of locations — the name index is built and every
+    /// count is a binary search. Cost grows with the work.
     pub fn count_named(&self, name: &str) -> usize {
         const SCANS_BEFORE_INDEX: u32 = 64;
-        let index = match self.by_name.get() {
-            Some(ix) => ix,
-            None if self.scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_INDEX => {
-                return self.named(name).count();
-            }
-            None => self.by_name.get_or_init(|| {
-                let mut v: Vec<(u64, u32)> = self
-                    .symbols
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| (fnv1a(self.str_of(s.name)), i as u32))
-                    .collect();
-                v.sort_unstable();
-                v
-            }),
-        };
-        let h = fnv1a(name);
+        if self.by_name.get().is_none()
+            && self.scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_INDEX
+        {
+            return self.named(name).count();
+        }
+        self.with_base(split_variant(name).0)
+            .filter(|s| self.str_of(s.name) == name)
+            .count()
+    }
+
+    /// Every symbol named `base` or a compiler variant of it (`base.isra.0`,
+    /// `base.cold`): a binary search in an index of the names' base hashes,
+    /// built on first use.
+    pub fn with_base<'a>(&'a self, base: &str) -> impl Iterator<Item = &'a Symbol> + 'a {
+        let index = self.by_name.get_or_init(|| {
+            let mut v: Vec<(u64, u32)> = self
+                .symbols
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (fnv1a(split_variant(self.str_of(s.name)).0), i as u32))
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        let h = fnv1a(base);
         let start = index.partition_point(|&(x, _)| x < h);
         index[start..]
             .iter()
-            .take_while(|&&(x, _)| x == h)
-            .filter(|&&(_, i)| self.str_of(self.symbols[i as usize].name) == name)
-            .count()
+            .take_while(move |&&(x, _)| x == h)
+            .map(|&(_, i)| &self.symbols[i as usize])
     }
 
     /// Symbol positions sorted by address (built on first use).

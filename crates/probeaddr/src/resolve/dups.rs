@@ -7,8 +7,10 @@ use serde::Serialize;
 
 use crate::addr::{LinkAddr, RuntimeAddr};
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::{Binding, Symbol, SymbolKind};
+use crate::index::names::{split_variant, Variant};
+use crate::index::{Binding, Symbol, SymbolIndex, SymbolKind};
 use crate::location::{pin_among, PinKey};
+use crate::object::AnalysedObject;
 use crate::resolve::Resolver;
 
 /// A name the kernel's probe API finds more than once.
@@ -36,26 +38,70 @@ pub struct Instance {
     pub file: Option<String>,
     /// The full source path, when DWARF has it.
     pub source_path: Option<String>,
+    /// Where the function is declared, when that is not its unit (a header
+    /// static, a `.c` file another one `#include`s).
+    pub decl_file: Option<String>,
     /// `_text+0xOFF`, for vmlinux text.
     pub text_form: Option<String>,
     /// `NAME@FILE` that selects it alone, when one does.
     pub pin: Option<String>,
 }
 
+/// What a symbol's pin is made of.
+#[derive(Debug, Clone, Default)]
+struct FileOf {
+    file: Option<String>,
+    source_path: Option<String>,
+    decl_file: Option<String>,
+}
+
+impl FileOf {
+    /// The unit, path and (differing) declaration file of a vmlinux symbol.
+    fn of(obj: &AnalysedObject, idx: &SymbolIndex, s: &Symbol) -> FileOf {
+        let f = obj.source_file(idx, s);
+        let file = f.as_ref().map(|f| f.shown.clone());
+        let decl_file = (s.kind == SymbolKind::Function)
+            .then(|| obj.decl_file(s))
+            .flatten()
+            .map(|(_, rel)| rel)
+            .filter(|d| Some(d) != file.as_ref());
+        FileOf {
+            file,
+            source_path: f.and_then(|f| f.full),
+            decl_file,
+        }
+    }
+}
+
+/// A name a probe point can mean: not padding, a cold part or a local label.
+fn probe_name(name: &str) -> bool {
+    !name.starts_with("__pfx_") && !name.starts_with('.') && split_variant(name).1 != Variant::Cold
+}
+
 impl Resolver {
     /// Every name that occurs more than once in the kernel's namespace
     /// (kallsyms, when it describes the analysed build; else the vmlinux),
-    /// sorted by name; `functions_only` keeps text symbols only.
+    /// sorted by name; `functions_only` keeps text symbols only. Names that
+    /// are no probe point are left out: `__pfx_` padding, `.cold` parts and
+    /// `.L` local labels. Each text instance's pin is what `resolve` takes
+    /// for it alone: counted as `resolve` matches, with the name's compiler
+    /// clones and the files that declare it.
     pub fn duplicates(&self, functions_only: bool) -> Result<Vec<Duplicate>> {
         let vm = self.vmlinux_path.as_ref().and_then(|_| self.vmlinux().ok());
         let vm_index = vm.and_then(|v| v.obj.index().ok());
-        let file_of = |name: &str, link: LinkAddr| -> (Option<String>, Option<String>) {
+        // The clones (`foo.constprop.0`, `foo.isra.0`…) of a name:
+        // `resolve foo@FILE` matches them as well.
+        let clones = |name: &str| -> Vec<FileOf> {
             let (Some(vm), Some(idx)) = (vm, vm_index) else {
-                return (None, None);
+                return Vec::new();
             };
-            let sym = idx.named(name).find(|s| s.addr == link);
-            sym.and_then(|s| vm.obj.source_file(idx, s))
-                .map_or((None, None), |f| (Some(f.shown), f.full))
+            idx.with_base(name)
+                .filter(|s| {
+                    s.kind == SymbolKind::Function
+                        && !matches!(split_variant(idx.name(s)).1, Variant::Plain | Variant::Cold)
+                })
+                .map(|s| FileOf::of(&vm.obj, idx, s))
+                .collect()
         };
         let mut out = Vec::new();
         if let Some(ks) = self
@@ -69,43 +115,51 @@ impl Resolver {
                 _ => None,
             };
             let text = ks.vmlinux_unique("_text").map(|t| t.addr.get());
+            // A vmlinux symbol of kallsyms, through the slide: its files.
+            let file_of = |name: &str, link: LinkAddr| -> FileOf {
+                let (Some(vm), Some(idx)) = (vm, vm_index) else {
+                    return FileOf::default();
+                };
+                idx.named(name)
+                    .find(|s| s.addr == link)
+                    .map_or_else(FileOf::default, |s| FileOf::of(&vm.obj, idx, s))
+            };
             for (name, v) in ks.duplicates() {
-                if functions_only && !v.iter().all(|s| s.is_text()) {
+                if !probe_name(name) || functions_only && !v.iter().all(|s| s.is_text()) {
                     continue;
                 }
                 let instances = v
                     .iter()
                     .map(|s| {
                         let module = ks.module(s).map(str::to_string);
-                        let (file, source_path) = match (module.is_none(), slide) {
+                        let f = match (module.is_none(), slide) {
                             (true, Some(sl)) => {
                                 file_of(name, LinkAddr(s.addr.get().wrapping_sub(sl)))
                             }
-                            _ => (None, None),
+                            _ => FileOf::default(),
                         };
-                        Instance {
-                            address: s.addr,
-                            kind: (s.kind as char).to_string(),
-                            text_form: (module.is_none() && s.is_text())
+                        instance(
+                            s.addr,
+                            s.kind as char,
+                            module,
+                            f,
+                            (ks.module(s).is_none() && s.is_text())
                                 .then_some(text)
                                 .flatten()
-                                .map(|t| format!("_text+{:#x}", s.addr.get().wrapping_sub(t))),
-                            module,
-                            file,
-                            source_path,
-                            pin: None,
-                        }
+                                .map(|t| s.addr.get().wrapping_sub(t)),
+                        )
                     })
                     .collect();
-                out.push(duplicate(name, instances));
+                out.push(duplicate(name, instances, &clones(name)));
             }
         } else if let (Some(vm), Some(idx)) = (vm, vm_index) {
             let mut by: HashMap<&str, Vec<&Symbol>> = HashMap::new();
             for s in idx.symbols() {
-                if functions_only && s.kind != SymbolKind::Function {
+                let name = idx.name(s);
+                if !probe_name(name) || functions_only && s.kind != SymbolKind::Function {
                     continue;
                 }
-                by.entry(idx.name(s)).or_default().push(s);
+                by.entry(name).or_default().push(s);
             }
             let mut names: Vec<(&str, Vec<&Symbol>)> =
                 by.into_iter().filter(|(_, v)| v.len() > 1).collect();
@@ -114,27 +168,23 @@ impl Resolver {
                 let instances = v
                     .iter()
                     .map(|s| {
-                        let f = vm.obj.source_file(idx, s);
-                        Instance {
-                            address: RuntimeAddr(s.addr.get()),
-                            kind: match (s.kind, s.binding) {
-                                (SymbolKind::Function, Binding::Local) => "t",
-                                (SymbolKind::Function, _) => "T",
-                                (_, Binding::Local) => "d",
-                                _ => "D",
-                            }
-                            .to_string(),
-                            module: None,
-                            text_form: s.in_exec_section.then(|| {
-                                format!("_text+{:#x}", s.addr.get().wrapping_sub(vm.text().get()))
-                            }),
-                            file: f.as_ref().map(|f| f.shown.clone()),
-                            source_path: f.and_then(|f| f.full),
-                            pin: None,
-                        }
+                        let kind = match (s.kind, s.binding) {
+                            (SymbolKind::Function, Binding::Local) => 't',
+                            (SymbolKind::Function, _) => 'T',
+                            (_, Binding::Local) => 'd',
+                            _ => 'D',
+                        };
+                        instance(
+                            RuntimeAddr(s.addr.get()),
+                            kind,
+                            None,
+                            FileOf::of(&vm.obj, idx, s),
+                            s.in_exec_section
+                                .then(|| s.addr.get().wrapping_sub(vm.text().get())),
+                        )
                     })
                     .collect();
-                out.push(duplicate(name, instances));
+                out.push(duplicate(name, instances, &clones(name)));
             }
         } else {
             return Err(Error::new(
@@ -146,24 +196,59 @@ impl Resolver {
     }
 }
 
-/// A duplicate with the pin of each instance that has a file.
-fn duplicate(name: &str, mut instances: Vec<Instance>) -> Duplicate {
-    let keys: Vec<PinKey<'_>> = instances
-        .iter()
-        .map(|i| PinKey {
-            symbol: name,
-            function: name,
+fn instance(
+    address: RuntimeAddr,
+    kind: char,
+    module: Option<String>,
+    f: FileOf,
+    text_offset: Option<u64>,
+) -> Instance {
+    Instance {
+        address,
+        kind: kind.to_string(),
+        module,
+        file: f.file,
+        source_path: f.source_path,
+        decl_file: f.decl_file,
+        text_form: text_offset.map(|o| format!("_text+{o:#x}")),
+        pin: None,
+    }
+}
+
+/// A duplicate with the pin of each text instance that has a file, counted
+/// among the instances and the name's `clones`.
+fn duplicate(name: &str, mut instances: Vec<Instance>, clones: &[FileOf]) -> Duplicate {
+    fn key<'a>(function: &'a str, symbol: &'a str, f: &'a FileOf) -> PinKey<'a> {
+        PinKey {
+            symbol,
+            function,
             aliases: &[],
-            file: i.file.as_deref(),
-            source_path: i.source_path.as_deref(),
+            file: f.file.as_deref(),
+            source_path: f.source_path.as_deref(),
+            decl_file: f.decl_file.as_deref(),
             offset: 0,
             inlined: false,
+        }
+    }
+    let files: Vec<FileOf> = instances
+        .iter()
+        .map(|i| FileOf {
+            file: i.file.clone(),
+            source_path: i.source_path.clone(),
+            decl_file: i.decl_file.clone(),
         })
         .collect();
-    let pins: Vec<Option<String>> = keys
+    let mut keys: Vec<PinKey<'_>> = files.iter().map(|f| key(name, name, f)).collect();
+    // A clone's own name differs; `name@FILE` names it all the same.
+    keys.extend(clones.iter().map(|f| key(name, "", f)));
+    // A pin is a function probe point: data has none.
+    let pins: Vec<Option<String>> = keys[..files.len()]
         .iter()
-        .map(|k| {
+        .zip(&instances)
+        .map(|(k, i)| {
+            let text = matches!(i.kind.as_str(), "t" | "T" | "w" | "W");
             k.file
+                .filter(|_| text)
                 .and_then(|_| pin_among(k, &keys))
                 .filter(|p| p.contains('@'))
         })

@@ -377,7 +377,17 @@ impl ElfTarget<'_> {
             version: c.host.version.clone(),
             file: shown.clone(),
             source_path: file.as_ref().and_then(|f| f.full.clone()),
-            decl_file: file.as_ref().and_then(|f| f.decl.clone()),
+            // Where the function is declared, when that is not its unit: a
+            // header static, or a .c file #included by another (binfmt_elf.c
+            // in compat_binfmt_elf.c). `NAME@THAT_FILE` matches it too, so
+            // pins must know.
+            decl_file: file.as_ref().and_then(|f| f.decl.clone()).or_else(|| {
+                (c.inlined.is_none() && c.kind != LocationKind::Data)
+                    .then(|| self.obj.decl_file(&s))
+                    .flatten()
+                    .map(|(_, rel)| rel)
+                    .filter(|rel| Some(rel) != shown.as_ref())
+            }),
             line: c.line,
             inlined_into: None,
             kind: c.kind,
