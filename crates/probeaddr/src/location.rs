@@ -286,7 +286,14 @@ impl Location {
     /// (`helper@b.c`, else `helper@src/b.c`), else its full symbol name.
     pub fn pin(&self, all: &[Location]) -> Option<String> {
         let keys: Vec<PinKey<'_>> = all.iter().map(PinKey::of).collect();
-        pin_among(&PinKey::of(self), &keys)
+        let mut me = PinKey::of(self);
+        // A point that named a clone exactly (`foo.part.0`) matched none of
+        // foo's other copies or inlined sites; `foo@FILE` would. Pin such a
+        // location by its full name only.
+        me.by_function = crate::spec::ProbeSpec::parse(&self.point)
+            .map(|s| s.name_pattern().is_none_or(|p| !p.as_str().contains('.')))
+            .unwrap_or(false);
+        pin_among(&me, &keys)
     }
 }
 
@@ -305,6 +312,10 @@ pub(crate) struct PinKey<'a> {
     /// An inlined site: `offset` is into the host `symbol`, and the
     /// inlined `function` names the site with no offset.
     pub inlined: bool,
+    /// The pin may name the source-level function (`foo@b.c` for
+    /// `foo.isra.0`): the locations it is counted among are all that name
+    /// matches.
+    pub by_function: bool,
 }
 
 impl<'a> PinKey<'a> {
@@ -318,6 +329,7 @@ impl<'a> PinKey<'a> {
             decl_file: l.decl_file.as_deref(),
             offset: l.offset,
             inlined: l.inlined_into.is_some(),
+            by_function: true,
         }
     }
 }
@@ -371,7 +383,12 @@ pub(crate) fn pin_among(l: &PinKey<'_>, all: &[PinKey<'_>]) -> Option<String> {
         }
     }
     suffixes.sort_by_key(|s| s.len());
-    for sym in [l.function, l.symbol] {
+    let names = if l.by_function {
+        vec![l.function, l.symbol]
+    } else {
+        vec![l.symbol]
+    };
+    for sym in names {
         for f in &suffixes {
             if count(sym, Some(f)) == 1 {
                 return Some(with_off(sym, format!("{sym}@{f}")));
@@ -398,6 +415,7 @@ mod tests {
             decl_file: None,
             offset: 0,
             inlined: false,
+            by_function: true,
         }
     }
 

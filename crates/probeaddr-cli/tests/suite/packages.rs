@@ -161,3 +161,111 @@ fn versioned_libc_functions_resolve_by_their_plain_names() {
     let e = probeaddr(["resolve", "-x", LIBC, "fopne", "--no-inlines"]).error();
     assert!(e.contains("closest: fopen"), "{e}");
 }
+
+/// Resolve `points` in libc in one batch; `(point, pin, addr)` of each
+/// location that has a pin.
+fn libc_pins(points: &[String], extra: &[&str]) -> Vec<(String, String, u64)> {
+    let mut args: Vec<String> = vec!["resolve".into(), "-x".into(), LIBC.into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(["--format".into(), "json".into()]);
+    args.extend(points.iter().cloned());
+    probeaddr(&args)
+        .json()
+        .iter()
+        .filter_map(|l| {
+            Some((
+                l["point"].as_str()?.to_string(),
+                l["pin"].as_str()?.to_string(),
+                hexfield(l, "addr"),
+            ))
+        })
+        .collect()
+}
+
+/// Every pin probeaddr suggests for libc's duplicated functions resolves,
+/// with `--unique` and the same options, to that location alone: copies in
+/// files that #include others (vfwprintf-internal.c, strtof_l.c), clones
+/// named exactly (str_to_mpn.part.0.constprop.0), and inlined sites.
+#[test]
+fn every_pin_of_libcs_duplicated_functions_resolves_alone() {
+    let debug = libc_debug_file();
+    // Duplicated function names, from readelf (versions stripped).
+    let out = Command::new("readelf")
+        .arg("-sW")
+        .arg(&debug)
+        .output()
+        .unwrap();
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() >= 8 && f[3] == "FUNC" && f[6] != "UND" {
+            let name = f[7].split('@').next().unwrap();
+            *count.entry(name.to_string()).or_default() += 1;
+        }
+    }
+    // .cold parts are not entry points (nothing resolves to them by name).
+    let dups: Vec<String> = count
+        .into_iter()
+        .filter(|c| c.1 > 1 && !c.0.split('.').any(|p| p == "cold"))
+        .map(|c| c.0)
+        .collect();
+    assert!(dups.len() > 200, "{}", dups.len());
+    let with_inlines: Vec<String> = [
+        "str_to_mpn",
+        "outstring_func",
+        "char_buffer_add_slow",
+        "free_mem",
+        "_i18n_number_rewrite",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut checked = 0;
+    for (points, extra) in [(&dups, &["--no-inlines"][..]), (&with_inlines, &[][..])] {
+        let pins = libc_pins(points, extra);
+        assert!(pins.len() > 20, "{}", pins.len());
+        let mut args: Vec<String> = vec![
+            "resolve".into(),
+            "-x".into(),
+            LIBC.into(),
+            "--unique".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(["--format".into(), "json".into()]);
+        args.extend(pins.iter().map(|p| p.1.clone()));
+        let back = probeaddr(&args).json();
+        let mut by: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for l in &back {
+            by.entry(l["point"].as_str().unwrap().to_string())
+                .or_default()
+                .push(hexfield(l, "addr"));
+        }
+        for (point, pin, addr) in &pins {
+            assert_eq!(by.get(pin), Some(&vec![*addr]), "{point}: pin {pin}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 150, "{checked}");
+}
+
+/// DWARF 5 with a relative comp_dir (glibc: `./malloc`, whose directory 0
+/// is the same) names files as gdb does, not `malloc/malloc/malloc.c`.
+#[test]
+fn dwarf5_relative_compilation_directories_are_not_doubled() {
+    libc_debug_file();
+    let r = probeaddr([
+        "resolve",
+        "-x",
+        LIBC,
+        "__libc_malloc:20",
+        "--format",
+        "json",
+    ])
+    .json();
+    assert!(!r.is_empty());
+    for l in &r {
+        let file = l["line"]["file"].as_str().unwrap();
+        let gdb = oracle::gdb_file_at(Path::new(LIBC), hexfield(l, "addr"));
+        assert_eq!(file, gdb.trim_start_matches("./"), "{l}");
+        assert_eq!(file, "malloc/malloc.c");
+    }
+}

@@ -228,6 +228,7 @@ fn duplicate(name: &str, mut instances: Vec<Instance>, clones: &[FileOf]) -> Dup
             decl_file: f.decl_file.as_deref(),
             offset: 0,
             inlined: false,
+            by_function: true,
         }
     }
     let files: Vec<FileOf> = instances

@@ -434,11 +434,17 @@ impl CompUnits {
             .ok()?
             .to_string_lossy()
             .into_owned();
-        let dir = fe
-            .directory(header)
-            .and_then(|d| dwarf.attr_string(unit, d).ok())
-            .map(|d| d.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        // DWARF 5's directory 0 is the compilation directory itself (glibc
+        // writes both as `./malloc`): joined to comp_dir again it would give
+        // `malloc/malloc/malloc.c`.
+        let dir = if header.version() >= 5 && fe.directory_index() == 0 {
+            String::new()
+        } else {
+            fe.directory(header)
+                .and_then(|d| dwarf.attr_string(unit, d).ok())
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
         let full = if name.starts_with('/') {
             name
         } else if dir.starts_with('/') {
