@@ -25,7 +25,21 @@ fn main() -> ExitCode {
         flags::Command::Resolve(a) => cmd::resolve::resolve(&a, &mut out),
         flags::Command::Plan(a) => cmd::resolve::plan(&a, &mut out),
         flags::Command::Link(a) => cmd::trace::link(&a, &mut out),
-        flags::Command::Trace(a) => cmd::trace::trace(&a, &mut out),
+        flags::Command::Trace(a) => {
+            // The traced command's status is probeaddr's.
+            let r = cmd::trace::trace(&a, &mut out);
+            let r = r.and_then(|x| out.flush().map(|()| x).map_err(anyhow::Error::from));
+            return match r {
+                Ok(cmd::trace::Exit::Ok) => ExitCode::SUCCESS,
+                Ok(cmd::trace::Exit::Failed) => ExitCode::from(2),
+                Ok(cmd::trace::Exit::Code(c)) => ExitCode::from(c),
+                Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("probeaddr: error: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         flags::Command::Cleanup(a) => cmd::trace::cleanup(&a, &mut out),
         flags::Command::Dups(a) => cmd::kernel::dups(&a, &mut out),
         flags::Command::Symbolize(a) => cmd::kernel::symbolize(&a, &mut out),

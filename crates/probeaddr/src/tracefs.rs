@@ -233,6 +233,13 @@ impl Session {
             .map_err(|e| Error::io(&self.instance.join("set_event_pid"), e))
     }
 
+    /// Record events of the filtered processes' children too (the
+    /// instance's `event-fork` option): a traced command's whole tree.
+    pub fn follow_forks(&self) -> Result<()> {
+        let p = self.instance.join("options").join("event-fork");
+        self.fs.write_file(&p, "1").map_err(|e| Error::io(&p, e))
+    }
+
     /// Enable every registered event (in this session's instance only).
     pub fn enable(&mut self) -> Result<()> {
         let p = self

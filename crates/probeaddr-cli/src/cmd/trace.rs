@@ -143,8 +143,18 @@ fn parse_duration(s: &str) -> Result<Duration, Error> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// How `trace` ends: like every command, or with the traced command's status.
+pub enum Exit {
+    /// Success.
+    Ok,
+    /// An error (reported).
+    Failed,
+    /// The traced command's exit status.
+    Code(u8),
+}
+
 /// `probeaddr trace`.
-pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
+pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Exit> {
     let r = &args.resolve;
     let (mut locations, linker) = match &args.plan {
         Some(p) => match read_plan(p).and_then(|p| {
@@ -156,7 +166,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
             Ok(x) => x,
             Err(e) => {
                 report(&e);
-                return Ok(false);
+                return Ok(Exit::Failed);
             }
         },
         None => {
@@ -164,11 +174,11 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
             let mut notes = Notes::default();
             let (resolved, ok) = crate::cmd::resolve::resolve_points(r, false, &mut notes)?;
             let Some(resolved) = resolved.filter(|_| ok) else {
-                return Ok(false);
+                return Ok(Exit::Failed);
             };
             let (plan, ok) = crate::cmd::resolve::plan_of(&resolved);
             if !ok {
-                return Ok(false);
+                return Ok(Exit::Failed);
             }
             // The points' fetch arguments are already in their locations;
             // the linker that resolved them links them (kallsyms read once).
@@ -184,7 +194,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
         Ok(d) => d,
         Err(e) => {
             report(&e);
-            return Ok(false);
+            return Ok(Exit::Failed);
         }
     };
     // Everything is validated before anything is written.
@@ -192,7 +202,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
         Ok(l) => l,
         Err(e) => {
             report(&e);
-            return Ok(false);
+            return Ok(Exit::Failed);
         }
     };
     let defs: Vec<ProbeDef> = linked.iter().map(|(_, d)| d.clone()).collect();
@@ -200,7 +210,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
         Ok(f) => f,
         Err(e) => {
             report(&e);
-            return Ok(false);
+            return Ok(Exit::Failed);
         }
     };
     for g in fs.stale_groups() {
@@ -218,17 +228,51 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
         Ok(s) => s,
         Err(e) => {
             report(&e);
-            return Ok(false);
+            return Ok(Exit::Failed);
         }
     };
     if let Err(e) = session.register_all(&defs) {
         report(&e);
-        return Ok(false);
+        return Ok(Exit::Failed);
     }
-    if let Some(pid) = r.pid {
-        session.filter_pids(&[pid])?;
+    // A command is started held (before exec) so that its pid can filter
+    // the events before any fire; its children are followed. Without one,
+    // --pid filters, else every process is traced.
+    let mut child = None;
+    let mut release = None;
+    if !args.command.is_empty() {
+        match held_command(&args.command, args.json) {
+            Ok((c, go)) => {
+                child = Some(c);
+                release = Some(go);
+            }
+            Err(e) => {
+                report(&e);
+                return Ok(Exit::Failed);
+            }
+        }
     }
-    session.enable()?;
+    let filter = match (&child, r.pid) {
+        (Some(c), _) => Some(c.id()),
+        (None, pid) => pid,
+    };
+    let armed = (|| -> Result<(), Error> {
+        if let Some(pid) = filter {
+            session.filter_pids(&[pid])?;
+        }
+        if child.is_some() {
+            session.follow_forks()?;
+        }
+        session.enable()
+    })();
+    if let Err(e) = armed {
+        if let Some(mut c) = child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        report(&e);
+        return Ok(Exit::Failed);
+    }
     let by_event: HashMap<&str, &Location> = linked
         .iter()
         .map(|(l, d)| (d.event.as_str(), &l.location))
@@ -243,26 +287,10 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
             ""
         }
     );
-    let mut child = if args.command.is_empty() {
-        None
-    } else {
-        let mut cmd = std::process::Command::new(&args.command[0]);
-        cmd.args(&args.command[1..]);
-        if args.json {
-            // Keep stdout pure JSON lines: the command's output goes to stderr.
-            cmd.stdout(std::io::stderr());
-        }
-        match cmd.spawn() {
-            Ok(c) => Some(c),
-            Err(e) => {
-                report(&Error::new(
-                    ErrorKind::Io,
-                    format!("cannot run {:?}: {e}", args.command[0]),
-                ));
-                return Ok(false);
-            }
-        }
-    };
+    // Everything is armed: let the command exec.
+    if let Some(mut go) = release.take() {
+        let _ = go.write_all(b"go\n");
+    }
     let start = Instant::now();
     let mut child_status = None;
     let mut drained_after_exit = false;
@@ -316,9 +344,58 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<bool> {
     }
     if let Err(e) = session.close() {
         report(&e);
-        return Ok(false);
+        return Ok(Exit::Failed);
     }
-    Ok(child_status.is_none_or(|s| s.success()))
+    // The command's own status is the run's.
+    Ok(match child_status {
+        Some(st) => Exit::Code(st.code().map_or(2, |c| c.clamp(0, 255) as u8)),
+        None => Exit::Ok,
+    })
+}
+
+/// A command started held: a shell that waits for one byte on fd 3 (the
+/// returned pipe) before it `exec`s the command, keeping its pid, so that
+/// tracing is armed for the command's very first instruction. (A plain
+/// `pre_exec` wait cannot work: `spawn` waits for the `exec`.) The
+/// command's stdin, stdout and stderr are its own.
+fn held_command(
+    command: &[String],
+    json: bool,
+) -> Result<(std::process::Child, std::io::PipeWriter), Error> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (reader, writer) =
+        std::io::pipe().map_err(|e| Error::new(ErrorKind::Io, format!("pipe: {e}")))?;
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg("read -r _ <&3 || exit 125; exec 3<&-; exec \"$@\"")
+        .arg("probeaddr-held")
+        .args(command);
+    if json {
+        // Keep stdout pure JSON lines: the command's output goes to stderr.
+        cmd.stdout(std::io::stderr());
+    }
+    let fd = reader.as_raw_fd();
+    // SAFETY: between fork and exec the closure calls only dup2(2) and
+    // fcntl(2), which are async-signal-safe, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if r == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot run {:?}: {e}", command[0])))?;
+    drop(reader);
+    Ok((child, writer))
 }
 
 /// `probeaddr cleanup`: remove groups of probeaddr runs that are gone.

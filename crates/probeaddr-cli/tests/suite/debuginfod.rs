@@ -17,11 +17,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("probeaddr-dbgd-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tmpdir(tag: &str) -> fixtures::Scratch {
+    fixtures::Scratch::new(&format!("dbgd-{tag}"))
 }
 
 fn build_id(bin: &Path) -> String {
@@ -56,7 +53,8 @@ impl Drop for Server {
 
 fn serve(dir: &Path, want: &str) -> Server {
     let port = free_port();
-    let db = dir.with_extension("sqlite");
+    // The index lives beside the files it indexes (removed with them).
+    let db = dir.join(".debuginfod.sqlite");
     let child = Command::new("debuginfod")
         .args([
             "-F",

@@ -5,15 +5,26 @@ use std::path::PathBuf;
 use super::fixtures::{self, probeaddr};
 use super::oracle;
 
-/// A scratch copy of a fixture with some bytes changed.
-fn patched(name: &str, tag: &str, f: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+/// A scratch copy of a fixture with some bytes changed, removed when dropped.
+struct Patched {
+    _dir: fixtures::Scratch,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for Patched {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+fn patched(name: &str, tag: &str, f: impl FnOnce(&mut Vec<u8>)) -> Patched {
     let mut bytes = std::fs::read(fixtures::path(name)).unwrap();
     f(&mut bytes);
-    let dir = std::env::temp_dir().join(format!("probeaddr-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(tag);
-    std::fs::write(&p, bytes).unwrap();
-    p
+    let dir = fixtures::Scratch::new(&format!("bad-{tag}"));
+    let path = dir.join(tag);
+    std::fs::write(&path, bytes).unwrap();
+    Patched { _dir: dir, path }
 }
 
 fn err(bin: &std::path::Path, point: &str) -> String {

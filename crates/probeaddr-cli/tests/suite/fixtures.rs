@@ -101,6 +101,47 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// A directory of this test's own under the system temp directory,
+/// removed when dropped — also when the test fails and unwinds — so runs
+/// leave nothing in /tmp.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// `/tmp/probeaddr-TAG-PID`, created empty.
+    pub fn new(tag: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("probeaddr-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
 /// A built fixture's path.
 pub fn path(name: &str) -> PathBuf {
     let p = dir().join(name);

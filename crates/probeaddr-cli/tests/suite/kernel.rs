@@ -12,6 +12,8 @@ use super::oracle;
 
 /// Stand-ins for /proc/kallsyms and /sys of a "running" fixture kernel.
 pub(super) struct World {
+    /// Removed with the world.
+    _scratch: fixtures::Scratch,
     dir: PathBuf,
     vmlinux: PathBuf,
     ko: PathBuf,
@@ -79,9 +81,8 @@ fn world_with(tag: &str, slide: u64, edit: impl FnOnce(&mut String)) -> World {
     let k = fixtures::path("kernel");
     let vmlinux = k.join("vmlinux");
     let ko = k.join("modules/fixmod.ko");
-    let dir = std::env::temp_dir().join(format!("probeaddr-kworld-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = fixtures::Scratch::new(&format!("kworld-{tag}"));
+    let dir = scratch.to_path_buf();
     // kallsyms: System.map (made by the kernel's own mksysmap rules) + slide,
     // then the module's functions at their section bases.
     let map = std::fs::read_to_string(k.join("System.map")).unwrap();
@@ -142,6 +143,7 @@ fn world_with(tag: &str, slide: u64, edit: impl FnOnce(&mut String)) -> World {
     .unwrap();
     assert_eq!(text, 0xffff_ffff_8100_0000);
     World {
+        _scratch: scratch,
         dir,
         vmlinux,
         ko,

@@ -291,4 +291,5 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
         "EILSEQ: {mid}"
     );
     let _ = std::fs::remove_dir_all(&payload);
+    let _ = std::fs::remove_file(payload.with_extension("log"));
 }

@@ -431,8 +431,8 @@ fn runtime_address_in_a_live_process_matches_gdb() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // spawn returns once the exec succeeded: prog is mapped already.
     let pid = child.id();
-    std::thread::sleep(std::time::Duration::from_millis(100));
     let r = rows(&["-x", p, "helper@sub/b.c", "--pid", &pid.to_string()]);
     let gdb = oracle::gdb_address(&prog, "'sub/b.c'::helper", Some(pid));
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();

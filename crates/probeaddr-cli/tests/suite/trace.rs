@@ -16,6 +16,25 @@ fn live() -> bool {
     true
 }
 
+/// Read the tracer's stderr up to its "tracing N probe(s)" line: its probes
+/// are registered and enabled then. Returns what it said; the rest of its
+/// stderr is drained in the background so it never blocks on a full pipe.
+fn wait_until_tracing(tracer: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut r = std::io::BufReader::new(tracer.stderr.take().unwrap());
+    let mut said = String::new();
+    loop {
+        let mut l = String::new();
+        assert!(r.read_line(&mut l).unwrap() > 0, "tracer ended: {said}");
+        said.push_str(&l);
+        if l.starts_with("probeaddr: tracing ") {
+            break;
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut r, &mut std::io::sink()));
+    said
+}
+
 /// A private copy of the prog fixture (uprobes attach to an inode).
 fn private_prog(tag: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("probeaddr-trace-{tag}-{}", std::process::id()));
@@ -100,7 +119,7 @@ fn pid_filter_counts_only_that_process() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let tracer = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+    let mut tracer = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
         .args([
             "trace",
             "-x",
@@ -116,7 +135,8 @@ fn pid_filter_counts_only_that_process() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Ready when it says so (its probes are enabled), not after a guess.
+    let err = wait_until_tracing(&mut tracer);
     // Another process running the same file: must not count.
     assert!(Command::new(&prog)
         .arg("7")
@@ -131,12 +151,7 @@ fn pid_filter_counts_only_that_process() {
     let h = hits(&stdout);
     // sub/b.c's helper runs 3n times: 15 in the traced process (n=5), and
     // 21 in the other one (n=7), which must not show.
-    assert_eq!(
-        h.values().sum::<usize>(),
-        15,
-        "{h:?} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(h.values().sum::<usize>(), 15, "{h:?} {err}");
     std::fs::remove_file(fifo).unwrap();
     std::fs::remove_file(prog).unwrap();
 }
@@ -148,32 +163,27 @@ fn ctrl_c_and_sigterm_remove_the_group() {
     }
     let prog = private_prog("sig");
     for sig in ["INT", "TERM"] {
-        let child = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
             .args(["trace", "-x", prog.to_str().unwrap(), "helper"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let group = format!("probeaddr_{}", child.id());
-        let mut registered = false;
-        for _ in 0..100 {
-            if uprobe_events().contains(&group) {
-                registered = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        assert!(registered, "{sig}: the tracer never registered {group}");
+        let said = wait_until_tracing(&mut child);
+        assert!(
+            uprobe_events().contains(&group),
+            "{sig}: {group} not registered: {said}"
+        );
         assert!(Command::new("kill")
             .args([&format!("-{sig}"), &child.id().to_string()])
             .status()
             .unwrap()
             .success());
-        let out = child.wait_with_output().unwrap();
+        child.wait().unwrap();
         assert!(
             !uprobe_events().contains(&group),
-            "{sig}: {group} left behind; {}",
-            String::from_utf8_lossy(&out.stderr)
+            "{sig}: {group} left behind; {said}"
         );
         assert!(!Path::new("/sys/kernel/tracing/instances")
             .join(&group)
@@ -191,16 +201,11 @@ fn sigkill_leaves_a_group_that_cleanup_removes() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
         .args(["trace", "-x", prog.to_str().unwrap(), "helper@a.c"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let group = format!("probeaddr_{}", child.id());
-    for _ in 0..100 {
-        if uprobe_events().contains(&group) {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until_tracing(&mut child);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(uprobe_events().contains(&group), "SIGKILL cannot clean up");
@@ -369,5 +374,59 @@ fn two_traces_of_one_binary_do_not_disturb_each_other() {
         "{pa:?} {pb:?}"
     );
     assert!(!uprobe_events().contains(p));
+    std::fs::remove_file(prog).unwrap();
+}
+
+/// `trace -- CMD` counts the command and its children only (not probeaddr,
+/// not another process running the same file), armed before the command's
+/// first instruction, and exits with the command's status.
+#[test]
+fn a_traced_command_is_its_own_process_tree_and_its_status_is_ours() {
+    if !live() {
+        return;
+    }
+    let prog = private_prog("tree");
+    let p = prog.to_str().unwrap();
+    let fifo = std::env::temp_dir().join(format!("probeaddr-tree-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // The command waits on the fifo, then runs prog twice (children) and
+    // exits 7.
+    let script = format!("read x < {}; {p} 2; {p} 3; exit 7", fifo.display());
+    let mut tracer = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+        .args([
+            "trace",
+            "-x",
+            p,
+            "helper@sub/b.c",
+            "--json",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = wait_until_tracing(&mut tracer);
+    // Another process running the same file, not the command's: not counted.
+    assert!(Command::new(&prog)
+        .arg("7")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(&fifo, "go\n").unwrap();
+    let out = tracer.wait_with_output().unwrap();
+    let h = hits(&String::from_utf8_lossy(&out.stdout));
+    // sub/b.c's helper runs 3n times: 6 + 9 in the children; 21 elsewhere.
+    assert_eq!(h.values().sum::<usize>(), 15, "{h:?} {said}");
+    assert_eq!(out.status.code(), Some(7), "{said}");
+    std::fs::remove_file(fifo).unwrap();
     std::fs::remove_file(prog).unwrap();
 }
