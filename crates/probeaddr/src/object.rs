@@ -481,7 +481,7 @@ impl AnalysedObject {
                 .iter()
                 .all(|s| split_variant(idx.name(s)).1 == Variant::Cold)
             {
-                "only a .cold part (split-off cold code, never an entry point)"
+                "only a .cold part (split-off cold code, never an entry point; name one exactly, as in 'foo.cold', to probe that cold path)"
             } else {
                 "a data object or label, not a function"
             };

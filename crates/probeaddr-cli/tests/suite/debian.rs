@@ -621,3 +621,41 @@ fn every_dups_pin_resolves_to_its_instance_alone() {
         );
     }
 }
+
+/// A kernel `.cold` part named exactly is a probe point (an error path),
+/// at readelf's address, in `_text` form.
+#[test]
+fn a_kernel_cold_part_named_exactly() {
+    let r = root();
+    let v = vmlinux(&r);
+    let f = oracle::readelf_funcs(std::path::Path::new(&v), false)
+        .into_iter()
+        .find(|f| f.name == "fam10h_check_enable_mmcfg.cold")
+        .unwrap();
+    let text = oracle::readelf_all(std::path::Path::new(&v))
+        .into_iter()
+        .find(|s| s.0 == "_text")
+        .unwrap()
+        .1;
+    let k = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "--offline",
+        "fam10h_check_enable_mmcfg.cold",
+        "--format",
+        "kprobe",
+    ]);
+    assert_eq!(
+        k.stdout,
+        format!(
+            "p:probeaddr/fam10h_check_enable_mmcfg_cold _text+{:#x}\n",
+            f.value - text
+        )
+    );
+    assert!(
+        k.stderr.contains("cold part of fam10h_check_enable_mmcfg"),
+        "{}",
+        k.stderr
+    );
+}

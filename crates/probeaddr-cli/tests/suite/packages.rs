@@ -269,3 +269,59 @@ fn dwarf5_relative_compilation_directories_are_not_doubled() {
         assert_eq!(file, "malloc/malloc.c");
     }
 }
+
+/// glibc's internal aliases belong to their function: `_IO_un_link` finds
+/// `__GI__IO_un_link.part.0` as perf does. A `.cold` part resolves when named
+/// exactly (with a note), never as part of its function.
+#[test]
+fn prefixed_clones_and_cold_parts_named_exactly() {
+    let debug = libc_debug_file();
+    let mut ours: Vec<u64> = probeaddr(["resolve", "-x", LIBC, "_IO_un_link", "--format", "json"])
+        .json()
+        .iter()
+        .map(|l| hexfield(&l["anchor"], "offset"))
+        .collect();
+    ours.sort();
+    assert_eq!(
+        ours,
+        oracle::perf_probe_offsets(Path::new(LIBC), "_IO_un_link")
+    );
+    assert_eq!(ours.len(), 3);
+    // strfromd.cold, from readelf.
+    let out = Command::new("readelf")
+        .arg("-sW")
+        .arg(&debug)
+        .output()
+        .unwrap();
+    let cold = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 8 && f[7] == "strfromd.cold")
+                .then(|| u64::from_str_radix(f[1], 16).unwrap())
+        })
+        .unwrap();
+    let run = probeaddr(["resolve", "-x", LIBC, "strfromd.cold", "--format", "json"]);
+    let r = run.json();
+    assert_eq!(r.len(), 1);
+    assert_eq!(hexfield(&r[0], "addr"), cold);
+    assert_eq!(r[0]["variant"], "cold");
+    assert!(
+        run.stderr
+            .contains("strfromd.cold is the split-off cold part of strfromd"),
+        "{}",
+        run.stderr
+    );
+    // strfromd alone never lands there.
+    let plain = probeaddr([
+        "resolve",
+        "-x",
+        LIBC,
+        "strfromd",
+        "--no-inlines",
+        "--format",
+        "json",
+    ])
+    .json();
+    assert!(plain.iter().all(|l| hexfield(l, "addr") != cold));
+}

@@ -237,7 +237,7 @@ fn shared_library_locals_and_exports() {
 }
 
 #[test]
-fn compiler_clones_found_and_cold_parts_never() {
+fn compiler_clones_found_and_cold_parts_only_by_name() {
     let bin = fixtures::path("clones");
     let p = bin.to_str().unwrap();
     let syms = oracle::readelf_funcs(&bin, false);
@@ -274,8 +274,23 @@ fn compiler_clones_found_and_cold_parts_never() {
     assert!(all
         .iter()
         .all(|r| !r["symbol"].as_str().unwrap().ends_with(".cold")));
-    let e = probeaddr(["resolve", "-x", p, "report.cold"]).error();
-    assert!(e.contains("'report.cold' is only a .cold part"), "{e}");
+    // Named exactly, the cold part is a probe point of its own (an error
+    // path), at readelf's address and said to be one.
+    let c = rows(&["-x", p, "report.cold"]);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["symbol"], "report.cold");
+    assert_eq!(hexfield(&c[0], "addr"), cold);
+    assert!(
+        c[0]["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("is the split-off cold part")),
+        "{c:?}"
+    );
+    // A glob never includes it.
+    let e = probeaddr(["resolve", "-x", p, "rep*.cold"]).error();
+    assert!(e.contains("'rep*.cold' is only a .cold part"), "{e}");
     // The table marks clones.
     let t = probeaddr(["resolve", "-x", p, "scale"]);
     assert!(

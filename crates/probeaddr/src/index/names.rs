@@ -30,6 +30,20 @@ pub enum Variant {
 /// Split `foo.isra.0.constprop.1` into `("foo", Variant::Clone)`. Names whose
 /// suffix is not made only of known compiler tags are returned whole.
 pub fn split_variant(name: &str) -> (&str, Variant) {
+    // glibc's internal aliases (`__GI_fopen`, hidden to skip the PLT) name
+    // the same function; their clones (`__GI__IO_un_link.part.0`) are
+    // clones of it.
+    if let Some(rest) = name.strip_prefix("__GI_").filter(|r| !r.is_empty()) {
+        let (base, v) = split_variant(rest);
+        return (
+            base,
+            if v == Variant::Plain {
+                Variant::Alias
+            } else {
+                v
+            },
+        );
+    }
     let Some(dot) = name.find('.') else {
         return (name, Variant::Plain);
     };
@@ -64,20 +78,26 @@ pub fn name_matches(func: &Pattern, name: &str) -> bool {
     // Fast reject for a literal name: most symbols differ in their first bytes.
     if func.is_literal() {
         let f = func.as_str();
-        if !name.starts_with(f)
-            || (name.len() > f.len() && (f.contains('.') || name.as_bytes()[f.len()] != b'.'))
+        let n = name
+            .strip_prefix("__GI_")
+            .filter(|r| r.starts_with(f))
+            .unwrap_or(name);
+        if !n.starts_with(f)
+            || (n.len() > f.len() && (f.contains('.') || n.as_bytes()[f.len()] != b'.'))
         {
             return false;
         }
     }
     let (base, variant) = split_variant(name);
-    if variant == Variant::Cold || name.starts_with("__pfx_") {
+    if name.starts_with("__pfx_") {
         return false;
     }
     if func.as_str().contains('.') {
-        return func.matches(name);
+        // A full name: a clone, or a `.cold` part named exactly (it is how
+        // one probes an error path; never as part of its function).
+        return func.matches(name) && (variant != Variant::Cold || func.is_literal());
     }
-    func.matches(base)
+    variant != Variant::Cold && func.matches(base)
 }
 
 /// Does a source path match the `@SRC` pattern on whole path components?
@@ -231,6 +251,17 @@ mod tests {
             "helper.constprop.0"
         ));
         assert!(!name_matches(&Pattern::new("helper.constprop.0"), "helper"));
+        // A cold part only when named exactly.
+        assert!(name_matches(&Pattern::new("helper.cold"), "helper.cold"));
+        assert!(!name_matches(&Pattern::new("help*.cold"), "helper.cold"));
+        // glibc's __GI_ aliases and their clones belong to the function.
+        assert!(name_matches(&p, "__GI_helper"));
+        assert!(name_matches(&p, "__GI_helper.part.0"));
+        assert_eq!(
+            split_variant("__GI__IO_un_link.part.0"),
+            ("_IO_un_link", Variant::Clone)
+        );
+        assert_eq!(split_variant("__GI_fopen"), ("fopen", Variant::Alias));
     }
 
     #[test]

@@ -408,6 +408,11 @@ impl ElfTarget<'_> {
             notes: file.and_then(|f| f.disagreement).into_iter().collect(),
             args: Vec::new(),
         };
+        if variant == crate::index::names::Variant::Cold {
+            loc.notes.push(format!(
+                "{name} is the split-off cold part of {function}: it runs only on {function}'s cold paths (error handling), never as its entry"
+            ));
+        }
         if let Some((func, caller, decl)) = c.inlined {
             loc.function = func;
             loc.inlined_into = caller;
