@@ -173,30 +173,48 @@ pub fn after_prologue(cu: &CompUnits, entry: LinkAddr) -> Option<u64> {
 pub struct SourceLine {
     /// File, relative to the compile directory when under it.
     pub file: String,
+    /// True for the function's own lines (its declaration file, from its
+    /// declaration line on: what `FUNC:N` counts); false for lines of
+    /// functions inlined into it (a header's `static inline`, or a static
+    /// of the same file defined above it).
+    pub own: bool,
     /// Line number.
     pub line: u64,
-    /// The line's first address.
+    /// The line's first address: in the part entered first (from the entry
+    /// on) when the line has code there, else its lowest (a cold part).
     pub addr: u64,
 }
 
 /// Every line with code in the function at `entry`, with its first
-/// address, sorted by file and line (what `perf probe -L` shows).
+/// address: the declaration file's lines sorted by line (what `perf probe
+/// -L` shows), then the lines of other files inlined into it, by file and
+/// line.
 pub fn function_lines(cu: &CompUnits, entry: LinkAddr) -> Option<(Subprogram, Vec<SourceLine>)> {
     let sp = cu.subprogram_at(entry)?;
-    let mut rows: Vec<LineRow> = cu
+    let e = entry.get();
+    let mut lines: Vec<SourceLine> = cu
         .rows_of_unit_at(entry)
         .into_iter()
         .filter(|r| in_ranges(&sp, r.addr) && r.is_stmt)
-        .collect();
-    rows.sort_by(|a, b| (&a.rel, a.line, a.addr).cmp(&(&b.rel, b.line, b.addr)));
-    rows.dedup_by(|a, b| a.line == b.line && a.rel == b.rel);
-    let v = rows
-        .into_iter()
         .map(|r| SourceLine {
+            // A line of its own file above its declaration is another
+            // function's, inlined into it.
+            own: sp.decl_file.as_deref().is_none_or(|d| d == r.file)
+                && sp.decl_line.is_none_or(|d| r.line >= d),
             file: r.rel,
             line: r.line,
             addr: r.addr,
         })
         .collect();
-    Some((sp, v))
+    lines.sort_by(|a, b| {
+        (!a.own, &a.file, a.line, a.addr < e, a.addr).cmp(&(
+            !b.own,
+            &b.file,
+            b.line,
+            b.addr < e,
+            b.addr,
+        ))
+    });
+    lines.dedup_by(|a, b| a.line == b.line && a.file == b.file);
+    Some((sp, lines))
 }

@@ -89,26 +89,73 @@ pub fn lines(args: &ListArgs, out: &mut dyn Write) -> Result<bool> {
         }
         ListFormat::Table => {
             for f in &functions {
-                writeln!(
-                    out,
-                    "<{}@{}> entry {}",
-                    f.symbol,
-                    f.file.as_deref().unwrap_or("-"),
-                    f.entry
-                )?;
-                for l in &f.lines {
-                    writeln!(
-                        out,
-                        "  {:>4}  {:>6}  {}+{:#x}  {}",
-                        l.relative.map_or(String::new(), |r| r.to_string()),
-                        l.line,
-                        f.symbol,
-                        l.offset,
-                        l.file
-                    )?;
-                }
+                print_lines(f, out)?;
             }
         }
     }
     Ok(true)
+}
+
+/// One copy in `perf probe -L`'s shape: the declaration file's lines
+/// counted from the declaration line (`FUNC:N`), with the source text
+/// when the file is readable here, then other files' lines inlined into it.
+fn print_lines(f: &probeaddr::resolve::FunctionLines, out: &mut dyn Write) -> Result<()> {
+    writeln!(
+        out,
+        "<{}@{}:{}> entry {}{}",
+        f.symbol,
+        f.decl_file.as_deref().or(f.file.as_deref()).unwrap_or("-"),
+        f.decl_line.map_or("?".to_string(), |l| l.to_string()),
+        f.entry,
+        match (&f.file, &f.decl_file) {
+            (Some(u), Some(d)) if !u.ends_with(d.as_str()) && !d.ends_with(u.as_str()) =>
+                format!(" (compiled in {u})"),
+            _ => String::new(),
+        }
+    )?;
+    let own: Vec<&probeaddr::resolve::LineEntry> = f.lines.iter().filter(|l| !l.inlined).collect();
+    let place =
+        |l: &probeaddr::resolve::LineEntry| format!("{}  {}+{:#x}", l.address, l.symbol, l.offset);
+    // The source, when it is here: every line from the declaration to the
+    // last line with code, numbered where a probe can go (as perf does).
+    let text = f
+        .decl_path
+        .as_deref()
+        .filter(|p| p.starts_with('/') && std::path::Path::new(p).is_file())
+        .and_then(|p| std::fs::read(p).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    match (text, f.decl_line, own.iter().map(|l| l.line).max()) {
+        (Some(text), Some(decl), Some(last)) => {
+            let src: Vec<&str> = text.lines().collect();
+            for n in decl..=last {
+                let code = own.iter().find(|l| l.line == n);
+                let line = src.get(n as usize - 1).copied().unwrap_or("");
+                match code {
+                    Some(l) => writeln!(out, "  {:>5}  {:<40}  {}", n - decl, place(l), line)?,
+                    None => writeln!(out, "  {:>5}  {:<40}  {}", "", "", line)?,
+                }
+            }
+        }
+        _ => {
+            for l in &own {
+                writeln!(
+                    out,
+                    "  {:>5}  {:<40}  {}:{}",
+                    l.relative.map_or(String::new(), |r| r.to_string()),
+                    place(l),
+                    l.file,
+                    l.line
+                )?;
+            }
+        }
+    }
+    let mut file: Option<&str> = None;
+    for l in f.lines.iter().filter(|l| l.inlined) {
+        if file != Some(&l.file) {
+            writeln!(out, "  inlined from {}:", l.file)?;
+            file = Some(&l.file);
+        }
+        writeln!(out, "  {:>5}  {}", l.line, place(l))?;
+    }
+    Ok(())
 }

@@ -365,6 +365,32 @@ fn vfs_read_line_20_equals_perf_probe() {
         j[0]["forms"]["text"],
         format!("_text+{:#x}", 0x34cc50 + 357)
     );
+    // `lines` in perf -L's shape: vfs_read's own lines, counted from its
+    // declaration (fs/read_write.c:450) and sorted, with line 20 at perf's
+    // vfs_read+357; lines of the headers and statics inlined into it come
+    // after, marked, never with a negative relative number.
+    let l = probeaddr(["lines", "-k", &v, "vfs_read", "--format", "json"]).json();
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0]["decl_line"], 450);
+    let rows = l[0]["lines"].as_array().unwrap();
+    let own: Vec<&serde_json::Value> = rows.iter().filter(|r| r["inlined"] == false).collect();
+    assert!(own.iter().all(|r| r["file"] == "fs/read_write.c"));
+    let rel: Vec<u64> = own
+        .iter()
+        .map(|r| r["relative"].as_u64().unwrap())
+        .collect();
+    assert!(rel.windows(2).all(|w| w[0] < w[1]), "{rel:?}");
+    let l20 = own.iter().find(|r| r["relative"] == 20).unwrap();
+    assert_eq!(l20["symbol"], "vfs_read");
+    assert_eq!(hexfield(l20, "offset"), 357);
+    let atomic = rows
+        .iter()
+        .find(|r| r["file"] == "arch/x86/include/asm/atomic64_64.h")
+        .unwrap();
+    assert_eq!(atomic["inlined"], true);
+    assert!(atomic["relative"].is_null());
+    let first_inlined = rows.iter().position(|r| r["inlined"] == true).unwrap();
+    assert!(rows[first_inlined..].iter().all(|r| r["inlined"] == true));
 }
 
 #[test]

@@ -284,3 +284,25 @@ pub fn debug_dir_with(dir: &Path, id: &str, target: &Path) {
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(target, link).unwrap();
 }
+
+/// Rows of binutils' decoded line table (`objdump --dwarf=decodedline`):
+/// `(file name as objdump prints it, line, address, is_stmt)`.
+pub fn objdump_line_rows(bin: &Path) -> Vec<(String, u64, u64, bool)> {
+    let out = Command::new("objdump")
+        .arg("--dwarf=decodedline")
+        .arg(bin)
+        .output()
+        .expect("objdump (binutils) is needed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 3 {
+                return None;
+            }
+            let line = f[1].parse::<u64>().ok()?;
+            let addr = u64::from_str_radix(f[2].strip_prefix("0x")?, 16).ok()?;
+            Some((f[0].to_string(), line, addr, f.last() == Some(&"x")))
+        })
+        .collect()
+}

@@ -44,6 +44,11 @@ pub fn split_variant(name: &str) -> (&str, Variant) {
             },
         );
     }
+    split_suffix(name)
+}
+
+/// [`split_variant`] without the `__GI_` rule: only the compiler's suffixes.
+fn split_suffix(name: &str) -> (&str, Variant) {
     let Some(dot) = name.find('.') else {
         return (name, Variant::Plain);
     };
@@ -97,7 +102,9 @@ pub fn name_matches(func: &Pattern, name: &str) -> bool {
         // one probes an error path; never as part of its function).
         return func.matches(name) && (variant != Variant::Cold || func.is_literal());
     }
-    variant != Variant::Cold && func.matches(base)
+    // `__GI_fopen` is also found by its own name.
+    variant != Variant::Cold
+        && (func.matches(base) || (name.starts_with("__GI_") && func.matches(split_suffix(name).0)))
 }
 
 /// Does a source path match the `@SRC` pattern on whole path components?
@@ -262,6 +269,13 @@ mod tests {
             ("_IO_un_link", Variant::Clone)
         );
         assert_eq!(split_variant("__GI_fopen"), ("fopen", Variant::Alias));
+        // ... and are found by their own names too.
+        assert!(name_matches(&Pattern::new("__GI_helper"), "__GI_helper"));
+        assert!(name_matches(
+            &Pattern::new("__GI_helper"),
+            "__GI_helper.part.0"
+        ));
+        assert!(!name_matches(&Pattern::new("__GI_helper"), "helper"));
     }
 
     #[test]

@@ -55,11 +55,17 @@ pub struct FunctionLines {
     pub symbol: String,
     /// Its source file.
     pub file: Option<String>,
+    /// The declaration file, relative to the compile directory when under it.
+    pub decl_file: Option<String>,
+    /// The declaration file's path as DWARF spells it in full (where its
+    /// source text would be).
+    pub decl_path: Option<String>,
     /// The declaration line (what `FUNC:N` counts from).
     pub decl_line: Option<u64>,
     /// The entry.
     pub entry: LinkAddr,
-    /// Every line with code, with its first address.
+    /// Every line with code, with its first address: the declaration file's
+    /// own lines by line number, then other files' lines inlined into it.
     pub lines: Vec<LineEntry>,
 }
 
@@ -70,11 +76,18 @@ pub struct LineEntry {
     pub file: String,
     /// The line.
     pub line: u64,
-    /// The line counted from the declaration line (`FUNC:N`'s N).
-    pub relative: Option<i64>,
+    /// The line counted from the declaration line (`FUNC:N`'s N); only for
+    /// lines of the declaration file, the only ones `FUNC:N` can name.
+    pub relative: Option<u64>,
+    /// True for a line of another function inlined into this one (a
+    /// header's `static inline`, a static defined above it).
+    pub inlined: bool,
     /// Its first address.
     pub address: LinkAddr,
-    /// That address's offset from the entry.
+    /// The symbol holding that address: the function, or its split-off
+    /// `.cold` part.
+    pub symbol: String,
+    /// The address's offset into that symbol.
     #[serde(with = "crate::addr::hex")]
     pub offset: u64,
 }
@@ -199,27 +212,67 @@ impl Resolver {
             )
             .with_path(obj.elf().path())
         })?;
+        let idx = obj.index()?;
         let mut out = Vec::new();
+        let mut without = Vec::new();
         for m in &copies {
             let Some((sp, lines)) = crate::lines::function_lines(cu, m.sym.addr) else {
+                without.push(format!("{} at {}", m.name, m.sym.addr));
                 continue;
+            };
+            let base = split_variant(&m.name).0;
+            let holder = |a: u64| -> (String, u64) {
+                if a >= m.sym.addr.get() && a - m.sym.addr.get() < m.sym.size.max(1) {
+                    return (m.name.clone(), a - m.sym.addr.get());
+                }
+                // Prefer the function's own part (`foo.cold`) over an alias.
+                let mut best: Option<(String, u64)> = None;
+                for s in idx.functions_containing(LinkAddr(a)) {
+                    let n = idx.name(s);
+                    let c = (n.to_string(), a - s.addr.get());
+                    if split_variant(n).0 == base {
+                        return c;
+                    }
+                    best.get_or_insert(c);
+                }
+                best.unwrap_or_else(|| (m.name.clone(), a.wrapping_sub(m.sym.addr.get())))
             };
             out.push(FunctionLines {
                 symbol: m.name.clone(),
                 file: m.file.as_ref().map(|f| f.shown.clone()),
+                decl_file: sp.decl_file_rel.clone(),
+                decl_path: sp.decl_file.clone(),
                 decl_line: sp.decl_line,
                 entry: m.sym.addr,
                 lines: lines
                     .iter()
-                    .map(|l| LineEntry {
-                        file: l.file.clone(),
-                        line: l.line,
-                        relative: sp.decl_line.map(|d| l.line as i64 - d as i64),
-                        address: LinkAddr(l.addr),
-                        offset: l.addr - m.sym.addr.get(),
+                    .map(|l| {
+                        let (symbol, offset) = holder(l.addr);
+                        LineEntry {
+                            file: l.file.clone(),
+                            line: l.line,
+                            relative: sp
+                                .decl_line
+                                .filter(|_| l.own)
+                                .and_then(|d| l.line.checked_sub(d)),
+                            inlined: !l.own,
+                            address: LinkAddr(l.addr),
+                            symbol,
+                            offset,
+                        }
                     })
                     .collect(),
             });
+        }
+        if out.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NoSymbols,
+                format!(
+                    "'{spec}': DWARF has no function entry for {} (its unit has no debug info for it)",
+                    without.join(", ")
+                ),
+            )
+            .with_path(obj.elf().path()));
         }
         Ok(out)
     }

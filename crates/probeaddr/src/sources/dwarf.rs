@@ -329,7 +329,10 @@ impl CompUnits {
         false
     }
 
-    /// The subprogram whose entry is `entry` (its `DW_AT_low_pc` or first range).
+    /// The subprogram whose entry is `entry`: its `DW_AT_entry_pc`, else its
+    /// `DW_AT_low_pc`, else the first range `DW_AT_ranges` lists. Not the
+    /// lowest address: a function split hot/cold (`foo` and `foo.cold`) has
+    /// its cold range first in memory, but is entered at its hot one.
     pub fn subprogram_at(&self, entry: LinkAddr) -> Option<Subprogram> {
         let dwarf = self.dwarf();
         let off = self.unit_offset_at(entry.get())?;
@@ -339,16 +342,10 @@ impl CompUnits {
             if die.tag() != gimli::DW_TAG_subprogram {
                 continue;
             }
-            let Ok(mut rs) = dwarf.die_ranges(&unit, die) else {
+            let Some((first, ranges)) = entry_and_ranges(&dwarf, &unit, die) else {
                 continue;
             };
-            let mut ranges = Vec::new();
-            while let Ok(Some(r)) = rs.next() {
-                if r.begin < r.end {
-                    ranges.push((r.begin, r.end));
-                }
-            }
-            if ranges.iter().map(|r| r.0).min() != Some(entry.get()) {
+            if first != entry.get() {
                 continue;
             }
             let (name, decl, decl_line) = self.describe(&dwarf, &unit, die.offset());
@@ -587,7 +584,9 @@ type NameAndDecl = (Option<String>, Option<(String, String)>);
 pub struct InlinedSite {
     /// The inlined function's name.
     pub name: String,
-    /// Where the inlined code starts (`DW_AT_entry_pc`, else its lowest address).
+    /// Where the inlined code starts: `DW_AT_entry_pc`, else `DW_AT_low_pc`,
+    /// else the first listed range (gdb's and perf's choice; the lowest
+    /// address may be in the caller's cold part).
     pub addr: u64,
     /// The function it was inlined into (the innermost enclosing
     /// subprogram or inlined subroutine).
@@ -662,20 +661,8 @@ impl CompUnits {
                     })
                     .clone();
                 if tag == gimli::DW_TAG_inlined_subroutine && name.as_deref().is_some_and(want) {
-                    let entry = match die.attr_value(gimli::DW_AT_entry_pc) {
-                        Ok(Some(v)) => dwarf.attr_address(&unit, v).ok().flatten(),
-                        _ => None,
-                    };
-                    let lowest = dwarf.die_ranges(&unit, die).ok().and_then(|mut rs| {
-                        let mut lo: Option<u64> = None;
-                        while let Ok(Some(r)) = rs.next() {
-                            if r.begin < r.end {
-                                lo = Some(lo.map_or(r.begin, |l| l.min(r.begin)));
-                            }
-                        }
-                        lo
-                    });
-                    if let Some(addr) = entry.or(lowest).filter(|&a| a != 0) {
+                    let entry = entry_and_ranges(&dwarf, &unit, die).map(|(e, _)| e);
+                    if let Some(addr) = entry.filter(|&a| a != 0) {
                         out.push(InlinedSite {
                             name: name.clone().unwrap_or_default(),
                             addr,
@@ -692,4 +679,37 @@ impl CompUnits {
         out.dedup_by_key(|s| s.addr);
         out
     }
+}
+
+/// Where a subprogram or inlined subroutine is entered, and its non-empty
+/// ranges in the order DWARF lists them. The entry is `DW_AT_entry_pc`
+/// (an address, or in DWARF 5 a constant offset from the first address),
+/// else `DW_AT_low_pc`, else the first listed range: compilers list the
+/// range holding the entry first, and a hot/cold split puts the cold range
+/// lower in memory, so the lowest address is not the entry.
+fn entry_and_ranges(
+    dwarf: &gimli::Dwarf<Slice<'_>>,
+    unit: &Unit<'_>,
+    die: &gimli::DebuggingInformationEntry<'_, '_, Slice<'_>>,
+) -> Option<(u64, Vec<(u64, u64)>)> {
+    let mut rs = dwarf.die_ranges(unit, die).ok()?;
+    let mut ranges = Vec::new();
+    while let Ok(Some(r)) = rs.next() {
+        if r.begin < r.end {
+            ranges.push((r.begin, r.end));
+        }
+    }
+    let low = match die.attr_value(gimli::DW_AT_low_pc) {
+        Ok(Some(v)) => dwarf.attr_address(unit, v).ok().flatten(),
+        _ => None,
+    };
+    let begin = low.or_else(|| ranges.first().map(|r| r.0))?;
+    let entry = match die.attr_value(gimli::DW_AT_entry_pc) {
+        Ok(Some(
+            v @ (gimli::AttributeValue::Addr(_) | gimli::AttributeValue::DebugAddrIndex(_)),
+        )) => dwarf.attr_address(unit, v).ok().flatten(),
+        Ok(Some(v)) => v.udata_value().and_then(|o| begin.checked_add(o)),
+        _ => None,
+    };
+    Some((entry.unwrap_or(begin), ranges))
 }
