@@ -198,7 +198,9 @@ pub struct ResolveArgs {
     #[arg(long)]
     pub no_build_id_check: bool,
 
-    /// Probe function entries after their prologue (from the line table).
+    /// Probe function entries after their prologue, where gdb's `break FUNC`
+    /// stops: after the frame setup of unoptimised code, at the entry of
+    /// optimised code (its arguments are valid there), never past a branch.
     #[arg(long)]
     pub skip_prologue: bool,
 

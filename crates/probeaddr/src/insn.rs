@@ -72,6 +72,58 @@ pub fn check_offset_x86_64(code: &[u8], ip: u64, offset: u64) -> Result<(), BadO
     }
 }
 
+/// The offset of the first instruction in `code` (before offset `limit`)
+/// after which execution may not reach the next instruction: a jump,
+/// conditional jump or return, and a system call or interrupt (`execve`'s
+/// `syscall` does not come back on success). Calls return and do not count.
+/// An undecodable instruction counts too: nothing past it is known.
+pub fn first_branch_x86_64(code: &[u8], ip: u64, limit: u64) -> Option<u64> {
+    use iced_x86::FlowControl;
+    let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
+    while decoder.can_decode() {
+        let pos = decoder.position() as u64;
+        if pos >= limit {
+            return None;
+        }
+        let insn = decoder.decode();
+        if insn.is_invalid() {
+            return Some(pos);
+        }
+        // iced counts a system call as a call (it returns, usually).
+        if matches!(
+            insn.mnemonic(),
+            iced_x86::Mnemonic::Syscall | iced_x86::Mnemonic::Sysenter
+        ) {
+            return Some(pos);
+        }
+        match insn.flow_control() {
+            FlowControl::Next | FlowControl::Call | FlowControl::IndirectCall => {}
+            _ => return Some(pos),
+        }
+    }
+    None
+}
+
+/// The offset just after a frame-pointer setup at the start of `code`
+/// (`[endbr64] push %rbp; mov %rsp,%rbp`), or `None` when the function does
+/// not set one up (frameless: optimised code). This is gdb's prologue
+/// analysis for code GCC compiled (`amd64_analyze_prologue`).
+pub fn frame_setup_end_x86_64(code: &[u8]) -> Option<u64> {
+    const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
+    let mut at = if code.starts_with(&ENDBR64) { 4 } else { 0 };
+    if code.get(at) != Some(&0x55) {
+        return None;
+    }
+    at += 1;
+    // mov %rsp,%rbp in either encoding (48 89 e5, 48 8b ec).
+    let mov = code.get(at..at + 3)?;
+    if mov == [0x48, 0x89, 0xe5] || mov == [0x48, 0x8b, 0xec] {
+        Some(at as u64 + 3)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +165,33 @@ mod tests {
             Err(BadOffset::Undecodable { at: 1 })
         );
         assert_eq!(check_offset_x86_64(&code, 0, 0), Ok(()));
+    }
+
+    #[test]
+    fn first_branch_stops_at_jumps_returns_and_syscalls_not_calls() {
+        // test %rdi,%rdi; je +0xb; jmp ...  (glibc's system)
+        let system = [0x48, 0x85, 0xff, 0x74, 0x0b, 0xe9, 0x86, 0xfb, 0xff, 0xff];
+        assert_eq!(first_branch_x86_64(&system, 0x4c490, 10), Some(3));
+        assert_eq!(first_branch_x86_64(&system, 0x4c490, 3), None);
+        // mov $59,%eax; syscall; ret  (execve)
+        let execve = [0xb8, 0x3b, 0, 0, 0, 0x0f, 0x05, 0xc3];
+        assert_eq!(first_branch_x86_64(&execve, 0, 8), Some(5));
+        // call rel32; ret: the call is not a branch.
+        let call = [0xe8, 0, 0, 0, 0, 0xc3];
+        assert_eq!(first_branch_x86_64(&call, 0, 6), Some(5));
+    }
+
+    #[test]
+    fn frame_setup_is_push_rbp_mov_rsp_rbp() {
+        assert_eq!(
+            frame_setup_end_x86_64(&[0x55, 0x48, 0x89, 0xe5, 0x90]),
+            Some(4)
+        );
+        assert_eq!(
+            frame_setup_end_x86_64(&[0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x8b, 0xec]),
+            Some(8)
+        );
+        assert_eq!(frame_setup_end_x86_64(&[0x55, 0x53]), None);
+        assert_eq!(frame_setup_end_x86_64(&[0x48, 0x85, 0xff]), None);
     }
 }

@@ -149,23 +149,63 @@ pub fn in_file(cu: &CompUnits, file: &Pattern, line: u32) -> Result<Vec<LineAddr
     Ok(out)
 }
 
-/// The address after the prologue of the function at `entry`: the first
-/// `is_stmt` row after the entry whose line differs from the entry's line
-/// (gdb's and SystemTap's rule). `None` without DWARF for it.
-pub fn after_prologue(cu: &CompUnits, entry: LinkAddr) -> Option<u64> {
+/// Where `--skip-prologue` puts a function's probe: gdb's `break FUNC`,
+/// never past a branch. `code` is the function's bytes.
+///
+/// 1. Optimised GCC code (its unit's variables use location lists) is
+///    probed at the entry: its arguments are valid there, in registers, and
+///    gdb does not skip its prologue either.
+/// 2. Other GCC code is probed after its frame-pointer setup (`push %rbp;
+///    mov %rsp,%rbp`), moved on to the start of the next line-table row when
+///    that lands mid-line (gdb's `amd64_analyze_prologue` and
+///    `skip_prologue_sal`); a frameless function at its entry.
+/// 3. Clang code is probed at its second line-table line (clang marks the
+///    end of the prologue so; gdb trusts it).
+/// 4. Never past the first jump, return or system call: code after one runs
+///    on some paths only (`system(NULL)` returns early; `execve`'s code after
+///    its `syscall` runs only when it fails). Such a place moves back to the
+///    last `is_stmt` row at or before that branch, or the entry.
+///
+/// `None` without DWARF for the function.
+pub fn after_prologue(cu: &CompUnits, entry: LinkAddr, code: &[u8]) -> Option<u64> {
     let sp = cu.subprogram_at(entry)?;
+    let (gcc, clang, loclists) = cu.producer_at(entry)?;
+    let e = entry.get();
+    if gcc && loclists {
+        return Some(e);
+    }
     let mut rows: Vec<LineRow> = cu
         .rows_of_unit_at(entry)
         .into_iter()
         .filter(|r| in_ranges(&sp, r.addr))
         .collect();
     rows.sort_by_key(|r| r.addr);
-    let first = rows.iter().find(|r| r.addr == entry.get())?.line;
-    Some(
+    let mut pc = if clang {
+        let first = rows.iter().find(|r| r.addr == e)?.line;
         rows.iter()
-            .find(|r| r.addr > entry.get() && r.is_stmt && r.line != first)
-            .map_or(entry.get(), |r| r.addr),
-    )
+            .find(|r| r.addr > e && r.is_stmt && r.line != first)
+            .map_or(e, |r| r.addr)
+    } else {
+        match crate::insn::frame_setup_end_x86_64(code) {
+            None => e,
+            Some(off) => e + off,
+        }
+    };
+    if pc != e && !rows.iter().any(|r| r.addr == pc) {
+        if let Some(next) = rows.iter().find(|r| r.addr > pc) {
+            pc = next.addr;
+        }
+    }
+    if let Some(b) = crate::insn::first_branch_x86_64(code, e, pc - e) {
+        let b = e + b;
+        pc = rows
+            .iter()
+            .filter(|r| r.is_stmt && r.addr >= e && r.addr <= b)
+            .map(|r| r.addr)
+            .max()
+            .unwrap_or(e);
+    }
+    Some(pc)
 }
 
 /// One line with code in a function.

@@ -485,3 +485,87 @@ fn an_inlined_site_is_entered_at_its_first_range_not_its_cold_part() {
         "{sites:x?} {host:x?}"
     );
 }
+
+#[test]
+fn skip_prologue_is_gdbs_break_and_never_past_a_branch_in_libc() {
+    // Every fourth libc function exported under a name its debug file's
+    // .symtab holds once: --skip-prologue against gdb's `break FUNC`, all
+    // in one gdb run. libc is optimised code (location lists), where gdb
+    // does not skip prologues: the entry, before `system`'s NULL test and
+    // `execve`'s syscall.
+    let debug = libc_debug_file();
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for s in oracle::readelf_funcs(&debug, false) {
+        *count.entry(s.name).or_default() += 1;
+    }
+    // (readelf_funcs gives names without their versions.)
+    let mut names: Vec<String> = oracle::readelf_funcs(Path::new(LIBC), true)
+        .into_iter()
+        .map(|s| s.name)
+        .filter(|n| count.get(n) == Some(&1))
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut names: Vec<String> = names.into_iter().step_by(4).collect();
+    for must in ["system", "execve"] {
+        if !names.iter().any(|n| n == must) {
+            names.push(must.to_string());
+        }
+    }
+    assert!(names.len() > 400, "{}", names.len());
+    let mut gdb = Command::new("gdb");
+    gdb.args(["-batch", "-nx"]);
+    for n in &names {
+        gdb.args(["-ex", &format!("break {n}")]);
+    }
+    let out = gdb.arg(LIBC).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // One "Breakpoint N at 0xADDR: ..." per name, in order. A name gdb also
+    // finds inlined ("(5 locations)") is left out: it is no longer one place.
+    let gdb_at: Vec<Option<u64>> = text
+        .lines()
+        .filter(|l| l.starts_with("Breakpoint "))
+        .map(|l| {
+            let at = l.split(" at ").nth(1)?;
+            if at.contains("locations)") {
+                return None;
+            }
+            u64::from_str_radix(at.split(':').next()?.trim_start_matches("0x"), 16).ok()
+        })
+        .collect();
+    assert_eq!(gdb_at.len(), names.len(), "{text}");
+    let mut args = vec![
+        "resolve".to_string(),
+        "-x".into(),
+        LIBC.into(),
+        "--no-inlines".into(),
+        "--skip-prologue".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    args.extend(names.iter().cloned());
+    let got = probeaddr(&args).json();
+    let mut checked = 0;
+    for (n, g) in names.iter().zip(&gdb_at) {
+        let Some(g) = g else { continue };
+        // The default version where there are several (gdb's choice too).
+        let all: Vec<&serde_json::Value> =
+            got.iter().filter(|l| l["point"] == n.as_str()).collect();
+        let ours: Vec<u64> = all
+            .iter()
+            .filter(|l| all.len() == 1 || l["version"].as_str().is_none_or(|v| v.starts_with("@@")))
+            .map(|l| hexfield(l, "addr"))
+            .collect();
+        assert_eq!(ours, vec![*g], "{n}");
+        checked += 1;
+    }
+    assert!(checked > 400, "{checked}");
+    for (n, entry) in [("system", "__libc_system"), ("execve", "execve")] {
+        let at = got
+            .iter()
+            .find(|l| l["point"] == n)
+            .map(|l| hexfield(l, "addr"))
+            .unwrap();
+        assert_eq!(vec![at], oracle::readelf_values(&debug, entry, None), "{n}");
+    }
+}

@@ -430,3 +430,27 @@ fn a_traced_command_is_its_own_process_tree_and_its_status_is_ours() {
     std::fs::remove_file(fifo).unwrap();
     std::fs::remove_file(prog).unwrap();
 }
+
+/// `--skip-prologue` on libc's `system`, live: `system(NULL)` returns after
+/// its first test, so a probe past that test would see one call of two.
+#[test]
+fn a_skipped_prologue_still_sees_every_call() {
+    if !live() {
+        return;
+    }
+    let prog = fixtures::path("system");
+    let p = prog.to_str().unwrap();
+    let run = probeaddr([
+        "trace",
+        "-x",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "system",
+        "--skip-prologue",
+        "--json",
+        "--",
+        p,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let h = hits(&run.stdout);
+    assert_eq!(h.values().sum::<usize>(), 2, "{h:?} {}", run.stderr);
+}

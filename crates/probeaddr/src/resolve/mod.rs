@@ -39,8 +39,9 @@ use pipeline::{ElfKind, ElfTarget, Image, KernelNames};
 pub struct ResolveOptions {
     /// More than one location is an error listing every candidate.
     pub unique: bool,
-    /// Probe function entries after their prologue (from the line table),
-    /// as SystemTap does, instead of at the entry address.
+    /// Probe function entries after their prologue, where gdb's `break
+    /// FUNC` stops (frame setup and line table; the entry for optimised
+    /// code), and never past a branch, instead of at the entry address.
     pub skip_prologue: bool,
     /// Leave out inlined sites (by default a function probe covers its
     /// out-of-line copies and its inlined sites, like perf and stap).

@@ -234,7 +234,8 @@ impl ElfTarget<'_> {
                     let mut offset = offset;
                     if opts.skip_prologue && spec.kind == ProbeKind::Entry && offset == 0 {
                         let cu = self.dwarf_for_lines(spec)?;
-                        if let Some(after) = crate::lines::after_prologue(cu, m.sym.addr) {
+                        let code = self.code(&m.sym).unwrap_or_default();
+                        if let Some(after) = crate::lines::after_prologue(cu, m.sym.addr, &code) {
                             offset = after - m.sym.addr.get();
                         }
                     }

@@ -361,6 +361,42 @@ impl CompUnits {
         None
     }
 
+    /// Who compiled the unit holding `addr`, as gdb tells them apart for
+    /// prologues: `(gcc, clang, has_location_lists)`. GCC ≥ 4.5 code whose
+    /// variables use location lists (optimised code) has locations valid at
+    /// the entry, so gdb does not skip its prologue at all.
+    pub fn producer_at(&self, addr: LinkAddr) -> Option<(bool, bool, bool)> {
+        let dwarf = self.dwarf();
+        let off = self.unit_offset_at(addr.get())?;
+        let unit = self.unit_at_offset(&dwarf, off)?;
+        let mut cursor = unit.entries();
+        let (_, root) = cursor.next_dfs().ok()??;
+        let producer = match root.attr_value(gimli::DW_AT_producer) {
+            Ok(Some(v)) => dwarf
+                .attr_string(&unit, v)
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let clang = producer.contains("clang");
+        let gcc = !clang && producer.starts_with("GNU ");
+        let mut loclists = false;
+        while let Ok(Some((_, die))) = cursor.next_dfs() {
+            if matches!(
+                die.attr_value(gimli::DW_AT_location),
+                Ok(Some(
+                    gimli::AttributeValue::LocationListsRef(_)
+                        | gimli::AttributeValue::DebugLocListsIndex(_)
+                        | gimli::AttributeValue::SecOffset(_)
+                ))
+            ) {
+                loclists = true;
+                break;
+            }
+        }
+        Some((gcc, clang, loclists))
+    }
+
     /// Name, declaration file and line of a DIE, following its origins.
     fn describe(
         &self,
