@@ -569,3 +569,89 @@ fn skip_prologue_is_gdbs_break_and_never_past_a_branch_in_libc() {
         assert_eq!(vec![at], oracle::readelf_values(&debug, entry, None), "{n}");
     }
 }
+
+#[test]
+fn gnu_indirect_functions_say_they_are_resolvers_and_name_their_implementations() {
+    // readelf marks them IFUNC in the debug file's .symtab.
+    let debug = libc_debug_file();
+    let out = Command::new("readelf")
+        .arg("-sW")
+        .arg(&debug)
+        .output()
+        .unwrap();
+    let mut ifuncs: BTreeMap<String, u64> = BTreeMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() >= 8 && f[3] == "IFUNC" && f[6] != "UND" {
+            let name = f[7].split('@').next().unwrap().to_string();
+            ifuncs.insert(name, u64::from_str_radix(f[1], 16).unwrap());
+        }
+    }
+    assert!(ifuncs.len() > 100, "{}", ifuncs.len());
+    let values: std::collections::BTreeSet<u64> = ifuncs.values().copied().collect();
+    let mut args = vec![
+        "resolve".to_string(),
+        "-x".into(),
+        LIBC.into(),
+        "--no-inlines".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    args.extend(ifuncs.keys().cloned());
+    // And some ordinary functions, which must not be called resolvers.
+    args.extend(["fopen", "system", "execve", "malloc", "_IO_new_fclose"].map(String::from));
+    let got = probeaddr(&args).json();
+    let mut said = 0;
+    for l in &got {
+        let is = values.contains(&hexfield(l, "func_addr"));
+        let notes = l["notes"].as_array().unwrap();
+        let says = notes.iter().any(|n| {
+            n.as_str()
+                .unwrap()
+                .contains("is a GNU indirect function (STT_GNU_IFUNC)")
+        });
+        assert_eq!(says, is, "{}: {notes:?}", l["symbol"]);
+        said += usize::from(says);
+    }
+    assert!(said >= ifuncs.len(), "{said}");
+    // strlen's implementations, as listed, are what the suggested glob finds.
+    let strlen = got.iter().find(|l| l["point"] == "strlen").unwrap();
+    let note = strlen["notes"][0].as_str().unwrap();
+    let listed: Vec<&str> = note
+        .split("one of ")
+        .nth(1)
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .split(", ")
+        .collect();
+    assert!(
+        listed.contains(&"__strlen_avx2") && listed.contains(&"__strlen_sse2"),
+        "{note}"
+    );
+    assert!(note.ends_with("probe them with '__strlen_*'"), "{note}");
+    let mut globbed: Vec<String> = probeaddr([
+        "resolve",
+        "-x",
+        LIBC,
+        "__strlen_*",
+        "--no-inlines",
+        "--format",
+        "json",
+    ])
+    .json()
+    .iter()
+    .map(|l| l["symbol"].as_str().unwrap().to_string())
+    .collect();
+    globbed.sort();
+    assert_eq!(globbed, listed);
+    // Each at readelf's address.
+    for name in &listed {
+        assert_eq!(
+            oracle::readelf_values(&debug, name, None).len(),
+            1,
+            "{name}"
+        );
+    }
+}

@@ -80,6 +80,9 @@ pub struct Symbol {
     pub size: u64,
     /// Function, object or label.
     pub kind: SymbolKind,
+    /// `STT_GNU_IFUNC`: the function is a resolver that picks the real
+    /// implementation when the dynamic linker binds the name.
+    pub ifunc: bool,
     /// Local, global or weak.
     pub binding: Binding,
     /// `st_shndx` in the file the symbol came from.
@@ -238,6 +241,7 @@ impl SymbolIndex {
                 addr: LinkAddr(raw.value),
                 size: raw.size,
                 kind,
+                ifunc: raw.kind == elf::STT_GNU_IFUNC,
                 binding,
                 section: raw.shndx,
                 in_exec_section,
@@ -428,6 +432,7 @@ mod tests {
             addr: LinkAddr(0x1000),
             size: 1,
             kind: SymbolKind::Function,
+            ifunc: false,
             binding: Binding::Local,
             section: 1,
             file: 0,

@@ -414,6 +414,9 @@ impl ElfTarget<'_> {
                 "{name} is the split-off cold part of {function}: it runs only on {function}'s cold paths (error handling), never as its entry"
             ));
         }
+        if s.ifunc && c.inlined.is_none() && c.kind != LocationKind::Data {
+            loc.notes.push(ifunc_note(self.obj.index()?, name));
+        }
         if let Some((func, caller, decl)) = c.inlined {
             loc.function = func;
             loc.inlined_into = caller;
@@ -849,4 +852,38 @@ pub(crate) fn resolve_listing(
         notes: Vec::new(),
         warnings: Vec::new(),
     })
+}
+
+/// What to say of a GNU indirect function: the address is its resolver,
+/// run once when the dynamic linker binds the name, so a probe there sees
+/// no calls. glibc names the implementations `__NAME_VARIANT`
+/// (`__strlen_avx2`); they are listed when the symbol table has them.
+fn ifunc_note(idx: &SymbolIndex, name: &str) -> String {
+    let prefix = format!("__{name}_");
+    let mut impls: Vec<&str> = idx
+        .symbols()
+        .iter()
+        .filter(|s| s.kind == SymbolKind::Function && !s.ifunc)
+        .map(|s| idx.name(s))
+        .filter(|n| {
+            // Not another function's (`__memcpy_chk_avx_unaligned`), nor
+            // the resolver's own body (`__memcpy_chk_ifunc`).
+            n.strip_prefix(&prefix)
+                .is_some_and(|v| !v.contains('.') && !v.starts_with("chk") && !v.ends_with("ifunc"))
+        })
+        .collect();
+    impls.sort_unstable();
+    impls.dedup();
+    let mut msg = format!(
+        "{name} is a GNU indirect function (STT_GNU_IFUNC): this address is its resolver, which runs once when the dynamic linker binds {name}, not on each call"
+    );
+    if impls.is_empty() {
+        msg.push_str("; probe the implementation it returns instead");
+    } else {
+        msg.push_str(&format!(
+            "; calls go to the implementation it picks for the CPU, one of {}: probe them with '{prefix}*'",
+            impls.join(", ")
+        ));
+    }
+    msg
 }
