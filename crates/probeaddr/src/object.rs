@@ -563,11 +563,12 @@ impl AnalysedObject {
     /// against the inlined function's declaration file or the unit holding
     /// the copy). Empty without DWARF.
     ///
-    /// `copies` are the out-of-line copies already matched. When every one
-    /// of them is declared in the very file its unit compiles (a function of
-    /// a `.c` file, not a header), its inlined copies can only be in those
-    /// units — without LTO nothing else sees its body — and only they are
-    /// read; otherwise every unit whose line table names a matching file is.
+    /// A literal name reads the units whose DWARF names it (found by its
+    /// string, without parsing). For a glob, `copies` are the out-of-line
+    /// copies already matched: when every one of them is declared in the
+    /// very file its unit compiles (a function of a `.c` file, not a
+    /// header), only those units are read; otherwise every unit whose line
+    /// table names a matching file is.
     pub fn match_inlined(
         &self,
         func: &Pattern,
@@ -599,6 +600,18 @@ impl AnalysedObject {
                 }
             }
             if !units.is_empty() {
+                units.sort_unstable();
+                units.dedup();
+                only = Some(units);
+            }
+        }
+        // A literal name: read exactly the units that name it. The copies'
+        // own units are not enough: another file may have its own static
+        // of that name, inlined everywhere it is used (python's
+        // valid_index, the kernel's fs/namei.c may_create).
+        if func.is_literal() {
+            if let Some(mut units) = cu.units_naming(func.as_str()) {
+                units.extend(only.take().unwrap_or_default());
                 units.sort_unstable();
                 units.dedup();
                 only = Some(units);

@@ -306,3 +306,17 @@ pub fn objdump_line_rows(bin: &Path) -> Vec<(String, u64, u64, bool)> {
         })
         .collect()
 }
+
+/// `eu-addr2line -i -f -e BIN ADDR`: the functions inlined at an address,
+/// innermost first, then the function holding them.
+pub fn eu_inline_chain(bin: &Path, addr: u64) -> Vec<String> {
+    let text = run(Command::new("eu-addr2line")
+        .args(["-i", "-f", "-e"])
+        .arg(bin)
+        .arg(format!("{addr:#x}")));
+    // Function lines alternate with FILE:LINE lines.
+    text.lines()
+        .step_by(2)
+        .map(|l| l.split(" inlined at ").next().unwrap().trim().to_string())
+        .collect()
+}

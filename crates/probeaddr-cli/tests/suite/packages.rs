@@ -655,3 +655,51 @@ fn gnu_indirect_functions_say_they_are_resolvers_and_name_their_implementations(
         );
     }
 }
+
+#[test]
+fn inline_only_statics_of_other_files_are_found() {
+    // A static of one file, inlined everywhere it is used, has the same
+    // name as an out-of-line function elsewhere: every site is a location,
+    // and --unique refuses the name. perf finds at least as many for all
+    // but cancel_handler; each site perf does not list is checked with
+    // elfutils, which must name the function inlined at that address.
+    let python = "/usr/bin/python3.11d";
+    assert!(
+        Path::new(python).exists(),
+        "install python3.11-dbg (scripts/test does)"
+    );
+    for (bin, name, at_least) in [
+        (python, "valid_index", 6),
+        (LIBC, "__cmsg_nxthdr", 3),
+        (LIBC, "profil_count", 2),
+        (LIBC, "cancel_handler", 8),
+    ] {
+        let bin = Path::new(bin);
+        let b = bin.to_str().unwrap();
+        let got = probeaddr(["resolve", "-x", b, name, "--format", "json"]).json();
+        let mut ours: Vec<u64> = got
+            .iter()
+            .map(|l| hexfield(&l["anchor"], "offset"))
+            .collect();
+        ours.sort();
+        assert_eq!(ours.len(), at_least, "{name}: {ours:x?}");
+        let perf = oracle::perf_probe_offsets(bin, name);
+        assert!(
+            perf.iter().all(|p| ours.contains(p)),
+            "{name}: perf {perf:x?} ours {ours:x?}"
+        );
+        for l in &got {
+            let off = hexfield(&l["anchor"], "offset");
+            if perf.contains(&off) {
+                continue;
+            }
+            let chain = oracle::eu_inline_chain(bin, hexfield(l, "addr"));
+            assert!(
+                chain.iter().any(|f| f == name),
+                "{name} at {off:#x}: elfutils says {chain:?}"
+            );
+        }
+        let e = probeaddr(["resolve", "-x", b, name, "--unique"]).error();
+        assert!(e.contains(&format!("matches {at_least} locations")), "{e}");
+    }
+}

@@ -642,6 +642,55 @@ impl CompUnits {
         offs
     }
 
+    /// The units (offsets, among those with code) that may hold a DIE named
+    /// `name`: every unit whose bytes refer to that string, found without
+    /// parsing a DIE. A name is a `DW_FORM_strp` offset into `.debug_str`
+    /// (the linker merges tails, so `name` may end a longer string: every
+    /// place it occurs is an offset) or the string itself (`DW_FORM_string`).
+    /// Some units found may not name it (four bytes that happen to match);
+    /// none that names it is missed. `None` when that cannot be promised
+    /// (`DW_FORM_strx` through `.debug_str_offsets`).
+    pub fn units_naming(&self, name: &str) -> Option<Vec<usize>> {
+        use memchr::memmem;
+        if !self.section(gimli::SectionId::DebugStrOffsets).is_empty() {
+            return None;
+        }
+        let info = self.section(gimli::SectionId::DebugInfo);
+        let strs = self.section(gimli::SectionId::DebugStr);
+        let mut needle = name.as_bytes().to_vec();
+        needle.push(0);
+        let mut hits: Vec<usize> = memmem::find_iter(info, &needle).collect();
+        for at in memmem::find_iter(strs, &needle) {
+            let at = u32::try_from(at).ok()?;
+            hits.extend(memmem::find_iter(info, &at.to_le_bytes()));
+        }
+        if hits.is_empty() {
+            return Some(Vec::new());
+        }
+        // Unit starts, from their headers alone.
+        let dwarf = self.dwarf();
+        let mut starts = Vec::new();
+        let mut units = dwarf.units();
+        while let Ok(Some(h)) = units.next() {
+            if let Some(o) = h.offset().as_debug_info_offset() {
+                starts.push(o.0);
+            }
+        }
+        let with_code = self.unit_offsets();
+        let mut out: Vec<usize> = hits
+            .into_iter()
+            .filter_map(|h| {
+                starts
+                    .get(starts.partition_point(|&s| s <= h).checked_sub(1)?)
+                    .copied()
+            })
+            .filter(|u| with_code.binary_search(u).is_ok())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+
     /// Every inlined copy of a function whose name passes `want`, in units
     /// whose line table names a file passing `unit_file` (all units if `None`).
     /// Reads whole units: slow on a kernel when no file narrows the search.
@@ -671,13 +720,14 @@ impl CompUnits {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let mut names: HashMap<gimli::UnitOffset, NameAndDecl> = HashMap::new();
-            // (depth, name) of enclosing subprograms and inlined subroutines.
-            let mut stack: Vec<(isize, Option<String>)> = Vec::new();
+            // (depth, name, origin of an inlined subroutine) of enclosing
+            // subprograms and inlined subroutines.
+            let mut stack: Vec<(isize, Option<String>, Option<gimli::UnitOffset>)> = Vec::new();
             let mut depth: isize = 0;
             let mut cursor = unit.entries();
             while let Ok(Some((delta, die))) = cursor.next_dfs() {
                 depth += delta;
-                while stack.last().is_some_and(|(d, _)| *d >= depth) {
+                while stack.last().is_some_and(|(d, _, _)| *d >= depth) {
                     stack.pop();
                 }
                 let tag = die.tag();
@@ -696,19 +746,29 @@ impl CompUnits {
                         (n, f)
                     })
                     .clone();
-                if tag == gimli::DW_TAG_inlined_subroutine && name.as_deref().is_some_and(want) {
+                // An inlined instance nested in an inlined instance of the
+                // same function is part of it (GCC repeats the body's entry
+                // for a duplicated path, at an address outside the body's
+                // own ranges). One inlined into the function's own
+                // out-of-line copy (recursion) is a site of its own.
+                let nested = stack.iter().any(|(_, _, o)| *o == Some(key));
+                if tag == gimli::DW_TAG_inlined_subroutine
+                    && !nested
+                    && name.as_deref().is_some_and(want)
+                {
                     let entry = entry_and_ranges(&dwarf, &unit, die).map(|(e, _)| e);
                     if let Some(addr) = entry.filter(|&a| a != 0) {
                         out.push(InlinedSite {
                             name: name.clone().unwrap_or_default(),
                             addr,
-                            caller: stack.iter().rev().find_map(|(_, n)| n.clone()),
+                            caller: stack.iter().rev().find_map(|(_, n, _)| n.clone()),
                             decl_file: decl.clone(),
                             unit: unit_name.clone(),
                         });
                     }
                 }
-                stack.push((depth, name));
+                let inlined = (tag == gimli::DW_TAG_inlined_subroutine).then_some(key);
+                stack.push((depth, name, inlined));
             }
         }
         out.sort_by_key(|s| s.addr);
