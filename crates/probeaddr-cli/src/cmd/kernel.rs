@@ -97,6 +97,9 @@ pub fn symbolize(args: &SymbolizeArgs, out: &mut dyn Write) -> Result<bool> {
             return Ok(false);
         }
     };
+    for w in symbolizer.warnings() {
+        notes.warn(w);
+    }
     let mut ok = true;
     let mut one = |text: &str, out: &mut dyn Write| -> std::io::Result<()> {
         let t = text.trim();

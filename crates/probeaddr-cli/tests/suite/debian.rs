@@ -685,3 +685,61 @@ fn a_kernel_cold_part_named_exactly() {
         k.stderr
     );
 }
+
+#[test]
+fn symbolize_never_names_live_addresses_from_another_build_or_past_a_region() {
+    let r = root();
+    let v = vmlinux(&r);
+    let text = std::fs::read_to_string("/proc/kallsyms").unwrap();
+    let addr_of = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 3 && f[2] == name).then(|| u64::from_str_radix(f[0], 16).unwrap())
+            })
+            .unwrap_or_else(|| panic!("{name} not in /proc/kallsyms"))
+    };
+    // This machine does not run Debian's 6.1 cloud kernel: its vmlinux must
+    // not name this kernel's addresses. kallsyms does, without a file.
+    let live = addr_of("vfs_read");
+    assert_ne!(live, 0, "run as root: /proc/kallsyms hides addresses");
+    let run = probeaddr(["symbolize", "-k", &v, &format!("{live:#x}")]);
+    assert_eq!(
+        run.stdout,
+        format!("{live:#x} vfs_read+0x0\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("is not the running kernel"),
+        "{}",
+        run.stderr
+    );
+    // Offline, an address is the vmlinux's own: readelf's vfs_read + 0x10.
+    let at = oracle::readelf_values(std::path::Path::new(&v), "vfs_read", None);
+    assert_eq!(at.len(), 1);
+    let a = at[0] + 0x10;
+    let off = probeaddr(["symbolize", "-k", &v, "--offline", &format!("{a:#x}")]);
+    assert_eq!(
+        off.stdout,
+        format!("{a:#x} vfs_read+0x10 [fs/read_write.c]\n"),
+        "{}",
+        off.stderr
+    );
+    // Past the marker that ends init text, and a megabyte past the last
+    // symbol of all: in no function.
+    let e = addr_of("_einittext") + 0x1000;
+    let mut all: Vec<u64> = text
+        .lines()
+        .filter_map(|l| u64::from_str_radix(l.split_whitespace().next()?, 16).ok())
+        .collect();
+    all.sort();
+    let past = all.last().unwrap() + (2 << 20);
+    let run = probeaddr(["symbolize", &format!("{e:#x}"), &format!("{past:#x}")]);
+    assert_eq!(
+        run.stdout,
+        format!("{e:#x} ??\n{past:#x} ??\n"),
+        "{}",
+        run.stderr
+    );
+}

@@ -25,6 +25,10 @@ pub struct Symbolized {
     pub file: Option<String>,
     /// Its module, for a module address.
     pub module: Option<String>,
+    /// True when the symbol is the last kallsyms lists in its region
+    /// (vmlinux's text, or a module's): kallsyms gives no sizes, so an
+    /// address past its start may be past its end too.
+    pub size_unknown: bool,
 }
 
 impl fmt::Display for Symbolized {
@@ -40,6 +44,9 @@ impl fmt::Display for Symbolized {
         if let Some(m) = &self.module {
             write!(f, " ({m})")?;
         }
+        if self.size_unknown && self.offset > 0 {
+            write!(f, " (the last symbol of its region: its size is unknown, so the address may be past its end)")?;
+        }
         Ok(())
     }
 }
@@ -51,6 +58,7 @@ pub struct Symbolizer<'a> {
     vmlinux: Option<(&'a Vmlinux, &'a SymbolIndex)>,
     /// How a runtime address becomes a vmlinux address, when it can.
     slide: Option<u64>,
+    warnings: Vec<String>,
 }
 
 impl Resolver {
@@ -58,42 +66,60 @@ impl Resolver {
     /// the analysed build) and the vmlinux (for files). Without kallsyms,
     /// addresses are taken as the vmlinux's link-time addresses.
     pub fn symbolizer(&self) -> Result<Symbolizer<'_>> {
-        let kallsyms = self
-            .kallsyms
-            .as_ref()
-            .filter(|_| self.kallsyms_is_namespace())
-            .map(|k| &*k.listing);
+        // What the running kernel lists, whether or not it is the vmlinux's
+        // build: addresses given are its addresses.
+        let live = self.kallsyms.as_ref().map(|k| &*k.listing);
         let vm = match &self.vmlinux_path {
             Some(_) => Some(self.vmlinux()?),
             None => None,
         };
-        if kallsyms.is_none() && vm.is_none() {
+        if live.is_none() && vm.is_none() {
             return Err(Error::new(
                 ErrorKind::BadInput,
                 "no kernel symbols: give --kallsyms or --vmlinux (/proc/kallsyms was not readable)",
             ));
         }
-        if let Some(k) = kallsyms {
+        if let Some(k) = live {
             k.require_addresses()?;
         }
-        let slide = match (self.check_kernel(), kallsyms) {
-            (Some(Ok(c)), Some(_)) if c.same_build() => Some(c.slide),
-            (_, None) => Some(0),
-            _ => None,
+        let mut warnings = Vec::new();
+        let slide = match (vm, live, self.check_kernel()) {
+            (Some(_), Some(_), Some(Ok(c))) if c.same_build() => Some(c.slide),
+            (Some(v), Some(_), check) => {
+                let why = match check {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "its build-id differs from the running kernel's".to_string(),
+                };
+                warnings.push(format!(
+                    "{} is not the running kernel ({why}): addresses are named from the running kernel's kallsyms, without files; give --offline to read them as the vmlinux's own link-time addresses",
+                    v.path().display()
+                ));
+                None
+            }
+            // No running kernel to compare with: link-time addresses.
+            (Some(_), None, _) => Some(0),
+            (None, _, _) => None,
         };
         let vmlinux = match vm {
             Some(v) => Some((v, v.obj.index()?)),
             None => None,
         };
         Ok(Symbolizer {
-            kallsyms,
+            kallsyms: live,
             vmlinux,
             slide,
+            warnings,
         })
     }
 }
 
 impl Symbolizer<'_> {
+    /// What the user must know about every answer (a vmlinux that is not
+    /// the running kernel's build, so it is not used).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// What holds `addr`: a vmlinux function with its file, else the
     /// nearest kallsyms text symbol (with its module).
     pub fn symbolize(&self, addr: RuntimeAddr) -> Symbolized {
@@ -106,6 +132,7 @@ impl Symbolizer<'_> {
                     offset: la.get() - s.addr.get(),
                     file: vm.obj.source_file(idx, s).map(|f| f.shown),
                     module: None,
+                    size_unknown: false,
                 };
             }
         }
@@ -119,6 +146,7 @@ impl Symbolizer<'_> {
                 offset: off,
                 file: None,
                 module: k.module(s).map(str::to_string),
+                size_unknown: k.ends_region(s),
             },
             None => Symbolized {
                 addr,
@@ -126,6 +154,7 @@ impl Symbolizer<'_> {
                 offset: 0,
                 file: None,
                 module: None,
+                size_unknown: false,
             },
         }
     }

@@ -266,31 +266,74 @@ impl Kallsyms {
         })
     }
 
-    /// The nearest text symbol at or before `addr`, with the offset from it.
-    /// Several symbols at one address: the first global, else the first.
+    /// The text symbol holding `addr`, with the offset into it: the
+    /// nearest symbol at or before it, when that is a function. Several
+    /// symbols at one address: the first global, else the first.
+    ///
+    /// kallsyms has no sizes, so the end of a function is the next symbol.
+    /// `None` when the nearest symbol is data, or a linker marker ending a
+    /// region (`_etext`, `_einittext`, `__entry_text_end`): the address is
+    /// in no function listed. The last function of a region (of vmlinux or
+    /// a module, before the next region's first symbol) has no known end:
+    /// see [`Kallsyms::ends_region`]; past a megabyte from it (no kernel
+    /// function is nearly that long) the answer is `None` rather than a
+    /// symbol with an absurd offset.
     pub fn symbolize(&self, addr: RuntimeAddr) -> Option<(&KSym, u64)> {
         let order = self.by_address();
         let end = order.partition_point(|&i| self.syms[i as usize].addr <= addr);
         let mut best: Option<&KSym> = None;
+        let mut nearest: Option<RuntimeAddr> = None;
         for &i in order[..end].iter().rev() {
             let s = &self.syms[i as usize];
-            if !s.is_text() || self.name(s).starts_with("__pfx_") {
+            let name = self.name(s);
+            if name.starts_with("__pfx_") {
+                continue;
+            }
+            if nearest.is_some_and(|a| a != s.addr) {
+                break;
+            }
+            nearest = Some(s.addr);
+            if !s.is_text() || is_region_marker(name) {
                 continue;
             }
             match best {
                 None => best = Some(s),
-                Some(b) if b.addr == s.addr => {
-                    // Walking backwards: an earlier line wins unless it
-                    // would replace a global with a local.
-                    if s.is_global() || !b.is_global() {
-                        best = Some(s);
-                    }
-                }
-                Some(_) => break,
+                // Walking backwards: an earlier line wins unless it would
+                // replace a global with a local.
+                Some(_) if s.is_global() || !best.is_some_and(KSym::is_global) => best = Some(s),
+                Some(_) => {}
             }
         }
-        best.map(|s| (s, addr.get() - s.addr.get()))
+        let s = best?;
+        let off = addr.get() - s.addr.get();
+        if off >= 1 << 20 && self.ends_region(s) {
+            return None;
+        }
+        Some((s, off))
     }
+
+    /// True if `s` is the last symbol of its region: nothing follows it, or
+    /// the next symbol is another module's (or vmlinux's). Its size is then
+    /// unknown, so an address past it may not be in it.
+    pub fn ends_region(&self, s: &KSym) -> bool {
+        let order = self.by_address();
+        let at = order.partition_point(|&i| self.syms[i as usize].addr <= s.addr);
+        match order.get(at) {
+            None => true,
+            Some(&n) => self.syms[n as usize].module != s.module,
+        }
+    }
+}
+
+/// Linker-script markers that end a region of text: an address after one
+/// is in no function the listing names.
+fn is_region_marker(name: &str) -> bool {
+    matches!(
+        name,
+        "_etext" | "_einittext" | "_end" | "_edata" | "__init_end"
+    ) || name.ends_with("_text_end")
+        || name.starts_with("__end_")
+        || name.starts_with("__stop_")
 }
 
 #[cfg(test)]
@@ -351,6 +394,25 @@ ffffffffc0a1b040 t fixmod_create\t[fixmod]
             ("fixmod_create", Some("fixmod"), 4)
         );
         assert!(k.symbolize(RuntimeAddr(0x1000)).is_none());
+        // Data is in no function, and neither is anything past a marker
+        // that ends text.
+        assert!(k.symbolize(RuntimeAddr(0xffffffff9e400010)).is_none());
+        let k2 = Kallsyms::parse(
+            format!("{SAMPLE}ffffffff9e500000 T _einittext\nffffffffc0c00000 t last\t[other]\n"),
+            Path::new("kallsyms"),
+        )
+        .unwrap();
+        assert!(k2.symbolize(RuntimeAddr(0xffffffff9e500040)).is_none());
+        // The last symbol of a module has no known end: near it, an answer
+        // said to be so; a megabyte on, none.
+        let (s, off) = k2.symbolize(RuntimeAddr(0xffffffffc0a1b050)).unwrap();
+        assert_eq!((k2.name(s), off), ("fixmod_create", 0x10));
+        assert!(k2.ends_region(s));
+        assert!(k2
+            .symbolize(RuntimeAddr(0xffffffffc0a1b040 + (1 << 20)))
+            .is_none());
+        let (s, _) = k2.symbolize(RuntimeAddr(0xffffffff9e001050)).unwrap();
+        assert!(!k2.ends_region(s));
     }
 
     #[test]
