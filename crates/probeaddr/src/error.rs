@@ -42,6 +42,8 @@ pub enum ErrorKind {
     NotMapped,
     /// Bad input in a text file standing in for a system file (maps, kallsyms).
     BadInput,
+    /// The kernel refuses a probe there (its kprobe blacklist).
+    Refused,
 }
 
 /// Why a probe point has no answer, as data: what the message says in words.

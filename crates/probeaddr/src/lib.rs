@@ -70,6 +70,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub mod addr;
+mod blacklist;
 pub mod emit;
 mod error;
 mod index;

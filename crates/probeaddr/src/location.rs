@@ -252,6 +252,11 @@ pub struct Location {
     /// What the user should know about this location (a file the symbol
     /// table and DWARF disagree on, why a form is missing).
     pub notes: Vec<String>,
+    /// Why the kernel will refuse a kprobe here (its kprobe blacklist:
+    /// `NOKPROBE_SYMBOL`, `__kprobes`, `noinstr`, entry code, freed init
+    /// text), or `None`. No probe definition is written for such a place.
+    #[serde(default)]
+    pub kprobe_refused: Option<String>,
     /// Fetch arguments the probe records (`x=%di:s32`), as the probe API
     /// takes them.
     #[serde(default)]

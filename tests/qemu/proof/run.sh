@@ -56,4 +56,14 @@ echo "p:neg/bare init_once" >>$T/kprobe_events 2>/tmp/e1
 echo "NEG-BARE rc=$? $(cat /tmp/e1) | $(tail -3 $T/error_log | head -1)"
 echo "p:neg/mid $(cat $P/mid.txt)" >>$T/kprobe_events 2>/tmp/e2
 echo "NEG-MID rc=$? $(cat /tmp/e2) | $(tail -3 $T/error_log | head -1)"
+echo "p:neg/int3 exc_int3" >>$T/kprobe_events 2>/tmp/e3
+echo "NEG-INT3 rc=$? $(cat /tmp/e3)"
+# A clone of a NOKPROBE_SYMBOL function: refused by name, not listed.
+echo "p:neg/clone nmi_handle.part.0" >>$T/kprobe_events 2>/tmp/e4
+echo "NEG-CLONE rc=$? $(cat /tmp/e4)"
+
+# The kernel's own kprobe blacklist, to check probeaddr's offline one.
+echo "BLACKLIST-BEGIN"
+cat /sys/kernel/debug/kprobes/blacklist
+echo "BLACKLIST-END"
 exit 0

@@ -256,7 +256,13 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
                     } else {
                         "uprobe"
                     };
-                    notes.warn(&format!("no {kind} definition: {e}"));
+                    // The library's reasons already say so.
+                    let e = e.to_string();
+                    if e.contains("no probe definition") {
+                        notes.warn(&e);
+                    } else {
+                        notes.warn(&format!("no {kind} definition: {e}"));
+                    }
                 }
             }
         }

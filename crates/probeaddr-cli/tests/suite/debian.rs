@@ -743,3 +743,64 @@ fn symbolize_never_names_live_addresses_from_another_build_or_past_a_region() {
         run.stderr
     );
 }
+
+#[test]
+fn functions_the_kernel_refuses_to_kprobe_are_said_and_never_written() {
+    let r = root();
+    let v = vmlinux(&r);
+    let vp = std::path::Path::new(&v);
+    // readelf's markers and NOKPROBE_SYMBOL's _kbl_addr_ entries.
+    let all = oracle::readelf_all(vp);
+    let sym = |n: &str| all.iter().find(|s| s.0 == n).map(|s| s.1).unwrap();
+    let (ns, ne) = (sym("__noinstr_text_start"), sym("__noinstr_text_end"));
+    let exc_int3 = oracle::readelf_values(vp, "exc_int3", None)[0];
+    assert!(ns <= exc_int3 && exc_int3 < ne);
+    assert!(all.iter().any(|s| s.0 == "_kbl_addr_do_int3"));
+    let got = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "--offline",
+        "--no-inlines",
+        "--format",
+        "json",
+        "exc_int3",
+        "do_int3",
+        "start_kernel",
+        "vfs_read",
+    ])
+    .json();
+    let why = |n: &str| {
+        got.iter()
+            .find(|l| l["symbol"] == n)
+            .map(|l| l["kprobe_refused"].clone())
+            .unwrap()
+    };
+    assert_eq!(why("exc_int3"), "it is noinstr code (.noinstr.text)");
+    assert_eq!(
+        why("do_int3"),
+        "NOKPROBE_SYMBOL(do_int3) lists it (_kprobe_blacklist)"
+    );
+    assert_eq!(
+        why("start_kernel"),
+        "it is in .init.text, which the kernel frees after boot"
+    );
+    assert!(why("vfs_read").is_null());
+    // No definition is written for them: the kernel would say EINVAL.
+    let run = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "--offline",
+        "exc_int3",
+        "--format",
+        "kprobe",
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("exc_int3 [arch/x86/kernel/traps.c]: no probe definition: the kernel refuses kprobes here: it is noinstr code (.noinstr.text)"),
+        "{}",
+        run.stderr
+    );
+}

@@ -290,6 +290,99 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
             && mid.contains("not an instruction boundary"),
         "EILSEQ: {mid}"
     );
+    // The kernel's own blacklist: every function it lists, probeaddr
+    // refuses offline from the vmlinux alone, and none it does not list
+    // (outside .init.text, which the running kernel has freed).
+    let int3 = log.lines().find(|l| l.starts_with("NEG-INT3")).unwrap();
+    assert!(int3.contains("Invalid argument"), "EINVAL: {int3}");
+    // A clone of a listed function is refused by name (within_kprobe_blacklist
+    // looks up the name before the '.'), though the list does not show it.
+    let clone = log.lines().find(|l| l.starts_with("NEG-CLONE")).unwrap();
+    assert!(clone.contains("Invalid argument"), "EINVAL: {clone}");
+    check_blacklist(v, text, &section(&log, "BLACKLIST-BEGIN", "BLACKLIST-END"));
     let _ = std::fs::remove_dir_all(&payload);
     let _ = std::fs::remove_file(payload.with_extension("log"));
+}
+
+/// `/sys/kernel/debug/kprobes/blacklist` of the guest (`0xSTART-0xEND\tSYM`,
+/// runtime addresses with `_text` at `text`) against probeaddr's offline
+/// verdict on the vmlinux's functions.
+fn check_blacklist(v: &str, text: u64, guest: &[&str]) {
+    const LINK_TEXT: u64 = 0xffff_ffff_8100_0000;
+    let mut listed: Vec<(u64, u64)> = Vec::new();
+    for l in guest {
+        let (range, sym) = l.split_once('\t').unwrap_or_else(|| panic!("{l:?}"));
+        if sym.contains('[') {
+            continue; // a module's
+        }
+        let (a, b) = range.split_once('-').unwrap();
+        listed.push((hexnum(a) - text + LINK_TEXT, hexnum(b) - text + LINK_TEXT));
+    }
+    assert!(listed.len() > 100, "{guest:?}");
+    let funcs = super::oracle::readelf_funcs(Path::new(v), false);
+    let init = super::oracle::readelf_sections(Path::new(v))
+        .into_iter()
+        .find(|(_, n)| n == ".init.text")
+        .map(|(i, _)| i.to_string())
+        .unwrap();
+    let in_list = |a: u64| listed.iter().any(|&(s, e)| s <= a && a < e);
+    // Blacklisted functions by their (unique) names, and every 97th other
+    // function, in one batch.
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &funcs {
+        *count.entry(f.name.as_str()).or_default() += 1;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    let mut others = 0;
+    for f in &funcs {
+        if count[f.name.as_str()] != 1 || f.name.contains('.') || f.name.starts_with("__pfx_") {
+            continue;
+        }
+        if in_list(f.value) {
+            names.push(&f.name);
+        } else if f.ndx != init {
+            others += 1;
+            if others % 97 == 0 {
+                names.push(&f.name);
+            }
+        }
+    }
+    let mut args = vec![
+        "resolve",
+        "-k",
+        v,
+        "--offline",
+        "--no-inlines",
+        "--format",
+        "json",
+    ];
+    args.extend(names.iter().copied());
+    let got = probeaddr(&args).json();
+    let (mut refused, mut allowed) = (0, 0);
+    for l in &got {
+        let a = hexfield(l, "addr");
+        let ours = !l["kprobe_refused"].is_null();
+        let by_name = l["kprobe_refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("is a clone of"));
+        assert_eq!(
+            ours,
+            in_list(a) || by_name,
+            "{} at {a:#x}: {}",
+            l["symbol"],
+            l["kprobe_refused"]
+        );
+        if ours {
+            refused += 1;
+        } else {
+            allowed += 1;
+        }
+    }
+    assert!(
+        refused > 100 && allowed > 100,
+        "{refused} refused, {allowed} allowed"
+    );
+    eprintln!(
+        "kprobe blacklist: {refused} refused and {allowed} allowed, as the guest kernel lists"
+    );
 }

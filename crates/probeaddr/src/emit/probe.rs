@@ -66,6 +66,19 @@ impl ProbeDef {
                 ),
             ));
         }
+        if let (Some(why), false) = (
+            &l.location.kprobe_refused,
+            matches!(form, Form::File { .. }),
+        ) {
+            return Err(Error::new(
+                ErrorKind::Refused,
+                format!(
+                    "{} [{}]: no probe definition: the kernel refuses kprobes here: {why} (/sys/kernel/debug/kprobes/blacklist lists what it refuses)",
+                    l.location.symbol,
+                    l.location.file.as_deref().unwrap_or("?")
+                ),
+            ));
+        }
         let def = ProbeDef {
             kind: if matches!(form, Form::File { .. }) {
                 ProbeType::Uprobe

@@ -515,7 +515,10 @@ impl Resolver {
             let names = self.kernel_names(self.image_names(), &mods);
             return ElfTarget {
                 obj: &vm.obj,
-                kind: ElfKind::Vmlinux { text: vm.text() },
+                kind: ElfKind::Vmlinux {
+                    text: vm.text(),
+                    blacklist: vm.kprobe_blacklist(),
+                },
                 object: Object::Vmlinux {
                     path: Some(vm.path().to_path_buf()),
                     build_id: vm.build_id().map(hex),

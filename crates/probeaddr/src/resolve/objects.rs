@@ -44,6 +44,7 @@ impl UserObject {
 pub(crate) struct Vmlinux {
     pub obj: AnalysedObject,
     text: LinkAddr,
+    blacklist: std::sync::OnceLock<crate::blacklist::KprobeBlacklist>,
 }
 
 impl Vmlinux {
@@ -88,12 +89,21 @@ impl Vmlinux {
             .ok_or_else(|| {
                 Error::new(ErrorKind::Unsupported, "not a vmlinux: no _text symbol").with_path(path)
             })?;
-        Ok(Vmlinux { obj, text })
+        Ok(Vmlinux {
+            obj,
+            text,
+            blacklist: std::sync::OnceLock::new(),
+        })
     }
 
     /// Link-time `_text`.
     pub fn text(&self) -> LinkAddr {
         self.text
+    }
+    /// Where the kernel refuses kprobes (read on first use).
+    pub fn kprobe_blacklist(&self) -> &crate::blacklist::KprobeBlacklist {
+        self.blacklist
+            .get_or_init(|| crate::blacklist::KprobeBlacklist::of_vmlinux(&self.obj))
     }
     /// Path.
     pub fn path(&self) -> &Path {

@@ -34,6 +34,8 @@ pub(crate) enum ElfKind<'a> {
     Vmlinux {
         /// Link-time `_text`.
         text: LinkAddr,
+        /// Where the kernel refuses kprobes.
+        blacklist: &'a crate::blacklist::KprobeBlacklist,
     },
     /// A module: anchored at its sections.
     Module {
@@ -356,7 +358,7 @@ impl ElfTarget<'_> {
                     .with_path(path)
                 })?,
             },
-            ElfKind::Vmlinux { text } => Anchor::KernelText {
+            ElfKind::Vmlinux { text, .. } => Anchor::KernelText {
                 offset: addr.get().wrapping_sub(text.get()),
             },
             ElfKind::Module { .. } => Anchor::ModuleSection {
@@ -408,6 +410,7 @@ impl ElfTarget<'_> {
             namespace: None,
             notes: file.and_then(|f| f.disagreement).into_iter().collect(),
             args: Vec::new(),
+            kprobe_refused: None,
         };
         if variant == crate::index::names::Variant::Cold {
             loc.notes.push(format!(
@@ -422,6 +425,11 @@ impl ElfTarget<'_> {
             loc.inlined_into = caller;
             if decl.is_some() {
                 loc.decl_file = decl;
+            }
+        }
+        if let ElfKind::Vmlinux { blacklist, .. } = self.kind {
+            if c.kind != LocationKind::Data {
+                loc.kprobe_refused = blacklist.refuses(addr, name);
             }
         }
         if let Some(names) = names {
@@ -805,6 +813,7 @@ pub(crate) fn resolve_listing(
             namespace: Some(ns),
             notes: Vec::new(),
             args: Vec::new(),
+            kprobe_refused: None,
         };
         let nearest = || {
             let order = ks.by_address();

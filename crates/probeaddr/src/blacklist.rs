@@ -1,0 +1,140 @@
+//! Where the kernel refuses kprobes, computed from the vmlinux.
+//!
+//! `register_kprobe` refuses an address (`-EINVAL`) that the kernel's kprobe
+//! blacklist covers. At boot (`populate_kprobe_blacklist` in
+//! kernel/kprobes.c) the blacklist is built from:
+//!
+//! - every function whose address `NOKPROBE_SYMBOL()` put in the
+//!   `_kprobe_blacklist` section, whole (its size from kallsyms);
+//! - every function in the `__kprobes` text area (`__kprobes_text_start` to
+//!   `__kprobes_text_end`) and in the `noinstr` area (`__noinstr_text_*`);
+//! - on x86, the entry code (`__entry_text_start` to `__entry_text_end`,
+//!   `arch_populate_kprobe_blacklist`).
+//!
+//! `within_kprobe_blacklist` also refuses a compiler clone (`foo.isra.0`)
+//! of a blacklisted `foo`. And after boot `.init.text` is freed: an address
+//! there is no kernel text any more (`check_kprobe_address_safe`).
+//! `/sys/kernel/debug/kprobes/blacklist` lists the result on a live system.
+
+use std::collections::HashSet;
+
+use crate::index::names::split_variant;
+use crate::index::{SymbolIndex, SymbolKind};
+use crate::object::AnalysedObject;
+use crate::LinkAddr;
+
+/// The ranges the kernel refuses kprobes in, with the rule for each.
+#[derive(Debug, Default)]
+pub(crate) struct KprobeBlacklist {
+    /// Text areas refused whole: `(start, end, why)`.
+    areas: Vec<(u64, u64, String)>,
+    /// Functions refused whole: `(start, end, why)`, sorted by start.
+    functions: Vec<(u64, u64, String)>,
+    /// Names of the functions `NOKPROBE_SYMBOL()` lists (for clones).
+    nokprobe: HashSet<String>,
+}
+
+/// The area markers the kernel blacklists, with what to call them.
+const AREAS: [(&str, &str, &str); 3] = [
+    (
+        "__kprobes_text_start",
+        "__kprobes_text_end",
+        "it is __kprobes code (.kprobes.text)",
+    ),
+    (
+        "__noinstr_text_start",
+        "__noinstr_text_end",
+        "it is noinstr code (.noinstr.text)",
+    ),
+    (
+        "__entry_text_start",
+        "__entry_text_end",
+        "it is entry code (.entry.text)",
+    ),
+];
+
+impl KprobeBlacklist {
+    /// The blacklist of a vmlinux. A vmlinux without these sections and
+    /// markers (not built with kprobes) has an empty one.
+    pub fn of_vmlinux(obj: &AnalysedObject) -> KprobeBlacklist {
+        let Ok(idx) = obj.index() else {
+            return KprobeBlacklist::default();
+        };
+        let elf = obj.elf();
+        let mut bl = KprobeBlacklist::default();
+        let marker = |name: &str| idx.named(name).next().map(|s| s.addr.get());
+        for (start, end, why) in AREAS {
+            if let (Some(s), Some(e)) = (marker(start), marker(end)) {
+                if s < e {
+                    bl.areas.push((s, e, why.to_string()));
+                }
+            }
+        }
+        for sec in elf.sections() {
+            if sec.name == ".init.text" && sec.size > 0 {
+                bl.areas.push((
+                    sec.addr.get(),
+                    sec.addr.get() + sec.size,
+                    "it is in .init.text, which the kernel frees after boot".into(),
+                ));
+            }
+        }
+        // NOKPROBE_SYMBOL() entries: addresses between these markers (the
+        // linker script keeps them in .init.data), link-time values in the
+        // vmlinux file.
+        if let (Some(start), Some(stop)) = (
+            marker("__start_kprobe_blacklist"),
+            marker("__stop_kprobe_blacklist"),
+        ) {
+            let bytes = elf
+                .sections()
+                .iter()
+                .find(|sec| {
+                    !sec.is_nobits() && sec.addr.get() <= start && stop <= sec.addr.get() + sec.size
+                })
+                .and_then(|sec| {
+                    let o = usize::try_from(sec.offset + (start - sec.addr.get())).ok()?;
+                    elf.data()
+                        .get(o..o.checked_add(usize::try_from(stop - start).ok()?)?)
+                })
+                .unwrap_or(&[]);
+            for entry in bytes.chunks_exact(8) {
+                let a = u64::from_le_bytes(entry.try_into().expect("8 bytes"));
+                if let Some(f) = function_at(idx, a) {
+                    let name = idx.name(f).to_string();
+                    bl.functions.push((
+                        f.addr.get(),
+                        f.addr.get() + f.size.max(1),
+                        format!("NOKPROBE_SYMBOL({name}) lists it (_kprobe_blacklist)"),
+                    ));
+                    bl.nokprobe.insert(name);
+                }
+            }
+        }
+        bl.functions.sort_by_key(|r| r.0);
+        bl
+    }
+
+    /// Why the kernel refuses a kprobe at `addr` in function `symbol`, or
+    /// `None` when it does not.
+    pub fn refuses(&self, addr: LinkAddr, symbol: &str) -> Option<String> {
+        let a = addr.get();
+        if let Some(r) = self.areas.iter().find(|r| r.0 <= a && a < r.1) {
+            return Some(r.2.clone());
+        }
+        let i = self.functions.partition_point(|r| r.0 <= a);
+        if let Some(r) = self.functions[..i].iter().rev().take(8).find(|r| a < r.1) {
+            return Some(r.2.clone());
+        }
+        let (base, _) = split_variant(symbol);
+        (base != symbol && self.nokprobe.contains(base)).then(|| {
+            format!("it is a clone of {base}, which NOKPROBE_SYMBOL({base}) lists (within_kprobe_blacklist checks the name before the '.')")
+        })
+    }
+}
+
+/// The function symbol starting at `a` (the first, for aliases).
+fn function_at(idx: &SymbolIndex, a: u64) -> Option<&crate::index::Symbol> {
+    idx.functions_containing(LinkAddr(a))
+        .find(|s| s.addr.get() == a && s.kind == SymbolKind::Function)
+}
