@@ -288,7 +288,8 @@ impl Location {
     /// A probe point that names this location alone among `all` (the
     /// locations of one probe point), if one exists: the function with the
     /// shortest suffix of its file's path that no other location shares
-    /// (`helper@b.c`, else `helper@src/b.c`), else its full symbol name.
+    /// (`helper@b.c`, else `helper@src/b.c`), else its full symbol name,
+    /// else its address (`0x43770`, perf's absolute address point).
     pub fn pin(&self, all: &[Location]) -> Option<String> {
         let keys: Vec<PinKey<'_>> = all.iter().map(PinKey::of).collect();
         let mut me = PinKey::of(self);
@@ -298,7 +299,15 @@ impl Location {
         me.by_function = crate::spec::ProbeSpec::parse(&self.point)
             .map(|s| s.name_pattern().is_none_or(|p| !p.as_str().contains('.')))
             .unwrap_or(false);
-        pin_among(&me, &keys)
+        pin_among(&me, &keys).or_else(|| {
+            // No name singles it out (a function whose unit's file every
+            // other copy #includes: round_and_return in strtod_l.c): its
+            // address does, in a linked object.
+            (self.kind != LocationKind::Data
+                && !matches!(self.anchor, Anchor::ModuleSection { .. })
+                && all.iter().filter(|o| o.addr == self.addr).count() == 1)
+                .then(|| format!("{:#x}", self.addr.get()))
+        })
     }
 }
 

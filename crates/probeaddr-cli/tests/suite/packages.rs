@@ -173,6 +173,10 @@ fn libc_pins(points: &[String], extra: &[&str]) -> Vec<(String, String, u64)> {
         .json()
         .iter()
         .filter_map(|l| {
+            // Every location among several has a pin (its address at worst).
+            if l["matches"].as_u64().unwrap() > 1 {
+                assert!(l["pin"].is_string(), "{l}");
+            }
             Some((
                 l["point"].as_str()?.to_string(),
                 l["pin"].as_str()?.to_string(),
@@ -238,6 +242,11 @@ fn every_pin_of_libcs_duplicated_functions_resolves_alone() {
             by.entry(l["point"].as_str().unwrap().to_string())
                 .or_default()
                 .push(hexfield(l, "addr"));
+        }
+        // (Two names of one function, lio_listio and lio_listio64, share an
+        // address pin: the batch holds it twice.)
+        for v in by.values_mut() {
+            v.dedup();
         }
         for (point, pin, addr) in &pins {
             assert_eq!(by.get(pin), Some(&vec![*addr]), "{point}: pin {pin}");

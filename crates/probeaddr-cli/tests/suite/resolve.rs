@@ -523,3 +523,38 @@ fn unique_lists_every_candidate_with_its_pin() {
     }
     assert_eq!(rows(&["-x", p, "helper@a.c", "--unique"]).len(), 1);
 }
+
+#[test]
+fn an_address_point_is_the_function_holding_it() {
+    let bin = fixtures::path("prog");
+    let p = bin.to_str().unwrap();
+    let helper = oracle::gdb_address(&bin, "'sub/b.c'::helper", None);
+    let r = rows(&["-x", p, &format!("{helper:#x}"), "--unique"]);
+    assert_eq!(r.len(), 1);
+    assert_eq!(hexfield(&r[0], "addr"), helper);
+    assert_eq!(r[0]["symbol"], "helper");
+    assert_eq!(r[0]["file"], "sub/b.c");
+    assert_eq!(r[0]["kind"], "entry");
+    // An instruction boundary inside it (objdump's), as FUNC+OFF would be.
+    let size = oracle::readelf_funcs(&bin, false)
+        .into_iter()
+        .find(|s| s.value == helper)
+        .unwrap()
+        .size;
+    let b = oracle::objdump_boundaries(&bin, helper, size);
+    let second = helper + b[1];
+    let r = rows(&["-x", p, &format!("{second:#x}")]);
+    assert_eq!(hexfield(&r[0], "addr"), second);
+    assert_eq!(r[0]["kind"], "offset");
+    assert_eq!(hexfield(&r[0], "offset"), second - helper);
+    let long = b.windows(2).find(|w| w[1] - w[0] > 1).unwrap()[0];
+    let e = probeaddr(["resolve", "-x", p, &format!("{:#x}", helper + long + 1)]).error();
+    assert!(e.contains("is inside an instruction"), "{e}");
+    let e = probeaddr(["resolve", "-x", p, &format!("{second:#x}%return")]).error();
+    assert!(e.contains("a return probe needs a function entry"), "{e}");
+    let e = probeaddr(["resolve", "-x", p, "0x10"]).error();
+    assert!(
+        e.contains("0x10 is in no function of the symbol table"),
+        "{e}"
+    );
+}

@@ -43,8 +43,12 @@ pub struct Instance {
     pub decl_file: Option<String>,
     /// `_text+0xOFF`, for vmlinux text.
     pub text_form: Option<String>,
-    /// `NAME@FILE` that selects it alone, when one does.
+    /// `NAME@FILE` that selects it alone, when one does, else its vmlinux
+    /// address (`0xffffffff813cd1f0`) when that is known.
     pub pin: Option<String>,
+    /// The vmlinux symbol's link-time address, when known.
+    #[serde(skip)]
+    link: Option<u64>,
 }
 
 /// What a symbol's pin is made of.
@@ -53,6 +57,8 @@ struct FileOf {
     file: Option<String>,
     source_path: Option<String>,
     decl_file: Option<String>,
+    /// The vmlinux symbol's link-time address (the last resort pin).
+    link: Option<u64>,
 }
 
 impl FileOf {
@@ -69,6 +75,7 @@ impl FileOf {
             file,
             source_path: f.and_then(|f| f.full),
             decl_file,
+            link: Some(s.addr.get()),
         }
     }
 }
@@ -212,6 +219,7 @@ fn instance(
         decl_file: f.decl_file,
         text_form: text_offset.map(|o| format!("_text+{o:#x}")),
         pin: None,
+        link: f.link,
     }
 }
 
@@ -237,21 +245,28 @@ fn duplicate(name: &str, mut instances: Vec<Instance>, clones: &[FileOf]) -> Dup
             file: i.file.clone(),
             source_path: i.source_path.clone(),
             decl_file: i.decl_file.clone(),
+            link: None,
         })
         .collect();
     let mut keys: Vec<PinKey<'_>> = files.iter().map(|f| key(name, name, f)).collect();
     // A clone's own name differs; `name@FILE` names it all the same.
     keys.extend(clones.iter().map(|f| key(name, "", f)));
     // A pin is a function probe point: data has none.
+    let links: Vec<Option<u64>> = instances.iter().map(|i| i.link).collect();
+    // When no name singles a copy out (its unit's file is the one every
+    // other copy #includes), its vmlinux address does, as resolve's pins.
     let pins: Vec<Option<String>> = keys[..files.len()]
         .iter()
         .zip(&instances)
-        .map(|(k, i)| {
+        .zip(links)
+        .map(|((k, i), link)| {
             let text = matches!(i.kind.as_str(), "t" | "T" | "w" | "W");
-            k.file
-                .filter(|_| text)
-                .and_then(|_| pin_among(k, &keys))
-                .filter(|p| p.contains('@'))
+            k.file.filter(|_| text).and_then(|_| {
+                pin_among(k, &keys).filter(|p| p.contains('@')).or_else(|| {
+                    link.filter(|_| i.module.is_none())
+                        .map(|a| format!("{a:#x}"))
+                })
+            })
         })
         .collect();
     for (i, p) in instances.iter_mut().zip(pins) {

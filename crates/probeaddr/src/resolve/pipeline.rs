@@ -194,6 +194,37 @@ impl ElfTarget<'_> {
                 }
                 return Ok(out);
             }
+            Point::Address { addr } => {
+                if let ElfKind::Module { .. } = self.kind {
+                    return Err(Error::new(
+                        ErrorKind::NotImplemented,
+                        format!("'{spec}': a module is not linked, so it has no addresses; give MOD:FUNC+OFF"),
+                    )
+                    .with_path(path));
+                }
+                let Some(host) = obj.function_at(LinkAddr(*addr))? else {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!("'{spec}': {addr:#x} is in no function of the symbol table"),
+                    )
+                    .with_path(path));
+                };
+                let offset = addr - host.sym.addr.get();
+                if spec.kind == ProbeKind::Return && offset != 0 {
+                    return Err(Error::new(
+                        ErrorKind::BadOffset,
+                        format!("'{spec}': a return probe needs a function entry, and {addr:#x} is {}+{offset:#x}", host.name),
+                    )
+                    .with_path(path));
+                }
+                return Ok(vec![Candidate {
+                    kind: kind_of(spec, offset, false),
+                    offset,
+                    host,
+                    line: None,
+                    inlined: None,
+                }]);
+            }
             Point::Function {
                 func,
                 file,
@@ -680,6 +711,12 @@ pub(crate) fn resolve_listing(
             line: None,
         } => (func, file.as_ref(), *offset, false),
         Point::Data { name } => (name, None, 0, true),
+        Point::Address { .. } => {
+            return Err(Error::new(
+                ErrorKind::NotImplemented,
+                format!("'{spec}' is an address in an object: it needs the object (-k VMLINUX, -x FILE); a kernel address at run time is given as it is"),
+            ))
+        }
     };
     if !listing.link_time {
         ks.require_addresses()?;

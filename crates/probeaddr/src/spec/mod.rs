@@ -69,6 +69,13 @@ pub enum Point {
         /// Symbol name pattern.
         name: Pattern,
     },
+    /// A link-time address in the object (`0x43770`, perf's absolute
+    /// address): the one place it names, whatever function holds it. It is
+    /// the pin of a location no name can single out.
+    Address {
+        /// The address, as the object's symbol table counts.
+        addr: u64,
+    },
 }
 
 /// Entry or return probe.
@@ -152,7 +159,7 @@ impl ProbeSpec {
         match &self.point {
             Point::Function { func, .. } => Some(func),
             Point::Data { name } => Some(name),
-            Point::Line { .. } => None,
+            Point::Line { .. } | Point::Address { .. } => None,
         }
     }
 }

@@ -48,6 +48,34 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         }
     }
 
+    // An absolute address: 0xADDR[%return].
+    if let Some(hex) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
+        let (digits, ret) = match hex.split_once('%') {
+            Some((d, "return")) => (d, true),
+            Some((d, _)) => {
+                return Err(ParseError::new(
+                    base + 2 + d.len(),
+                    "only '%return' may follow an address",
+                ))
+            }
+            None => (hex, false),
+        };
+        let addr = u64::from_str_radix(digits, 16)
+            .map_err(|_| ParseError::new(base, "expected a hexadecimal address after '0x'"))?;
+        return Ok(ProbeSpec {
+            target: Target::Process(None),
+            point: Point::Address { addr },
+            kind: if ret {
+                ProbeKind::Return
+            } else {
+                ProbeKind::Entry
+            },
+            inlines: InlineFilter::All,
+            event: event.clone(),
+            syntax: Syntax::Perf,
+        });
+    }
+
     let seps: &[char] = &[';', ':', '+', '@', '%'];
     let is_file_spec = !rest.contains(['+', '@', '%'])
         && rest

@@ -330,12 +330,14 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
         }
         Point::Line { file, .. } => perf_file(file) && file.as_str().contains('.'),
         Point::Data { .. } => false,
+        Point::Address { .. } => true,
     };
     // Text that looks like SystemTap syntax would be read back as such.
     let first = match &spec.point {
         Point::Function { func, .. } => func.as_str(),
         Point::Line { file, .. } => file.as_str(),
         Point::Data { name } => name.as_str(),
+        Point::Address { .. } => "",
     };
     let stap_like = spec.event.is_none()
         && ["kernel.", "module(", "process(", "process."]
@@ -380,6 +382,13 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
             }
             Point::Line { file, line } => write!(f, "{file}:{line}"),
             Point::Data { name } => write!(f, "{name}"),
+            Point::Address { addr } => {
+                write!(f, "{addr:#x}")?;
+                if spec.kind == ProbeKind::Return {
+                    f.write_str("%return")?;
+                }
+                Ok(())
+            }
         };
     }
     match &spec.target {
@@ -410,6 +419,8 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
             write!(f, ".statement(\"*@{}:{line}\")", escape(file.as_str()))?
         }
         Point::Data { name } => write!(f, ".data(\"{}\")", escape(name.as_str()))?,
+        // Only perf syntax makes one (SystemTap's .statement(ADDR).absolute).
+        Point::Address { addr } => write!(f, ".statement({addr:#x}).absolute")?,
     }
     match spec.inlines {
         InlineFilter::All => {}

@@ -215,3 +215,33 @@ fn fuzz_regressions() {
     let back = ProbeSpec::parse(&s.to_string()).unwrap();
     assert_eq!(back.point, s.point);
 }
+
+#[test]
+fn perf_absolute_addresses() {
+    let s = ProbeSpec::parse("0x43770").unwrap();
+    assert_eq!(s.point, Point::Address { addr: 0x43770 });
+    assert_eq!(s.kind, ProbeKind::Entry);
+    assert_eq!(s.to_string(), "0x43770");
+    let s = ProbeSpec::parse("ev=0xffffffff813cd1f0%return").unwrap();
+    assert_eq!(
+        s.point,
+        Point::Address {
+            addr: 0xffffffff813cd1f0
+        }
+    );
+    assert_eq!(s.kind, ProbeKind::Return);
+    assert_eq!(s.event.as_deref(), Some("ev"));
+    assert_eq!(ProbeSpec::parse(&s.to_string()).unwrap(), s);
+    let m = col("0xzz");
+    assert!(
+        m.contains("column 1: expected a hexadecimal address after '0x'"),
+        "{m}"
+    );
+    let m = col("0x10+4");
+    assert!(m.contains("expected a hexadecimal address"), "{m}");
+    let m = col("0x10%entry");
+    assert!(
+        m.contains("column 5: only '%return' may follow an address"),
+        "{m}"
+    );
+}
