@@ -320,3 +320,66 @@ pub fn eu_inline_chain(bin: &Path, addr: u64) -> Vec<String> {
         .map(|l| l.split(" inlined at ").next().unwrap().trim().to_string())
         .collect()
 }
+
+/// Where LLVM's DWARF reader (`llvm-dwarfdump --debug-info`, Debian `llvm`)
+/// says each inlined copy of `name` is entered: the `DW_AT_entry_pc` of every
+/// `DW_TAG_inlined_subroutine` whose origin is named `name`, else its
+/// `DW_AT_low_pc`, else the first of its `DW_AT_ranges`. Sorted.
+pub fn llvm_inlined_entries(debug: &Path, name: &str) -> Vec<u64> {
+    let text = run(Command::new("llvm-dwarfdump")
+        .arg("--debug-info")
+        .arg(debug));
+    let origin = format!("\"{name}\")");
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    let mut tag = "";
+    while let Some(l) = lines.next() {
+        if let Some(t) = l.split("DW_TAG_").nth(1) {
+            tag = t.split_whitespace().next().unwrap_or("");
+            continue;
+        }
+        if tag != "inlined_subroutine"
+            || !l.contains("DW_AT_abstract_origin")
+            || !l.ends_with(&origin)
+        {
+            continue;
+        }
+        let (mut entry, mut low, mut first_range) = (None, None, None);
+        while let Some(n) = lines.peek() {
+            if n.trim().is_empty() || n.contains("DW_TAG_") {
+                break;
+            }
+            let n = lines.next().unwrap();
+            let val = |s: &str| {
+                let h = s
+                    .split("(0x")
+                    .nth(1)?
+                    .split(|c: char| !c.is_ascii_hexdigit())
+                    .next()?;
+                u64::from_str_radix(h, 16).ok()
+            };
+            if n.contains("DW_AT_entry_pc") {
+                entry = val(n);
+            } else if n.contains("DW_AT_low_pc") {
+                low = val(n);
+            } else if first_range.is_none() && n.trim_start().starts_with("[0x") {
+                first_range = u64::from_str_radix(
+                    n.trim_start()
+                        .trim_start_matches("[0x")
+                        .split(',')
+                        .next()
+                        .unwrap(),
+                    16,
+                )
+                .ok();
+            }
+        }
+        if let Some(a) = entry.or(low).or(first_range) {
+            out.push(a);
+        }
+        tag = "";
+    }
+    out.sort();
+    out.dedup();
+    out
+}

@@ -712,3 +712,27 @@ fn inline_only_statics_of_other_files_are_found() {
         assert!(e.contains(&format!("matches {at_least} locations")), "{e}");
     }
 }
+
+#[test]
+fn inlined_sites_whose_declaration_dwz_moved_to_a_partial_unit() {
+    // libkrb5-dbg is dwz-compressed: explicit_bzero's declaration lives in a
+    // DW_TAG_partial_unit, and each compile unit's inlined copy refers to it
+    // across units (DW_FORM_ref_addr). perf finds none of them.
+    let id = oracle::readelf_build_id(Path::new(KRB5));
+    let debug = PathBuf::from(format!(
+        "/usr/lib/debug/.build-id/{}/{}.debug",
+        &id[..2],
+        &id[2..]
+    ));
+    assert!(debug.exists(), "install libkrb5-dbg (scripts/test does)");
+    let want = oracle::llvm_inlined_entries(&debug, "explicit_bzero");
+    assert_eq!(want.len(), 33, "{want:x?}");
+    let mut ours: Vec<u64> =
+        probeaddr(["resolve", "-x", KRB5, "explicit_bzero", "--format", "json"])
+            .json()
+            .iter()
+            .map(|l| hexfield(l, "addr"))
+            .collect();
+    ours.sort();
+    assert_eq!(ours, want);
+}

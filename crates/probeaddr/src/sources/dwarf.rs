@@ -677,18 +677,72 @@ impl CompUnits {
             }
         }
         let with_code = self.unit_offsets();
-        let mut out: Vec<usize> = hits
+        let unit_of = |h: usize| {
+            starts
+                .get(starts.partition_point(|&s| s <= h).checked_sub(1)?)
+                .copied()
+        };
+        let mut named: Vec<usize> = hits.into_iter().filter_map(unit_of).collect();
+        named.sort_unstable();
+        named.dedup();
+        // A unit without code that names it is a dwz partial unit holding the
+        // declaration: the units with code refer to that DIE by its
+        // .debug_info offset (DW_FORM_ref_addr), four bytes like a string's.
+        let mut refs = Vec::new();
+        for &u in named.iter().filter(|u| with_code.binary_search(u).is_err()) {
+            let Ok(h) = dwarf
+                .debug_info
+                .header_from_offset(gimli::DebugInfoOffset(u))
+            else {
+                continue;
+            };
+            let Ok(unit) = gimli::Unit::new(&dwarf, h) else {
+                continue;
+            };
+            let mut cursor = unit.entries();
+            while let Ok(Some((_, die))) = cursor.next_dfs() {
+                let Ok(Some(v)) = die.attr_value(gimli::DW_AT_name) else {
+                    continue;
+                };
+                if dwarf
+                    .attr_string(&unit, v)
+                    .is_ok_and(|n| n.slice() == name.as_bytes())
+                {
+                    refs.push(u + die.offset().0);
+                }
+            }
+        }
+        for r in refs {
+            let r = u32::try_from(r).ok()?;
+            named.extend(memmem::find_iter(info, &r.to_le_bytes()).filter_map(unit_of));
+        }
+        let mut out: Vec<usize> = named
             .into_iter()
-            .filter_map(|h| {
-                starts
-                    .get(starts.partition_point(|&s| s <= h).checked_sub(1)?)
-                    .copied()
-            })
             .filter(|u| with_code.binary_search(u).is_ok())
             .collect();
         out.sort_unstable();
         out.dedup();
         Some(out)
+    }
+
+    /// Name and declaration file of the DIE at `.debug_info` offset `at`,
+    /// in whatever unit holds it (a dwz partial unit).
+    fn describe_elsewhere(&self, dwarf: &gimli::Dwarf<Slice<'_>>, at: usize) -> NameAndDecl {
+        let mut units = dwarf.units();
+        while let Ok(Some(h)) = units.next() {
+            let Some(start) = h.offset().as_debug_info_offset().map(|o| o.0) else {
+                continue;
+            };
+            if at < start || at >= start + h.length_including_self() {
+                continue;
+            }
+            let Ok(unit) = gimli::Unit::new(dwarf, h) else {
+                break;
+            };
+            let (n, f, _) = self.describe(dwarf, &unit, gimli::UnitOffset(at - start));
+            return (n, f);
+        }
+        (None, None)
     }
 
     /// Every inlined copy of a function whose name passes `want`, in units
@@ -719,10 +773,14 @@ impl CompUnits {
                 .name
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let mut names: HashMap<gimli::UnitOffset, NameAndDecl> = HashMap::new();
+            // Names by the global .debug_info offset of the DIE that has
+            // them: an origin may be in another unit (DW_FORM_ref_addr, as
+            // dwz moves shared declarations into partial units).
+            let mut names: HashMap<usize, NameAndDecl> = HashMap::new();
+            let base = off;
             // (depth, name, origin of an inlined subroutine) of enclosing
             // subprograms and inlined subroutines.
-            let mut stack: Vec<(isize, Option<String>, Option<gimli::UnitOffset>)> = Vec::new();
+            let mut stack: Vec<(isize, Option<String>, Option<usize>)> = Vec::new();
             let mut depth: isize = 0;
             let mut cursor = unit.entries();
             while let Ok(Some((delta, die))) = cursor.next_dfs() {
@@ -734,23 +792,24 @@ impl CompUnits {
                 if tag != gimli::DW_TAG_subprogram && tag != gimli::DW_TAG_inlined_subroutine {
                     continue;
                 }
-                let origin = match die.attr_value(gimli::DW_AT_abstract_origin) {
-                    Ok(Some(gimli::AttributeValue::UnitRef(o))) => Some(o),
-                    _ => None,
+                let key = match die.attr_value(gimli::DW_AT_abstract_origin) {
+                    Ok(Some(gimli::AttributeValue::UnitRef(o))) => base + o.0,
+                    Ok(Some(gimli::AttributeValue::DebugInfoRef(d))) => d.0,
+                    _ => base + die.offset().0,
                 };
-                let key = origin.unwrap_or(die.offset());
                 let (name, decl) = names
                     .entry(key)
                     .or_insert_with(|| {
-                        let (n, f, _) = self.describe(&dwarf, &unit, key);
-                        (n, f)
+                        if let Some(o) = key
+                            .checked_sub(base)
+                            .filter(|o| *o < unit.header.length_including_self())
+                        {
+                            let (n, f, _) = self.describe(&dwarf, &unit, gimli::UnitOffset(o));
+                            return (n, f);
+                        }
+                        self.describe_elsewhere(&dwarf, key)
                     })
                     .clone();
-                // An inlined instance nested in an inlined instance of the
-                // same function is part of it (GCC repeats the body's entry
-                // for a duplicated path, at an address outside the body's
-                // own ranges). One inlined into the function's own
-                // out-of-line copy (recursion) is a site of its own.
                 let nested = stack.iter().any(|(_, _, o)| *o == Some(key));
                 if tag == gimli::DW_TAG_inlined_subroutine
                     && !nested
