@@ -499,6 +499,19 @@ impl AnalysedObject {
                 list_paths(&self.searched)
             ));
         }
+        // dwz's supplementary file holds declarations shared between
+        // objects; an inlined function declared only there is not seen.
+        let dwarf_file = self.debug.as_ref().unwrap_or(&self.elf);
+        if let Some(sup) = dwarf_file
+            .sections()
+            .iter()
+            .find(|s| s.name == ".gnu_debugaltlink" || s.name == ".debug_sup")
+        {
+            msg.push_str(&format!(
+                " (its DWARF shares declarations with a dwz supplementary file ({}), which probeaddr does not read yet: a function inlined from a declaration there is not found)",
+                sup.name
+            ));
+        }
         Error::new(ErrorKind::NotFound, msg)
             .with_path(path)
             .with_reason(Reason::NotFound { closest })

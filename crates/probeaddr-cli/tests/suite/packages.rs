@@ -735,4 +735,12 @@ fn inlined_sites_whose_declaration_dwz_moved_to_a_partial_unit() {
             .collect();
     ours.sort();
     assert_eq!(ours, want);
+    // The spake plugin's debug file refers to krb5's dwz supplementary file
+    // (.gnu_debugaltlink), which is not read: a name not found says so.
+    let spake = "/usr/lib/x86_64-linux-gnu/krb5/plugins/preauth/spake.so";
+    let e = probeaddr(["resolve", "-x", spake, "no_such_function"]).error();
+    assert!(
+        e.contains("shares declarations with a dwz supplementary file (.gnu_debugaltlink)"),
+        "{e}"
+    );
 }
