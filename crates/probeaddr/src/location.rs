@@ -257,6 +257,11 @@ pub struct Location {
     /// text), or `None`. No probe definition is written for such a place.
     #[serde(default)]
     pub kprobe_refused: Option<String>,
+    /// For a GNU indirect function's resolver: the file offset of the GOT
+    /// slot the dynamic linker fills with the implementation it picked
+    /// (read in a live process to name that implementation).
+    #[serde(default)]
+    pub ifunc_slot: Option<FileOffset>,
     /// Fetch arguments the probe records (`x=%di:s32`), as the probe API
     /// takes them.
     #[serde(default)]

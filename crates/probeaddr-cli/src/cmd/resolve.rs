@@ -158,6 +158,13 @@ pub fn link_points(
         for u in linked.iter().filter_map(|l| l.unlinked.as_deref()) {
             notes.note(u);
         }
+        // What linking learnt (a live process's bound implementation of an
+        // indirect function); the resolver's own notes were said already.
+        for (l, r) in linked.iter().zip(locs) {
+            for n in l.location.notes.iter().skip(r.notes.len()) {
+                notes.note(n);
+            }
+        }
         out.push((text.clone(), locs.len(), linked));
     }
     (out, ok)

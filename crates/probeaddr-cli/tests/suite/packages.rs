@@ -744,3 +744,91 @@ fn inlined_sites_whose_declaration_dwz_moved_to_a_partial_unit() {
         "{e}"
     );
 }
+
+#[test]
+fn a_live_process_names_the_implementation_an_indirect_function_was_bound_to() {
+    let debug = libc_debug_file();
+    // A shell that says "ready" has its libc mapped and bound; it then
+    // waits on its stdin.
+    let mut child = Command::new("sh")
+        .args(["-c", "echo ready; read x"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready, "ready\n");
+    let got = probeaddr([
+        "resolve", "-x", LIBC, "strlen", "--pid", &pid, "--format", "json",
+    ])
+    .json();
+    let note = got[0]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .find(|n| n.contains("the dynamic linker bound it to"))
+        .unwrap_or_else(|| panic!("{:?}", got[0]["notes"]))
+        .to_string();
+    let runtime = u64::from_str_radix(
+        note.split(" bound it to 0x")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap(),
+        16,
+    )
+    .unwrap();
+    let offset = u64::from_str_radix(
+        note.split("file offset 0x")
+            .nth(1)
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap(),
+        16,
+    )
+    .unwrap();
+    // gdb, attached, names what is at that address: one of strlen's
+    // implementations, whose readelf value has that file offset.
+    let out = Command::new("gdb")
+        .args([
+            "-batch",
+            "-nx",
+            "-p",
+            &pid,
+            "-ex",
+            &format!("info symbol {runtime:#x}"),
+        ])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(" in section .text of "))
+        .unwrap_or_else(|| panic!("gdb: {text}"));
+    let name = line.split_whitespace().next().unwrap();
+    assert!(name.starts_with("__strlen_"), "{line}");
+    let value = oracle::readelf_values(&debug, name, None);
+    assert_eq!(value.len(), 1, "{name}");
+    assert_eq!(
+        oracle::readelf_file_offset(Path::new(LIBC), value[0]),
+        offset,
+        "{name}"
+    );
+    assert!(
+        note.ends_with(&format!(
+            "probe that implementation with '{LIBC}:{offset:#x}'"
+        )),
+        "{note}"
+    );
+}

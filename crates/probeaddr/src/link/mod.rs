@@ -252,7 +252,16 @@ impl Linker {
                     },
                 };
                 if self.config.process.is_some() {
-                    linked.runtime = Some(self.process_image(path)?.runtime_addr(*offset)?);
+                    let image = self.process_image(path)?;
+                    linked.runtime = Some(image.runtime_addr(*offset)?);
+                    if let (Some(slot), Some(Process::Pid(pid))) =
+                        (loc.ifunc_slot, &self.config.process)
+                    {
+                        linked
+                            .location
+                            .notes
+                            .push(bound_ifunc(&image, *pid, slot, path));
+                    }
                 }
             }
             (Anchor::KernelText { offset }, object) => {
@@ -408,4 +417,33 @@ fn uprobe_path(path: &Path) -> Result<String> {
         .with_path(path));
     }
     Ok(s.to_string())
+}
+
+/// What the dynamic linker bound a GNU indirect function to in process
+/// `pid`: the implementation's address, read from its GOT slot, and the
+/// uprobe that probes it.
+fn bound_ifunc(image: &ProcessImage, pid: u32, slot: crate::FileOffset, path: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let read = || -> std::io::Result<Option<(RuntimeAddr, crate::FileOffset)>> {
+        let Ok(at) = image.runtime_addr(slot) else {
+            return Ok(None);
+        };
+        let mut mem = std::fs::File::open(format!("/proc/{pid}/mem"))?;
+        mem.seek(SeekFrom::Start(at.get()))?;
+        let mut b = [0u8; 8];
+        mem.read_exact(&mut b)?;
+        let target = RuntimeAddr(u64::from_le_bytes(b));
+        Ok(image.file_offset(target).map(|o| (target, o)))
+    };
+    match read() {
+        Ok(Some((target, off))) => format!(
+            "in process {pid} the dynamic linker bound it to {target:#x}, file offset {off}: probe that implementation with '{}:{off}'",
+            path.display()
+        ),
+        Ok(None) => format!(
+            "in process {pid} its GOT slot does not point into {} (not bound yet, or bound elsewhere)",
+            path.display()
+        ),
+        Err(e) => format!("in process {pid} its GOT slot could not be read: {e}"),
+    }
 }

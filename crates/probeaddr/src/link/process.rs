@@ -50,6 +50,15 @@ impl ProcessImage {
         })
     }
 
+    /// The file offset of a runtime address in one of the object's
+    /// mappings, if it is in one.
+    pub fn file_offset(&self, a: RuntimeAddr) -> Option<FileOffset> {
+        self.maps.iter().find_map(|m| {
+            (m.start <= a && a < m.end)
+                .then(|| FileOffset(m.offset.get() + (a.get() - m.start.get())))
+        })
+    }
+
     /// The runtime address of a file offset of the object.
     pub fn runtime_addr(&self, off: FileOffset) -> Result<RuntimeAddr> {
         // Prefer an executable mapping: a file can be mapped twice (e.g.

@@ -442,6 +442,7 @@ impl ElfTarget<'_> {
             notes: file.and_then(|f| f.disagreement).into_iter().collect(),
             args: Vec::new(),
             kprobe_refused: None,
+            ifunc_slot: None,
         };
         if variant == crate::index::names::Variant::Cold {
             loc.notes.push(format!(
@@ -450,6 +451,9 @@ impl ElfTarget<'_> {
         }
         if s.ifunc && c.inlined.is_none() && c.kind != LocationKind::Data {
             loc.notes.push(ifunc_note(self.obj.index()?, name));
+            if let ElfKind::User = self.kind {
+                loc.ifunc_slot = elf.irelative_slot(s.addr).and_then(|a| elf.file_offset(a));
+            }
         }
         if let Some((func, caller, decl)) = c.inlined {
             loc.function = func;
@@ -851,6 +855,7 @@ pub(crate) fn resolve_listing(
             notes: Vec::new(),
             args: Vec::new(),
             kprobe_refused: None,
+            ifunc_slot: None,
         };
         let nearest = || {
             let order = ks.by_address();

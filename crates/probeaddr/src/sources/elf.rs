@@ -348,6 +348,33 @@ impl ElfObject {
         })
     }
 
+    /// The GOT slot the dynamic linker fills with what the GNU indirect
+    /// function at `resolver` returns: the target of the `R_X86_64_IRELATIVE`
+    /// relocation whose addend is the resolver (glibc's own calls to
+    /// `strlen` go through one). `None` when there is none.
+    pub fn irelative_slot(&self, resolver: LinkAddr) -> Option<LinkAddr> {
+        use object::{Object, ObjectSection};
+        let file = object::read::elf::ElfFile64::<Endianness>::parse(self.data()).ok()?;
+        for sec in file.sections() {
+            let Ok(name) = sec.name() else { continue };
+            if name != ".rela.dyn" && name != ".rela.plt" {
+                continue;
+            }
+            let data = sec.data().ok()?;
+            for r in data.chunks_exact(24) {
+                let offset = u64::from_le_bytes(r[0..8].try_into().ok()?);
+                let info = u64::from_le_bytes(r[8..16].try_into().ok()?);
+                let addend = i64::from_le_bytes(r[16..24].try_into().ok()?);
+                if (info & 0xffff_ffff) as u32 == elf::R_X86_64_IRELATIVE
+                    && addend as u64 == resolver.get()
+                {
+                    return Some(LinkAddr(offset));
+                }
+            }
+        }
+        None
+    }
+
     /// The path this object was opened from.
     pub fn path(&self) -> &Path {
         &self.path
