@@ -167,7 +167,7 @@ pub fn in_file(cu: &CompUnits, file: &Pattern, line: u32) -> Result<Vec<LineAddr
 ///    last `is_stmt` row at or before that branch, or the entry.
 ///
 /// `None` without DWARF for the function.
-pub fn after_prologue(cu: &CompUnits, entry: LinkAddr, code: &[u8]) -> Option<u64> {
+pub fn after_prologue(cu: &CompUnits, entry: LinkAddr, code: &[u8], bits: u32) -> Option<u64> {
     let sp = cu.subprogram_at(entry)?;
     let (gcc, clang, loclists) = cu.producer_at(entry)?;
     let e = entry.get();
@@ -186,7 +186,7 @@ pub fn after_prologue(cu: &CompUnits, entry: LinkAddr, code: &[u8]) -> Option<u6
             .find(|r| r.addr > e && r.is_stmt && r.line != first)
             .map_or(e, |r| r.addr)
     } else {
-        match crate::insn::frame_setup_end_x86_64(code) {
+        match crate::insn::frame_setup_end_x86_64(code, bits) {
             None => e,
             Some(off) => e + off,
         }
@@ -196,7 +196,7 @@ pub fn after_prologue(cu: &CompUnits, entry: LinkAddr, code: &[u8]) -> Option<u6
             pc = next.addr;
         }
     }
-    if let Some(b) = crate::insn::first_branch_x86_64(code, e, pc - e) {
+    if let Some(b) = crate::insn::first_branch_x86_64(code, e, pc - e, bits) {
         let b = e + b;
         pc = rows
             .iter()

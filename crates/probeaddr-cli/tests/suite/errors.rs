@@ -124,11 +124,13 @@ fn corrupt_section(b: &mut [u8], sh_type: u32) {
 
 #[test]
 fn unsupported_class_byte_order_machine() {
+    // A 64-bit x86-64 file that says it is 32-bit: i386 is read, x86-64
+    // code in ELFCLASS32 (x32) is not.
     let p = patched("prog", "class32", |b| b[4] = 1);
     assert_eq!(
         err(&p, "main"),
         format!(
-            "{}: unsupported ELF class: 32-bit (ELFCLASS32); probeaddr reads 64-bit x86-64 objects",
+            "{}: unsupported machine x86-64 (e_machine 62) in a 32-bit ELF file; probeaddr decodes x86-64 and 32-bit x86 instructions only",
             p.display()
         )
     );
@@ -139,7 +141,7 @@ fn unsupported_class_byte_order_machine() {
     });
     assert_eq!(
         err(&p, "main"),
-        format!("{}: unsupported machine AArch64 (e_machine 183); probeaddr decodes x86-64 instructions only", p.display())
+        format!("{}: unsupported machine AArch64 (e_machine 183) in a 64-bit ELF file; probeaddr decodes x86-64 and 32-bit x86 instructions only", p.display())
     );
     let p = patched("prog", "core", |b| {
         b[16..18].copy_from_slice(&4u16.to_le_bytes())

@@ -383,3 +383,15 @@ pub fn llvm_inlined_entries(debug: &Path, name: &str) -> Vec<u64> {
     out.dedup();
     out
 }
+
+/// `gdb -batch -ex 'break SPEC'`: where gdb puts the breakpoint.
+pub fn gdb_break_address(bin: &Path, spec: &str) -> u64 {
+    let text = run(Command::new("gdb")
+        .args(["-batch", "-nx", "-ex", &format!("break {spec}")])
+        .arg(bin));
+    let at = text
+        .split("Breakpoint 1 at ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("gdb said: {text}"));
+    hex(at.split([':', ' ']).next().unwrap())
+}

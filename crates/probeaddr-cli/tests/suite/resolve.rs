@@ -558,3 +558,63 @@ fn an_address_point_is_the_function_holding_it() {
         "{e}"
     );
 }
+
+/// The 32-bit fixture, or a failure that says what to install.
+pub(super) fn prog32() -> std::path::PathBuf {
+    let bin = fixtures::path("prog32");
+    assert!(
+        bin.exists(),
+        "prog32 was not built ({}): install gcc-multilib (scripts/test does)",
+        std::fs::read_to_string(fixtures::path("prog32.err")).unwrap_or_default()
+    );
+    bin
+}
+
+#[test]
+fn a_32_bit_program_resolves_like_any_other() {
+    let bin = prog32();
+    let p = bin.to_str().unwrap();
+    for point in ["helper", "twice", "main"] {
+        let r = rows(&["-x", p, point, "--unique"]);
+        let want = oracle::readelf_values(&bin, point, None);
+        assert_eq!(vec![hexfield(&r[0], "addr")], want, "{point}");
+        assert_eq!(
+            hexfield(&r[0]["anchor"], "offset"),
+            oracle::readelf_file_offset(&bin, want[0]),
+            "{point}"
+        );
+        assert_eq!(
+            vec![hexfield(&r[0]["anchor"], "offset")],
+            oracle::perf_probe_offsets(&bin, point),
+            "{point}"
+        );
+        assert_eq!(r[0]["file"], "prog32.c");
+    }
+    // Prologues as gdb skips them, decoded as 32-bit code (push %ebp;
+    // mov %esp,%ebp has no REX prefix).
+    for point in ["helper", "twice"] {
+        let r = rows(&["-x", p, point, "--skip-prologue"]);
+        assert_eq!(
+            hexfield(&r[0], "addr"),
+            oracle::gdb_break_address(&bin, point),
+            "{point}"
+        );
+        assert_ne!(hexfield(&r[0], "offset"), 0, "{point}");
+    }
+    // Instruction boundaries are objdump's 32-bit ones.
+    let twice = oracle::readelf_values(&bin, "twice", None)[0];
+    let size = oracle::readelf_funcs(&bin, false)
+        .into_iter()
+        .find(|s| s.name == "twice")
+        .unwrap()
+        .size;
+    let b = oracle::objdump_boundaries(&bin, twice, size);
+    for w in b.windows(2) {
+        let r = rows(&["-x", p, &format!("twice+{:#x}", w[0])]);
+        assert_eq!(hexfield(&r[0], "addr"), twice + w[0]);
+        for mid in w[0] + 1..w[1] {
+            let e = probeaddr(["resolve", "-x", p, &format!("twice+{mid:#x}")]).error();
+            assert!(e.contains("is inside an instruction"), "+{mid:#x}: {e}");
+        }
+    }
+}

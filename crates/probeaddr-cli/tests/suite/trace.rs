@@ -454,3 +454,23 @@ fn a_skipped_prologue_still_sees_every_call() {
     let h = hits(&run.stdout);
     assert_eq!(h.values().sum::<usize>(), 2, "{h:?} {}", run.stderr);
 }
+
+/// A 32-bit program's uprobes, live: the kernel probes compat tasks too.
+#[test]
+fn a_32_bit_program_is_traced_like_any_other() {
+    if !live() {
+        return;
+    }
+    let bin = super::resolve::prog32();
+    let p = std::env::temp_dir().join(format!("probeaddr-trace-32-{}", std::process::id()));
+    std::fs::copy(&bin, &p).unwrap();
+    let ps = p.to_str().unwrap();
+    let run = probeaddr([
+        "trace", "-x", ps, "twice", "helper", "--json", "--", ps, "3",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let h = hits(&run.stdout);
+    assert_eq!(h["twice"], 3, "{h:?}");
+    assert_eq!(h["helper"], 6, "{h:?}");
+    std::fs::remove_file(p).unwrap();
+}

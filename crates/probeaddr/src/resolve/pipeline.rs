@@ -268,7 +268,9 @@ impl ElfTarget<'_> {
                     if opts.skip_prologue && spec.kind == ProbeKind::Entry && offset == 0 {
                         let cu = self.dwarf_for_lines(spec)?;
                         let code = self.code(&m.sym).unwrap_or_default();
-                        if let Some(after) = crate::lines::after_prologue(cu, m.sym.addr, &code) {
+                        if let Some(after) =
+                            crate::lines::after_prologue(cu, m.sym.addr, &code, obj.elf().bits())
+                        {
                             offset = after - m.sym.addr.get();
                         }
                     }
@@ -373,7 +375,7 @@ impl ElfTarget<'_> {
         let addr = if c.kind == LocationKind::Data {
             s.addr
         } else {
-            check_offset(path, &s, c.offset, || self.code(&s), &at)?
+            check_offset(path, &s, c.offset, elf.bits(), || self.code(&s), &at)?
         };
         let section = elf
             .sections()
@@ -641,6 +643,7 @@ fn check_offset(
     path: &std::path::Path,
     s: &Symbol,
     offset: u64,
+    bits: u32,
     code: impl FnOnce() -> Option<Vec<u8>>,
     at: &dyn Fn(&str) -> String,
 ) -> Result<LinkAddr> {
@@ -671,7 +674,7 @@ fn check_offset(
         )
         .with_path(path)
     })?;
-    check_offset_x86_64(&code, s.addr.get(), offset).map_err(|bad| {
+    check_offset_x86_64(&code, s.addr.get(), offset, bits).map_err(|bad| {
         let msg = match bad {
             BadOffset::OutsideFunction { size, last } => format!(
                 ": offset {offset:#x} is outside the function (size {size:#x}){}",

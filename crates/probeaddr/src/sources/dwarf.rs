@@ -76,8 +76,7 @@ impl CompUnits {
         let bad = |e: &dyn std::fmt::Display| {
             Error::new(ErrorKind::Malformed, format!("bad DWARF: {e}")).with_path(path)
         };
-        let file = object::read::elf::ElfFile64::<object::Endianness>::parse(elf.data())
-            .map_err(|e| bad(&e))?;
+        let file = object::read::File::parse(elf.data()).map_err(|e| bad(&e))?;
         let base = elf.data().as_ptr() as usize;
         let mut sections = HashMap::new();
         for id in SECTIONS {

@@ -16,8 +16,6 @@ use crate::addr::{FileOffset, LinkAddr};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sources::Bytes;
 
-type Header = elf::FileHeader64<Endianness>;
-
 /// What kind of ELF object this is, as far as probing is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -98,6 +96,8 @@ pub struct DebugLink {
 pub struct ElfObject {
     path: PathBuf,
     bytes: Arc<Bytes>,
+    /// 64 (x86-64) or 32 (i386).
+    bits: u32,
     kind: ObjectKind,
     segments: Vec<Segment>,
     sections: Vec<Section>,
@@ -175,15 +175,11 @@ impl ElfObject {
                 format!("ELF header cut short ({} of 64 bytes)", data.len()),
             ));
         }
-        match data.get(4) {
-            Some(&elf::ELFCLASS64) => {}
-            Some(&elf::ELFCLASS32) => return Err(Error::new(
-                ErrorKind::Unsupported,
-                "unsupported ELF class: 32-bit (ELFCLASS32); probeaddr reads 64-bit x86-64 objects",
-            )
-            .with_path(path)),
+        let bits = match data.get(4) {
+            Some(&elf::ELFCLASS64) => 64,
+            Some(&elf::ELFCLASS32) => 32,
             other => return Err(malformed(path, format!("bad ELF class byte {other:?}"))),
-        }
+        };
         if data.get(5) != Some(&elf::ELFDATA2LSB) {
             return Err(Error::new(
                 ErrorKind::Unsupported,
@@ -198,15 +194,31 @@ impl ElfObject {
             )
             .with_path(path));
         }
-        let header = Header::parse(data).map_err(|e| malformed(path, e))?;
+        match bits {
+            64 => ElfObject::parse::<elf::FileHeader64<Endianness>>(path, bytes),
+            _ => ElfObject::parse::<elf::FileHeader32<Endianness>>(path, bytes),
+        }
+    }
+
+    /// The rest of [`ElfObject::from_bytes`], for one ELF class: 64-bit
+    /// x86-64, or 32-bit i386 (a valid uprobe target on an x86-64 kernel).
+    fn parse<H: FileHeader<Endian = Endianness>>(path: &Path, bytes: Bytes) -> Result<ElfObject> {
+        let data: &[u8] = &bytes;
+        let header = H::parse(data).map_err(|e| malformed(path, e))?;
         let endian = header.endian().map_err(|e| malformed(path, e))?;
         let machine = header.e_machine(endian);
-        if machine != elf::EM_X86_64 {
+        let want = if header.is_type_64() {
+            elf::EM_X86_64
+        } else {
+            elf::EM_386
+        };
+        if machine != want {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 format!(
-                    "unsupported machine {}; probeaddr decodes x86-64 instructions only",
-                    machine_name(machine)
+                    "unsupported machine {} in a {}-bit ELF file; probeaddr decodes x86-64 and 32-bit x86 instructions only",
+                    machine_name(machine),
+                    if header.is_type_64() { 64 } else { 32 }
                 ),
             )
             .with_path(path));
@@ -234,10 +246,10 @@ impl ElfObject {
             match ph.p_type(endian) {
                 elf::PT_LOAD => {
                     let seg = Segment {
-                        vaddr: LinkAddr(ph.p_vaddr(endian)),
-                        memsz: ph.p_memsz(endian),
-                        offset: FileOffset(ph.p_offset(endian)),
-                        filesz: ph.p_filesz(endian),
+                        vaddr: LinkAddr(ph.p_vaddr(endian).into()),
+                        memsz: ph.p_memsz(endian).into(),
+                        offset: FileOffset(ph.p_offset(endian).into()),
+                        filesz: ph.p_filesz(endian).into(),
                         flags: ph.p_flags(endian),
                     };
                     if seg
@@ -288,7 +300,8 @@ impl ElfObject {
                 .map_err(|e| malformed(path, format!("section name: {e}")))?;
             let name = String::from_utf8_lossy(name).into_owned();
             let kind = sh.sh_type(endian);
-            let (offset, size) = (sh.sh_offset(endian), sh.sh_size(endian));
+            let (offset, size): (u64, u64) =
+                (sh.sh_offset(endian).into(), sh.sh_size(endian).into());
             if kind != elf::SHT_NOBITS
                 && kind != elf::SHT_NULL
                 && offset
@@ -326,16 +339,17 @@ impl ElfObject {
             }
             sections.push(Section {
                 name,
-                addr: LinkAddr(sh.sh_addr(endian)),
+                addr: LinkAddr(sh.sh_addr(endian).into()),
                 size,
                 offset,
                 kind,
-                flags: sh.sh_flags(endian),
+                flags: sh.sh_flags(endian).into(),
             });
         }
 
         Ok(ElfObject {
             path: path.to_path_buf(),
+            bits: if header.is_type_64() { 64 } else { 32 },
             bytes: Arc::new(bytes),
             kind,
             segments,
@@ -373,6 +387,11 @@ impl ElfObject {
             }
         }
         None
+    }
+
+    /// 64 for x86-64 objects, 32 for i386 ones: how instructions decode.
+    pub fn bits(&self) -> u32 {
+        self.bits
     }
 
     /// The path this object was opened from.
@@ -452,11 +471,22 @@ impl ElfObject {
     pub fn for_each_symbol(
         &self,
         table: SymbolTableKind,
+        f: impl FnMut(RawSymbol<'_>),
+    ) -> Result<()> {
+        match self.bits {
+            64 => self.symbols_of::<elf::FileHeader64<Endianness>>(table, f),
+            _ => self.symbols_of::<elf::FileHeader32<Endianness>>(table, f),
+        }
+    }
+
+    fn symbols_of<H: FileHeader<Endian = Endianness>>(
+        &self,
+        table: SymbolTableKind,
         mut f: impl FnMut(RawSymbol<'_>),
     ) -> Result<()> {
         let data = self.data();
         let path = &self.path;
-        let header = Header::parse(data).map_err(|e| malformed(path, e))?;
+        let header = H::parse(data).map_err(|e| malformed(path, e))?;
         let endian = header.endian().map_err(|e| malformed(path, e))?;
         let sects = header
             .sections(endian, data)
@@ -478,8 +508,8 @@ impl ElfObject {
             f(RawSymbol {
                 name,
                 name_offset: (name.as_ptr() as usize - base) as u32,
-                value: sym.st_value(endian),
-                size: sym.st_size(endian),
+                value: sym.st_value(endian).into(),
+                size: sym.st_size(endian).into(),
                 kind: sym.st_type(),
                 bind: sym.st_bind(),
                 shndx: symtab
@@ -510,7 +540,9 @@ pub struct RawSymbol<'a> {
     pub shndx: u32,
 }
 
-fn find_build_id(mut notes: object::read::elf::NoteIterator<'_, Header>) -> Option<Vec<u8>> {
+fn find_build_id<H: FileHeader<Endian = Endianness>>(
+    mut notes: object::read::elf::NoteIterator<'_, H>,
+) -> Option<Vec<u8>> {
     while let Ok(Some(note)) = notes.next() {
         if note.name() == elf::ELF_NOTE_GNU
             && note.n_type(Endianness::Little) == elf::NT_GNU_BUILD_ID
