@@ -194,16 +194,10 @@ fn libc_pins(points: &[String], extra: &[&str]) -> Vec<(String, String, u64)> {
 fn every_pin_of_libcs_duplicated_functions_resolves_alone() {
     let debug = libc_debug_file();
     // Duplicated function names, from readelf (versions stripped).
-    let out = Command::new("readelf")
-        .arg("-sW")
-        .arg(&debug)
-        .output()
-        .unwrap();
     let mut count: BTreeMap<String, usize> = BTreeMap::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() >= 8 && f[3] == "FUNC" && f[6] != "UND" {
-            let name = f[7].split('@').next().unwrap();
+    for (name, _, kind, ndx) in oracle::readelf_all(&debug) {
+        if kind == "FUNC" && ndx != "UND" {
+            let name = name.split('@').next().unwrap();
             *count.entry(name.to_string()).or_default() += 1;
         }
     }
@@ -583,17 +577,10 @@ fn skip_prologue_is_gdbs_break_and_never_past_a_branch_in_libc() {
 fn gnu_indirect_functions_say_they_are_resolvers_and_name_their_implementations() {
     // readelf marks them IFUNC in the debug file's .symtab.
     let debug = libc_debug_file();
-    let out = Command::new("readelf")
-        .arg("-sW")
-        .arg(&debug)
-        .output()
-        .unwrap();
     let mut ifuncs: BTreeMap<String, u64> = BTreeMap::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() >= 8 && f[3] == "IFUNC" && f[6] != "UND" {
-            let name = f[7].split('@').next().unwrap().to_string();
-            ifuncs.insert(name, u64::from_str_radix(f[1], 16).unwrap());
+    for (name, value, kind, ndx) in oracle::readelf_all(&debug) {
+        if kind == "IFUNC" && ndx != "UND" {
+            ifuncs.insert(name.split('@').next().unwrap().to_string(), value);
         }
     }
     assert!(ifuncs.len() > 100, "{}", ifuncs.len());
