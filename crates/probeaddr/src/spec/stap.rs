@@ -343,8 +343,13 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
         && ["kernel.", "module(", "process(", "process."]
             .iter()
             .any(|p| first.starts_with(p));
+    // A name or file that starts like a number would read back as perf's
+    // absolute address (`0Xeeb.c:12`).
+    let address_like = !matches!(spec.point, Point::Address { .. })
+        && (first.starts_with("0x") || first.starts_with("0X"));
     let perf_ok = names_ok
         && !stap_like
+        && !address_like
         && spec.target == Target::Process(None)
         && spec.inlines == InlineFilter::All
         && !matches!(

@@ -169,6 +169,11 @@ fn display_round_trips() {
         r#"kernel.data("jiffies")"#,
         r#"process.function("f@b.c:12")"#,
         r#"kernel.statement("*@fs/open.c:120")"#,
+        // Found by the fuzzer: a file that starts like perf's 0xADDR must
+        // not be printed in perf syntax, or it reads back as an address.
+        "process.statement(\"*@0Xeeb.\u{1d}c:12\")",
+        r#"process.function("0xabc")"#,
+        "0x43770%return",
     ] {
         let s = ProbeSpec::parse(t).unwrap();
         let back = s.to_string();
