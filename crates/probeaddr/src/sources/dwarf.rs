@@ -51,6 +51,8 @@ pub struct CompUnits {
     names: Mutex<HashMap<usize, Option<Arc<UnitFile>>>>,
     /// Set when an origin chain was cut at [`MAX_ORIGIN_DEPTH`] links.
     cut_chain: std::sync::atomic::AtomicBool,
+    /// `.debug_info` offsets of every unit, with code or not (read once).
+    unit_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 const SECTIONS: [gimli::SectionId; 10] = [
@@ -114,6 +116,7 @@ impl CompUnits {
             ranges: Vec::new(),
             names: Mutex::new(HashMap::new()),
             cut_chain: std::sync::atomic::AtomicBool::new(false),
+            unit_starts: std::sync::OnceLock::new(),
         };
         let dwarf = cu.dwarf();
         let mut ranges = Vec::new();
@@ -666,15 +669,8 @@ impl CompUnits {
         if hits.is_empty() {
             return Some(Vec::new());
         }
-        // Unit starts, from their headers alone.
         let dwarf = self.dwarf();
-        let mut starts = Vec::new();
-        let mut units = dwarf.units();
-        while let Ok(Some(h)) = units.next() {
-            if let Some(o) = h.offset().as_debug_info_offset() {
-                starts.push(o.0);
-            }
-        }
+        let starts = self.unit_starts(&dwarf);
         let with_code = self.unit_offsets();
         let unit_of = |h: usize| {
             starts
@@ -727,21 +723,40 @@ impl CompUnits {
     /// Name and declaration file of the DIE at `.debug_info` offset `at`,
     /// in whatever unit holds it (a dwz partial unit).
     fn describe_elsewhere(&self, dwarf: &gimli::Dwarf<Slice<'_>>, at: usize) -> NameAndDecl {
-        let mut units = dwarf.units();
-        while let Ok(Some(h)) = units.next() {
-            let Some(start) = h.offset().as_debug_info_offset().map(|o| o.0) else {
-                continue;
-            };
-            if at < start || at >= start + h.length_including_self() {
-                continue;
-            }
-            let Ok(unit) = gimli::Unit::new(dwarf, h) else {
-                break;
-            };
-            let (n, f, _) = self.describe(dwarf, &unit, gimli::UnitOffset(at - start));
-            return (n, f);
+        let starts = self.unit_starts(dwarf);
+        let Some(&start) = starts
+            .partition_point(|&s| s <= at)
+            .checked_sub(1)
+            .and_then(|i| starts.get(i))
+        else {
+            return (None, None);
+        };
+        let Ok(h) = dwarf.debug_info.header_from_offset(gimli::DebugInfoOffset(start)) else {
+            return (None, None);
+        };
+        if at >= start + h.length_including_self() {
+            return (None, None);
         }
-        (None, None)
+        let Ok(unit) = gimli::Unit::new(dwarf, h) else {
+            return (None, None);
+        };
+        let (n, f, _) = self.describe(dwarf, &unit, gimli::UnitOffset(at - start));
+        (n, f)
+    }
+
+    /// The `.debug_info` offset of every unit, from their headers alone,
+    /// sorted (read on first use: every literal-name search needs them).
+    fn unit_starts(&self, dwarf: &gimli::Dwarf<Slice<'_>>) -> &[usize] {
+        self.unit_starts.get_or_init(|| {
+            let mut starts = Vec::new();
+            let mut units = dwarf.units();
+            while let Ok(Some(h)) = units.next() {
+                if let Some(o) = h.offset().as_debug_info_offset() {
+                    starts.push(o.0);
+                }
+            }
+            starts
+        })
     }
 
     /// Every inlined copy of a function whose name passes `want`, in units
