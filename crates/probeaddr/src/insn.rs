@@ -30,9 +30,9 @@ pub enum BadOffset {
     },
 }
 
-/// The offsets of every instruction start in `code` (x86-64), stopping at the
-/// first undecodable instruction.
-pub fn boundaries_x86_64(code: &[u8], ip: u64, bits: u32) -> (Vec<u64>, Option<u64>) {
+/// The offsets of every instruction start in `code` (x86 code, decoded in
+/// `bits` 64- or 32-bit mode), stopping at the first undecodable instruction.
+pub fn boundaries_x86(code: &[u8], ip: u64, bits: u32) -> (Vec<u64>, Option<u64>) {
     let mut decoder = Decoder::with_ip(bits, code, ip, DecoderOptions::NONE);
     let mut out = Vec::new();
     while decoder.can_decode() {
@@ -48,8 +48,8 @@ pub fn boundaries_x86_64(code: &[u8], ip: u64, bits: u32) -> (Vec<u64>, Option<u
 
 /// Check that `offset` is an instruction start in a function whose bytes are
 /// `code` (so `code.len()` is the function size).
-pub fn check_offset_x86_64(code: &[u8], ip: u64, offset: u64, bits: u32) -> Result<(), BadOffset> {
-    let (starts, bad) = boundaries_x86_64(code, ip, bits);
+pub fn check_offset_x86(code: &[u8], ip: u64, offset: u64, bits: u32) -> Result<(), BadOffset> {
+    let (starts, bad) = boundaries_x86(code, ip, bits);
     if offset >= code.len() as u64 {
         return Err(BadOffset::OutsideFunction {
             size: code.len() as u64,
@@ -77,7 +77,7 @@ pub fn check_offset_x86_64(code: &[u8], ip: u64, offset: u64, bits: u32) -> Resu
 /// conditional jump or return, and a system call or interrupt (`execve`'s
 /// `syscall` does not come back on success). Calls return and do not count.
 /// An undecodable instruction counts too: nothing past it is known.
-pub fn first_branch_x86_64(code: &[u8], ip: u64, limit: u64, bits: u32) -> Option<u64> {
+pub fn first_branch_x86(code: &[u8], ip: u64, limit: u64, bits: u32) -> Option<u64> {
     use iced_x86::FlowControl;
     let mut decoder = Decoder::with_ip(bits, code, ip, DecoderOptions::NONE);
     while decoder.can_decode() {
@@ -108,7 +108,7 @@ pub fn first_branch_x86_64(code: &[u8], ip: u64, limit: u64, bits: u32) -> Optio
 /// (`[endbr64] push %rbp; mov %rsp,%rbp`), or `None` when the function does
 /// not set one up (frameless: optimised code). This is gdb's prologue
 /// analysis for code GCC compiled (`amd64_analyze_prologue`).
-pub fn frame_setup_end_x86_64(code: &[u8], bits: u32) -> Option<u64> {
+pub fn frame_setup_end_x86(code: &[u8], bits: u32) -> Option<u64> {
     // endbr64 / endbr32.
     let endbr: [u8; 4] = [0xf3, 0x0f, 0x1e, if bits == 64 { 0xfa } else { 0xfb }];
     let mut at = if code.starts_with(&endbr) { 4 } else { 0 };
@@ -139,19 +139,19 @@ mod tests {
     #[test]
     fn boundaries() {
         assert_eq!(
-            boundaries_x86_64(CODE, 0x1000, 64),
+            boundaries_x86(CODE, 0x1000, 64),
             (vec![0, 4, 5, 8, 11], None)
         );
-        assert_eq!(check_offset_x86_64(CODE, 0x1000, 5, 64), Ok(()));
+        assert_eq!(check_offset_x86(CODE, 0x1000, 5, 64), Ok(()));
         assert_eq!(
-            check_offset_x86_64(CODE, 0x1000, 6, 64),
+            check_offset_x86(CODE, 0x1000, 6, 64),
             Err(BadOffset::MidInstruction {
                 before: 5,
                 after: Some(8)
             })
         );
         assert_eq!(
-            check_offset_x86_64(CODE, 0x1000, 12, 64),
+            check_offset_x86(CODE, 0x1000, 12, 64),
             Err(BadOffset::OutsideFunction {
                 size: 12,
                 last: Some(11)
@@ -164,40 +164,40 @@ mod tests {
         // push %rbp; then 0x06 (invalid in 64-bit mode)
         let code = [0x55, 0x06, 0x90, 0x90];
         assert_eq!(
-            check_offset_x86_64(&code, 0, 2, 64),
+            check_offset_x86(&code, 0, 2, 64),
             Err(BadOffset::Undecodable { at: 1 })
         );
-        assert_eq!(check_offset_x86_64(&code, 0, 0, 64), Ok(()));
+        assert_eq!(check_offset_x86(&code, 0, 0, 64), Ok(()));
     }
 
     #[test]
     fn first_branch_stops_at_jumps_returns_and_syscalls_not_calls() {
         // test %rdi,%rdi; je +0xb; jmp ...  (glibc's system)
         let system = [0x48, 0x85, 0xff, 0x74, 0x0b, 0xe9, 0x86, 0xfb, 0xff, 0xff];
-        assert_eq!(first_branch_x86_64(&system, 0x4c490, 10, 64), Some(3));
-        assert_eq!(first_branch_x86_64(&system, 0x4c490, 3, 64), None);
+        assert_eq!(first_branch_x86(&system, 0x4c490, 10, 64), Some(3));
+        assert_eq!(first_branch_x86(&system, 0x4c490, 3, 64), None);
         // mov $59,%eax; syscall; ret  (execve)
         let execve = [0xb8, 0x3b, 0, 0, 0, 0x0f, 0x05, 0xc3];
-        assert_eq!(first_branch_x86_64(&execve, 0, 8, 64), Some(5));
+        assert_eq!(first_branch_x86(&execve, 0, 8, 64), Some(5));
         // call rel32; ret: the call is not a branch.
         let call = [0xe8, 0, 0, 0, 0, 0xc3];
-        assert_eq!(first_branch_x86_64(&call, 0, 6, 64), Some(5));
+        assert_eq!(first_branch_x86(&call, 0, 6, 64), Some(5));
     }
 
     #[test]
     fn frame_setup_is_push_rbp_mov_rsp_rbp() {
         assert_eq!(
-            frame_setup_end_x86_64(&[0x55, 0x48, 0x89, 0xe5, 0x90], 64),
+            frame_setup_end_x86(&[0x55, 0x48, 0x89, 0xe5, 0x90], 64),
             Some(4)
         );
         assert_eq!(
-            frame_setup_end_x86_64(&[0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x8b, 0xec], 64),
+            frame_setup_end_x86(&[0xf3, 0x0f, 0x1e, 0xfa, 0x55, 0x48, 0x8b, 0xec], 64),
             Some(8)
         );
-        assert_eq!(frame_setup_end_x86_64(&[0x55, 0x53], 64), None);
+        assert_eq!(frame_setup_end_x86(&[0x55, 0x53], 64), None);
         // i386: push %ebp; mov %esp,%ebp.
-        assert_eq!(frame_setup_end_x86_64(&[0x55, 0x89, 0xe5], 32), Some(3));
-        assert_eq!(frame_setup_end_x86_64(&[0x55, 0x48, 0x89, 0xe5], 32), None);
-        assert_eq!(frame_setup_end_x86_64(&[0x48, 0x85, 0xff], 64), None);
+        assert_eq!(frame_setup_end_x86(&[0x55, 0x89, 0xe5], 32), Some(3));
+        assert_eq!(frame_setup_end_x86(&[0x55, 0x48, 0x89, 0xe5], 32), None);
+        assert_eq!(frame_setup_end_x86(&[0x48, 0x85, 0xff], 64), None);
     }
 }

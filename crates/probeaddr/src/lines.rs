@@ -186,7 +186,7 @@ pub fn after_prologue(cu: &CompUnits, entry: LinkAddr, code: &[u8], bits: u32) -
             .find(|r| r.addr > e && r.is_stmt && r.line != first)
             .map_or(e, |r| r.addr)
     } else {
-        match crate::insn::frame_setup_end_x86_64(code, bits) {
+        match crate::insn::frame_setup_end_x86(code, bits) {
             None => e,
             Some(off) => e + off,
         }
@@ -196,7 +196,7 @@ pub fn after_prologue(cu: &CompUnits, entry: LinkAddr, code: &[u8], bits: u32) -
             pc = next.addr;
         }
     }
-    if let Some(b) = crate::insn::first_branch_x86_64(code, e, pc - e, bits) {
+    if let Some(b) = crate::insn::first_branch_x86(code, e, pc - e, bits) {
         let b = e + b;
         pc = rows
             .iter()

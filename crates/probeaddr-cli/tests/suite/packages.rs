@@ -11,6 +11,16 @@ use super::oracle;
 
 const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
 
+/// `resolve -x LIBC FLAGS... --format json POINTS...`: every location, in
+/// one batch.
+fn resolve_libc<S: AsRef<str>>(flags: &[&str], points: &[S]) -> Vec<serde_json::Value> {
+    let mut args: Vec<String> = vec!["resolve".into(), "-x".into(), LIBC.into()];
+    args.extend(flags.iter().map(|s| s.to_string()));
+    args.extend(["--format".into(), "json".into()]);
+    args.extend(points.iter().map(|p| p.as_ref().to_string()));
+    probeaddr(&args).json()
+}
+
 /// libc's separate debug file (libc6-dbg), by build-id. Missing is a failure.
 fn libc_debug_file() -> PathBuf {
     let id = oracle::readelf_build_id(Path::new(LIBC));
@@ -66,16 +76,8 @@ fn versioned_libc_functions_resolve_by_their_plain_names() {
     }
     // Every plain name, in one batch: each of its versions is a location,
     // at readelf's address and file offset.
-    let mut args = vec![
-        "resolve".to_string(),
-        "-x".into(),
-        LIBC.into(),
-        "--no-inlines".into(),
-        "--format".into(),
-        "json".into(),
-    ];
-    args.extend(by_name.keys().map(|n| n.to_string()));
-    let got = probeaddr(&args).json();
+    let names: Vec<&str> = by_name.keys().copied().collect();
+    let got = resolve_libc(&["--no-inlines"], &names);
     let mut found: BTreeMap<&str, Vec<(String, u64, u64)>> = BTreeMap::new();
     for l in &got {
         let point = l["point"].as_str().unwrap();
@@ -165,12 +167,7 @@ fn versioned_libc_functions_resolve_by_their_plain_names() {
 /// Resolve `points` in libc in one batch; `(point, pin, addr)` of each
 /// location that has a pin.
 fn libc_pins(points: &[String], extra: &[&str]) -> Vec<(String, String, u64)> {
-    let mut args: Vec<String> = vec!["resolve".into(), "-x".into(), LIBC.into()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.extend(["--format".into(), "json".into()]);
-    args.extend(points.iter().cloned());
-    probeaddr(&args)
-        .json()
+    resolve_libc(extra, points)
         .iter()
         .filter_map(|l| {
             // Every location among several has a pin (its address at worst).
@@ -221,16 +218,9 @@ fn every_pin_of_libcs_duplicated_functions_resolves_alone() {
     for (points, extra) in [(&dups, &["--no-inlines"][..]), (&with_inlines, &[][..])] {
         let pins = libc_pins(points, extra);
         assert!(pins.len() > 20, "{}", pins.len());
-        let mut args: Vec<String> = vec![
-            "resolve".into(),
-            "-x".into(),
-            LIBC.into(),
-            "--unique".into(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args.extend(["--format".into(), "json".into()]);
-        args.extend(pins.iter().map(|p| p.1.clone()));
-        let back = probeaddr(&args).json();
+        let flags: Vec<&str> = ["--unique"].iter().chain(extra).copied().collect();
+        let pin_points: Vec<&str> = pins.iter().map(|p| p.1.as_str()).collect();
+        let back = resolve_libc(&flags, &pin_points);
         let mut by: BTreeMap<String, Vec<u64>> = BTreeMap::new();
         for l in &back {
             by.entry(l["point"].as_str().unwrap().to_string())
@@ -537,17 +527,7 @@ fn skip_prologue_is_gdbs_break_and_never_past_a_branch_in_libc() {
         })
         .collect();
     assert_eq!(gdb_at.len(), names.len(), "{text}");
-    let mut args = vec![
-        "resolve".to_string(),
-        "-x".into(),
-        LIBC.into(),
-        "--no-inlines".into(),
-        "--skip-prologue".into(),
-        "--format".into(),
-        "json".into(),
-    ];
-    args.extend(names.iter().cloned());
-    let got = probeaddr(&args).json();
+    let got = resolve_libc(&["--no-inlines", "--skip-prologue"], &names);
     let mut checked = 0;
     for (n, g) in names.iter().zip(&gdb_at) {
         let Some(g) = g else { continue };
@@ -585,18 +565,10 @@ fn gnu_indirect_functions_say_they_are_resolvers_and_name_their_implementations(
     }
     assert!(ifuncs.len() > 100, "{}", ifuncs.len());
     let values: std::collections::BTreeSet<u64> = ifuncs.values().copied().collect();
-    let mut args = vec![
-        "resolve".to_string(),
-        "-x".into(),
-        LIBC.into(),
-        "--no-inlines".into(),
-        "--format".into(),
-        "json".into(),
-    ];
-    args.extend(ifuncs.keys().cloned());
+    let mut points: Vec<String> = ifuncs.keys().cloned().collect();
     // And some ordinary functions, which must not be called resolvers.
-    args.extend(["fopen", "system", "execve", "malloc", "_IO_new_fclose"].map(String::from));
-    let got = probeaddr(&args).json();
+    points.extend(["fopen", "system", "execve", "malloc", "_IO_new_fclose"].map(String::from));
+    let got = resolve_libc(&["--no-inlines"], &points);
     let mut said = 0;
     for l in &got {
         let is = values.contains(&hexfield(l, "func_addr"));

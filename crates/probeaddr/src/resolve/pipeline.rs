@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::index::names::{closest_in, file_matches, name_matches, split_variant};
 use crate::index::unique::nearest_unique;
 use crate::index::{Binding, Symbol, SymbolIndex, SymbolKind};
-use crate::insn::{check_offset_x86_64, BadOffset};
+use crate::insn::{check_offset_x86, BadOffset};
 use crate::location::{
     Anchor, Location, LocationKind, Namespace, Object, SourceLine, SymbolAnchor,
 };
@@ -674,7 +674,7 @@ fn check_offset(
         )
         .with_path(path)
     })?;
-    check_offset_x86_64(&code, s.addr.get(), offset, bits).map_err(|bad| {
+    check_offset_x86(&code, s.addr.get(), offset, bits).map_err(|bad| {
         let msg = match bad {
             BadOffset::OutsideFunction { size, last } => format!(
                 ": offset {offset:#x} is outside the function (size {size:#x}){}",

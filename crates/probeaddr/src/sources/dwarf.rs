@@ -731,7 +731,10 @@ impl CompUnits {
         else {
             return (None, None);
         };
-        let Ok(h) = dwarf.debug_info.header_from_offset(gimli::DebugInfoOffset(start)) else {
+        let Ok(h) = dwarf
+            .debug_info
+            .header_from_offset(gimli::DebugInfoOffset(start))
+        else {
             return (None, None);
         };
         if at >= start + h.length_including_self() {
