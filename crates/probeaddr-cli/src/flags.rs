@@ -293,6 +293,14 @@ pub struct ListArgs {
     #[arg(short = 'k', long = "vmlinux", value_name = "VMLINUX")]
     pub vmlinux: Option<PathBuf>,
 
+    /// A kernel module file (`.ko`, with its DWARF: the debug package's).
+    #[arg(short = 'm', long = "module", value_name = "MODULE.ko")]
+    pub modules: Vec<PathBuf>,
+
+    /// Find the modules a `module("M")` point names in this directory tree.
+    #[arg(long = "module-dir", value_name = "DIR")]
+    pub module_dir: Option<PathBuf>,
+
     /// Look for separate debug files here too (before /usr/lib/debug).
     #[arg(long = "debug-dir", value_name = "DIR")]
     pub debug_dirs: Vec<PathBuf>,

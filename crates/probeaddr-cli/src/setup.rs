@@ -35,6 +35,10 @@ pub struct Inputs<'a> {
     pub kernel: Option<&'a KernelFlags>,
     pub exec: Option<PathBuf>,
     pub vmlinux: Option<PathBuf>,
+    /// Modules and module directories given outside the kernel flags
+    /// (`list -m`, `lines -m`).
+    pub modules: Vec<PathBuf>,
+    pub module_dir: Option<PathBuf>,
     pub options: ResolveOptions,
     pub pid: Option<u32>,
     pub maps: Option<PathBuf>,
@@ -97,6 +101,8 @@ pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
         .vmlinux
         .or_else(|| inp.kernel.and_then(|k| k.vmlinux.clone()));
     sources.extend(vmlinux.map(Source::Vmlinux));
+    sources.extend(inp.modules.into_iter().map(Source::Module));
+    sources.extend(inp.module_dir.map(Source::ModuleDir));
     if let Some(k) = inp.kernel {
         sources.extend(k.modules.iter().cloned().map(Source::Module));
         sources.extend(k.module_dir.clone().map(Source::ModuleDir));

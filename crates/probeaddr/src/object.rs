@@ -263,12 +263,7 @@ impl AnalysedObject {
     /// symbol's `STT_FILE` basename, which is then kept.
     pub fn source_file(&self, idx: &SymbolIndex, s: &Symbol) -> Option<SourceFile> {
         let stt = idx.file(s);
-        let unit = if self.elf.kind() == crate::sources::elf::ObjectKind::Relocatable {
-            // Section-relative values: unit ranges of an ET_REL are not addresses.
-            None
-        } else {
-            self.compile_units().and_then(|u| u.unit_at(s.addr))
-        };
+        let unit = self.compile_units().and_then(|u| u.unit_at(s.addr));
         match (unit, stt) {
             (Some(u), Some(f)) if basename(&u.name) != basename(f) => Some(SourceFile {
                 shown: f.to_string(),
@@ -299,9 +294,6 @@ impl AnalysedObject {
 
     /// `(full, relative)` declaration file of the function at `s`, from DWARF.
     pub fn decl_file(&self, s: &Symbol) -> Option<(String, String)> {
-        if self.elf.kind() == crate::sources::elf::ObjectKind::Relocatable {
-            return None;
-        }
         let sp = self.compile_units()?.subprogram_at(s.addr)?;
         Some((sp.decl_file?, sp.decl_file_rel?))
     }

@@ -14,6 +14,8 @@ fn open(args: &ListArgs) -> Result<(ProbeSpec, Resolver), probeaddr::Error> {
     let setup = setup::open(Inputs {
         exec: args.exec.clone(),
         vmlinux: args.vmlinux.clone(),
+        modules: args.modules.clone(),
+        module_dir: args.module_dir.clone(),
         options: ResolveOptions {
             debug_dirs: args.debug_dirs.clone(),
             debuginfod: args.debuginfod.clone(),

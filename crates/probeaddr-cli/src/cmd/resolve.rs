@@ -61,6 +61,8 @@ pub fn resolve_points(
         kernel: Some(&args.kernel),
         exec: args.exec.clone(),
         vmlinux: None,
+        modules: Vec::new(),
+        module_dir: None,
         options: options(args),
         pid: args.pid.filter(|_| process),
         maps: args.maps.clone().filter(|_| process),

@@ -158,6 +158,7 @@ impl SymbolIndex {
         keep: &dyn Fn(&str) -> bool,
     ) -> Result<()> {
         let sections = obj.sections();
+        let relocatable = obj.kind() == crate::sources::elf::ObjectKind::Relocatable;
         let mut current_file: Option<u32> = None;
         let owner = self.owner;
         let files = &mut self.files;
@@ -219,17 +220,22 @@ impl SymbolIndex {
             };
             let sec = sections.get(raw.shndx as usize);
             let in_exec_section = sec.is_some_and(|s| s.is_exec());
-            // A function must lie inside the section it names (in linked
-            // objects, where symbol values are addresses): anything else is
-            // a corrupt table, and probing it would hit the wrong code.
-            if kind == SymbolKind::Function
-                && obj.kind() != crate::sources::elf::ObjectKind::Relocatable
-            {
+            // A relocatable object's values are offsets into their section:
+            // add the address the section is laid out at (see
+            // `ElfObject::lay_out`), so that addresses are unique and match
+            // its relocated DWARF.
+            let value = match sec.filter(|_| relocatable) {
+                Some(s) => raw.value.saturating_add(s.addr.get()),
+                None => raw.value,
+            };
+            // A function must lie inside the section it names: anything
+            // else is a corrupt table, and probing it would hit the wrong code.
+            if kind == SymbolKind::Function {
                 if let Some(sec) =
                     sec.filter(|s| s.size > 0 && s.flags & u64::from(elf::SHF_ALLOC) != 0)
                 {
                     let (lo, hi) = (sec.addr.get(), sec.addr.get().saturating_add(sec.size));
-                    if raw.value < lo || raw.value.saturating_add(raw.size) > hi {
+                    if value < lo || value.saturating_add(raw.size) > hi {
                         return;
                     }
                 }
@@ -238,7 +244,7 @@ impl SymbolIndex {
                 owner,
                 name,
                 version,
-                addr: LinkAddr(raw.value),
+                addr: LinkAddr(value),
                 size: raw.size,
                 kind,
                 ifunc: raw.kind == elf::STT_GNU_IFUNC,

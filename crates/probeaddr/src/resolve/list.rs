@@ -24,7 +24,8 @@ pub struct ListedFunction {
     pub decl_file: Option<String>,
     /// The declaration line, from DWARF.
     pub decl_line: Option<u64>,
-    /// The entry (`None`: no out-of-line copy).
+    /// The entry (`None`: no out-of-line copy); in a module, the offset in
+    /// its section.
     pub entry: Option<LinkAddr>,
     /// The size in bytes (`None`: no out-of-line copy).
     pub size: Option<u64>,
@@ -37,7 +38,7 @@ pub struct ListedFunction {
 /// An inlined site of a listed function.
 #[derive(Debug, Clone, Serialize)]
 pub struct InlinedSite {
-    /// The site's address.
+    /// The site's address (in a module, the offset in its section).
     pub address: LinkAddr,
     /// `host+0xOFF`: the symbol holding it.
     #[serde(rename = "in")]
@@ -62,7 +63,7 @@ pub struct FunctionLines {
     pub decl_path: Option<String>,
     /// The declaration line (what `FUNC:N` counts from).
     pub decl_line: Option<u64>,
-    /// The entry.
+    /// The entry (in a module, the offset in its section).
     pub entry: LinkAddr,
     /// Every line with code, with its first address: the declaration file's
     /// own lines by line number, then other files' lines inlined into it.
@@ -82,7 +83,7 @@ pub struct LineEntry {
     /// True for a line of another function inlined into this one (a
     /// header's `static inline`, a static defined above it).
     pub inlined: bool,
-    /// Its first address.
+    /// Its first address (in a module, the offset in its section).
     pub address: LinkAddr,
     /// The symbol holding that address: the function, or its split-off
     /// `.cold` part.
@@ -92,9 +93,11 @@ pub struct LineEntry {
     pub offset: u64,
 }
 
-fn site(i: &InlineMatch) -> InlinedSite {
+fn site(obj: &AnalysedObject, i: &InlineMatch) -> InlinedSite {
     InlinedSite {
-        address: LinkAddr(i.host.sym.addr.get() + i.offset),
+        address: obj
+            .elf()
+            .as_printed(LinkAddr(i.host.sym.addr.get() + i.offset)),
         within: format!("{}+{:#x}", i.host.name, i.offset),
         caller: i.caller.clone(),
         file: i.host.file.as_ref().map(|f| f.shown.clone()),
@@ -102,7 +105,9 @@ fn site(i: &InlineMatch) -> InlinedSite {
 }
 
 impl Resolver {
-    /// The object a `list` or `lines` point is about: a user-space file or the vmlinux.
+    /// The object a `list` or `lines` point is about: a user-space file,
+    /// the vmlinux or a module (whose addresses are printed as offsets in
+    /// their sections).
     fn analysed_for<'s>(
         &self,
         spec: &'s ProbeSpec,
@@ -124,11 +129,17 @@ impl Resolver {
         let obj = match self.place(spec)? {
             Where::User(p) => AnalysedRef::User(self.user_object(&p)?),
             Where::Kernel if self.vmlinux_path.is_some() => AnalysedRef::Kernel,
+            Where::Module(m) => AnalysedRef::Module(self.module(&m)?.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("'{spec}': module {m} not found: give its .ko with -m, or --module-dir"),
+                )
+            })?),
             _ => {
                 return Err(Error::new(
                     ErrorKind::BadInput,
                     format!(
-                    "'{spec}': give the object: -x PATH for user space, -k VMLINUX for the kernel"
+                    "'{spec}': give the object: -x PATH for user space, -k VMLINUX for the kernel, -m MODULE.ko for a module"
                 ),
                 ))
             }
@@ -140,6 +151,7 @@ impl Resolver {
         Ok(match r {
             AnalysedRef::User(u) => &u.obj,
             AnalysedRef::Kernel => &self.vmlinux()?.obj,
+            AnalysedRef::Module(m) => &m.obj,
         })
     }
 
@@ -162,13 +174,13 @@ impl Resolver {
                 file: m.file.as_ref().map(|f| f.shown.clone()),
                 decl_file: sp.as_ref().and_then(|s| s.decl_file_rel.clone()),
                 decl_line: sp.as_ref().and_then(|s| s.decl_line),
-                entry: Some(m.sym.addr),
+                entry: Some(obj.elf().as_printed(m.sym.addr)),
                 size: Some(m.sym.size),
                 binding: Some(m.sym.binding),
                 inlined_sites: inlined
                     .iter()
                     .filter(|i| i.name == split_variant(&m.name).0)
-                    .map(site)
+                    .map(|i| site(obj, i))
                     .collect(),
             });
         }
@@ -184,7 +196,7 @@ impl Resolver {
                 entry: None,
                 size: None,
                 binding: None,
-                inlined_sites: vec![site(i)],
+                inlined_sites: vec![site(obj, i)],
             });
         }
         let mut warnings = Vec::new();
@@ -243,7 +255,7 @@ impl Resolver {
                 decl_file: sp.decl_file_rel.clone(),
                 decl_path: sp.decl_file.clone(),
                 decl_line: sp.decl_line,
-                entry: m.sym.addr,
+                entry: obj.elf().as_printed(m.sym.addr),
                 lines: lines
                     .iter()
                     .map(|l| {
@@ -256,7 +268,7 @@ impl Resolver {
                                 .filter(|_| l.own)
                                 .and_then(|d| l.line.checked_sub(d)),
                             inlined: !l.own,
-                            address: LinkAddr(l.addr),
+                            address: obj.elf().as_printed(LinkAddr(l.addr)),
                             symbol,
                             offset,
                         }
@@ -282,4 +294,5 @@ impl Resolver {
 enum AnalysedRef {
     User(std::sync::Arc<crate::resolve::objects::UserObject>),
     Kernel,
+    Module(std::sync::Arc<crate::resolve::objects::ModuleFile>),
 }

@@ -21,7 +21,6 @@ use crate::location::{
 use crate::object::{AnalysedObject, InlineMatch, MatchedSymbol};
 use crate::resolve::objects::{same_module, Listing};
 use crate::resolve::{Resolution, ResolveOptions};
-use crate::sources::elf::ObjectKind;
 use crate::sources::kallsyms::{KSym, Kallsyms};
 use crate::spec::{InlineFilter, LineSpec, Point, ProbeKind, ProbeSpec};
 
@@ -120,11 +119,10 @@ impl ElfTarget<'_> {
     /// every object kind (with the kind's hint of what to install).
     fn dwarf_for_lines(&self, spec: &ProbeSpec) -> Result<&crate::sources::dwarf::CompUnits> {
         match self.kind {
-            ElfKind::Module { .. } => Err(Error::new(
-                ErrorKind::NotImplemented,
-                format!("'{spec}' is a line probe in a module: a .ko's DWARF is not relocated, and module line probes are not supported yet; probe the function or FUNC+OFF"),
-            )
-            .with_path(self.path())),
+            ElfKind::Module { .. } => self.obj.dwarf_for(
+                spec,
+                "use the module from the kernel's debug package (Debian: linux-image-*-dbg, /usr/lib/debug/lib/modules/)",
+            ),
             ElfKind::User => self
                 .obj
                 .dwarf_for(spec, "install its debug info (or build with -g)"),
@@ -242,7 +240,6 @@ impl ElfTarget<'_> {
             && offset == 0
             && !opts.no_inlines
             && spec.inlines != InlineFilter::CallOnly
-            && obj.elf().kind() != ObjectKind::Relocatable
             && (spec.kind == ProbeKind::Entry || matched.is_empty())
             && obj.compile_units().is_some();
         let inlined = if want_inlines {
@@ -340,10 +337,11 @@ impl ElfTarget<'_> {
             ElfKind::User | ElfKind::Vmlinux { .. } => {
                 elf.bytes_at(s.addr, s.size).map(<[u8]>::to_vec)
             }
-            // A module's symbol values are offsets into their section.
+            // A module has no segments: its code is where its section is.
             ElfKind::Module { .. } => {
                 let sec = elf.sections().get(s.section as usize)?;
-                let start = usize::try_from(sec.offset.checked_add(s.addr.get())?).ok()?;
+                let at = elf.section_offset(s.section, s.addr)?;
+                let start = usize::try_from(sec.offset.checked_add(at)?).ok()?;
                 elf.data()
                     .get(start..start.checked_add(usize::try_from(s.size).ok()?)?)
                     .map(<[u8]>::to_vec)
@@ -398,7 +396,9 @@ impl ElfTarget<'_> {
                 section: section.clone().ok_or_else(|| {
                     Error::new(ErrorKind::Malformed, at(": its section does not exist")).with_path(path)
                 })?,
-                offset: SectionOffset(addr.get()),
+                offset: SectionOffset(elf.section_offset(s.section, addr).ok_or_else(|| {
+                    Error::new(ErrorKind::Malformed, at(": its section does not exist")).with_path(path)
+                })?),
             },
         };
         let (function, variant) = split_variant(name);
@@ -471,6 +471,13 @@ impl ElfTarget<'_> {
         }
         if let Some(names) = names {
             self.kernel_forms(&mut loc, &s, names)?;
+        }
+        if let ElfKind::Module { .. } = self.kind {
+            // A module is not linked: what it has are offsets in sections
+            // (the layout that gave them unique addresses is ours alone).
+            let in_section = elf.section_offset(s.section, s.addr).unwrap_or(0);
+            loc.func_addr = LinkAddr(in_section);
+            loc.addr = LinkAddr(in_section + loc.offset);
         }
         Ok(loc)
     }

@@ -80,6 +80,7 @@ impl CompUnits {
         };
         let file = object::read::File::parse(elf.data()).map_err(|e| bad(&e))?;
         let base = elf.data().as_ptr() as usize;
+        let relocatable = elf.kind() == crate::sources::elf::ObjectKind::Relocatable;
         let mut sections = HashMap::new();
         for id in SECTIONS {
             if let Some(s) = file.section_by_name(id.name()) {
@@ -103,9 +104,19 @@ impl CompUnits {
                 let data = s
                     .uncompressed_data()
                     .map_err(|e| bad(&format!("{}: {e}", id.name())))?;
-                let d = match data {
-                    Cow::Borrowed(b) => SectionData::Mapped(b.as_ptr() as usize - base, b.len()),
-                    Cow::Owned(v) => SectionData::Owned(v),
+                let d = if relocatable {
+                    // A module's DWARF holds zeros where the linker would
+                    // have put addresses and offsets: relocate a copy.
+                    let mut v = data.into_owned();
+                    crate::sources::relocate::apply(elf, &file, &s, &mut v).map_err(|e| bad(&e))?;
+                    SectionData::Owned(v)
+                } else {
+                    match data {
+                        Cow::Borrowed(b) => {
+                            SectionData::Mapped(b.as_ptr() as usize - base, b.len())
+                        }
+                        Cow::Owned(v) => SectionData::Owned(v),
+                    }
                 };
                 sections.insert(id, d);
             }

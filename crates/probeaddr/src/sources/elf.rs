@@ -48,8 +48,13 @@ pub struct Segment {
 pub struct Section {
     /// Section name (`.text`, `.text.unlikely`…).
     pub name: String,
-    /// `sh_addr`.
+    /// `sh_addr`; in a relocatable object (a `.ko`, where every `sh_addr`
+    /// is 0) the address the section is laid out at here, so that its
+    /// symbols and its relocated DWARF share one address space (as elfutils'
+    /// libdwfl lays out `ET_REL` files). See [`ElfObject::lay_out`].
     pub addr: LinkAddr,
+    /// `sh_addralign`.
+    pub align: u64,
     /// `sh_size`.
     pub size: u64,
     /// `sh_offset`.
@@ -344,7 +349,11 @@ impl ElfObject {
                 offset,
                 kind,
                 flags: sh.sh_flags(endian).into(),
+                align: sh.sh_addralign(endian).into(),
             });
+        }
+        if kind == ObjectKind::Relocatable {
+            Self::lay_out(&mut sections);
         }
 
         Ok(ElfObject {
@@ -360,6 +369,50 @@ impl ElfObject {
             has_dynsym,
             has_debug_info,
         })
+    }
+
+    /// Give each allocated section of a relocatable object an address of its
+    /// own, in section order, aligned as the section asks. A `.ko`'s symbol
+    /// values and DWARF addresses are offsets into sections the module
+    /// loader places independently (`.text` and `.init.text` both start at
+    /// 0); laid out side by side, an address names one section again, and
+    /// the offset in it is `addr - section.addr`. The layout starts above 0
+    /// because DWARF uses address 0 for code that was discarded. The debug
+    /// file of a stripped `.ko` keeps every section header (as `SHT_NOBITS`),
+    /// so both files get the same layout.
+    fn lay_out(sections: &mut [Section]) {
+        const START: u64 = 0x1_0000;
+        let mut next = START;
+        for s in sections.iter_mut() {
+            if s.flags & u64::from(elf::SHF_ALLOC) == 0 {
+                continue;
+            }
+            let align = s.align.clamp(1, 1 << 12);
+            next = next.div_ceil(align).saturating_mul(align);
+            s.addr = LinkAddr(next);
+            next = next.saturating_add(s.size.max(1));
+        }
+    }
+
+    /// An address as the file's own tools print it: itself in a linked
+    /// object; in a relocatable one, the offset in the laid-out section
+    /// holding it (what `readelf -s` and `objdump -d` of a `.ko` show).
+    pub fn as_printed(&self, addr: LinkAddr) -> LinkAddr {
+        if self.kind != ObjectKind::Relocatable {
+            return addr;
+        }
+        self.sections
+            .iter()
+            .filter(|s| s.flags & u64::from(elf::SHF_ALLOC) != 0)
+            .find(|s| addr.get() >= s.addr.get() && addr.get() - s.addr.get() < s.size.max(1))
+            .map_or(addr, |s| LinkAddr(addr.get() - s.addr.get()))
+    }
+
+    /// The offset of `addr` in section `shndx`: what the kernel adds to the
+    /// section's load address for a module (`MOD` section anchors).
+    pub fn section_offset(&self, shndx: u32, addr: LinkAddr) -> Option<u64> {
+        let s = self.sections.get(shndx as usize)?;
+        addr.get().checked_sub(s.addr.get())
     }
 
     /// The GOT slot the dynamic linker fills with what the GNU indirect

@@ -10,6 +10,7 @@ pub mod dwarf;
 pub mod elf;
 pub mod kallsyms;
 pub mod maps;
+pub mod relocate;
 pub mod sidetable;
 pub mod sysfs;
 
