@@ -806,9 +806,9 @@ impl CompUnits {
             // dwz moves shared declarations into partial units).
             let mut names: HashMap<usize, NameAndDecl> = HashMap::new();
             let base = off;
-            // (depth, name, origin of an inlined subroutine) of enclosing
-            // subprograms and inlined subroutines.
-            let mut stack: Vec<(isize, Option<String>, Option<usize>)> = Vec::new();
+            // (depth, name, origin) of enclosing subprograms and inlined
+            // subroutines.
+            let mut stack: Vec<(isize, Option<String>, usize)> = Vec::new();
             let mut depth: isize = 0;
             let mut cursor = unit.entries();
             while let Ok(Some((delta, die))) = cursor.next_dfs() {
@@ -838,11 +838,19 @@ impl CompUnits {
                         self.describe_elsewhere(&dwarf, key)
                     })
                     .clone();
-                let nested = stack.iter().any(|(_, _, o)| *o == Some(key));
+                // An instance inside an instance of the same function (out
+                // of line or inlined) is part of that body, not a new call:
+                // GCC's function splitting leaves such DIEs where the source
+                // has no recursion (xfs_attr3_rmt_blocks). perf skips them;
+                // gdb lists them and so would double-count every call.
+                let nested = stack.iter().any(|(_, _, o)| *o == key);
                 if tag == gimli::DW_TAG_inlined_subroutine
                     && !nested
                     && name.as_deref().is_some_and(want)
                 {
+                    // An instance with no code of its own (low_pc ==
+                    // high_pc: `ERR_PTR`, a cast) is kept at its entry, as
+                    // perf keeps it; gdb drops it.
                     let entry = entry_and_ranges(&dwarf, &unit, die).map(|(e, _)| e);
                     if let Some(addr) = entry.filter(|&a| a != 0) {
                         out.push(InlinedSite {
@@ -854,8 +862,7 @@ impl CompUnits {
                         });
                     }
                 }
-                let inlined = (tag == gimli::DW_TAG_inlined_subroutine).then_some(key);
-                stack.push((depth, name, inlined));
+                stack.push((depth, name, key));
             }
         }
         out.sort_by_key(|s| s.addr);
