@@ -360,26 +360,43 @@ pub(crate) fn pin_among(l: &PinKey<'_>, all: &[PinKey<'_>]) -> Option<String> {
             || (o.function == sym && !sym.contains('.'))
             || o.aliases.iter().any(|a| a == sym)
     };
-    let in_file = |o: &PinKey<'_>, f: &str| {
-        let p = Pattern::new(f);
-        o.file.is_some_and(|of| file_matches(&p, of))
+    let in_file = |o: &PinKey<'_>, p: &Pattern| {
+        let f = p.as_str();
+        o.file.is_some_and(|of| file_matches(p, of))
             || o.source_path.is_some_and(|of| file_matches(&p, of))
             // Only the relative form of the declaration file is known: an
             // absolute pin counts as matching when it ends with it, which
             // can only make a pin rarer, never wrong.
             || o.decl_file.is_some_and(|d| {
-                file_matches(&p, d) || file_matches(&Pattern::new(d), f.trim_start_matches('/'))
+                file_matches(p, d) || file_matches(&Pattern::new(d), f.trim_start_matches('/'))
             })
     };
-    let count = |sym: &str, file: Option<&str>| {
-        all.iter()
-            .filter(|o| names_it(o, sym) && file.is_none_or(|f| in_file(o, f)))
-            .count()
+    // A pin with an offset (`host@f.c+0x7d`) selects the copies of the
+    // host at that offset: two inlined sites in one host are one host.
+    let offset_pin = |sym: &str| l.offset > 0 && !(l.inlined && sym == l.function);
+    let count = |sym: &str, file: Option<&Pattern>| {
+        let hits = all
+            .iter()
+            .filter(|o| names_it(o, sym) && file.is_none_or(|f| in_file(o, f)));
+        // Only "one" or "more" matters: stop at the second.
+        if offset_pin(sym) {
+            let mut first = None;
+            for h in hits.map(|o| (o.symbol, o.file, o.source_path)) {
+                match first {
+                    None => first = Some(h),
+                    Some(f) if f != h => return 2,
+                    Some(_) => {}
+                }
+            }
+            usize::from(first.is_some())
+        } else {
+            hits.take(2).count()
+        }
     };
     // An inlined site is named by its function alone (`twice@inl2.c`
     // resolves to the site), or by its host with the offset into it.
     let with_off = |sym: &str, p: String| {
-        if l.offset > 0 && !(l.inlined && sym == l.function) {
+        if offset_pin(sym) {
             format!("{p}+{:#x}", l.offset)
         } else {
             p
@@ -409,7 +426,7 @@ pub(crate) fn pin_among(l: &PinKey<'_>, all: &[PinKey<'_>]) -> Option<String> {
     };
     for sym in names {
         for f in &suffixes {
-            if count(sym, Some(f)) == 1 {
+            if count(sym, Some(&Pattern::new(f.as_str()))) == 1 {
                 return Some(with_off(sym, format!("{sym}@{f}")));
             }
         }

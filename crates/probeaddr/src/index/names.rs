@@ -112,25 +112,34 @@ pub fn name_matches(func: &Pattern, name: &str) -> bool {
 /// `/home/x/src/b.c`; a pattern starting with `/` must match the whole path.
 /// Each component may be a glob.
 pub fn file_matches(pattern: &Pattern, path: &str) -> bool {
+    // Called for every pair of candidates when pins are chosen: no
+    // allocation, and a glob only for components that have metacharacters.
     let pat = pattern.as_str();
-    let comps = |s: &str| -> Vec<String> {
-        s.split('/')
-            .filter(|c| !c.is_empty() && *c != ".")
-            .map(str::to_string)
-            .collect()
-    };
-    let pc = comps(pat);
-    let fc = comps(path);
-    if pc.is_empty() || pc.len() > fc.len() {
+    fn comps(s: &str) -> impl DoubleEndedIterator<Item = &str> + Clone {
+        s.split('/').filter(|c| !c.is_empty() && *c != ".")
+    }
+    // Most pairs differ in the basename: a literal one is checked first.
+    if let Some(last) = comps(pat).next_back() {
+        if !last.bytes().any(|b| matches!(b, b'*' | b'?' | b'['))
+            && comps(path).next_back() != Some(last)
+        {
+            return false;
+        }
+    }
+    let (np, nf) = (comps(pat).count(), comps(path).count());
+    if np == 0 || np > nf {
         return false;
     }
-    if pat.starts_with('/') && (pc.len() != fc.len() || !path.starts_with('/')) {
+    if pat.starts_with('/') && (np != nf || !path.starts_with('/')) {
         return false;
     }
-    pc.iter()
-        .rev()
-        .zip(fc.iter().rev())
-        .all(|(p, f)| Pattern::new(p.as_str()).matches(f))
+    comps(pat).rev().zip(comps(path).rev()).all(|(p, f)| {
+        if p.bytes().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+            Pattern::new(p).matches(f)
+        } else {
+            p == f
+        }
+    })
 }
 
 /// A test of a file's basename against the last component of a file pattern.
