@@ -821,3 +821,130 @@ fn functions_the_kernel_refuses_to_kprobe_are_said_and_never_written() {
         run.stderr
     );
 }
+
+/// Debian's xfs.ko from the -dbg package.
+fn xfs_ko() -> PathBuf {
+    root()
+        .join("usr/lib/debug/lib/modules")
+        .join(KVER)
+        .join("kernel/fs/xfs/xfs.ko")
+}
+
+/// Our `MOD:SYM+0xOFF` targets of `point` in `ko`, as perf prints them
+/// (`SYM+DECIMAL`).
+fn module_targets(ko: &std::path::Path, point: &str, extra: &[&str]) -> BTreeSet<String> {
+    let mut a = vec!["resolve", "-m", ko.to_str().unwrap(), point, "--offline"];
+    a.extend(extra);
+    a.extend(["--format", "json"]);
+    probeaddr(&a)
+        .json()
+        .iter()
+        .map(|r| {
+            let m = r["forms"]["module"].as_str().unwrap();
+            let (sym, off) = m.split_once(':').unwrap().1.rsplit_once('+').unwrap();
+            let off = u64::from_str_radix(off.trim_start_matches("0x"), 16).unwrap();
+            format!("{sym}+{off}")
+        })
+        .collect()
+}
+
+#[test]
+fn module_dwarf_gives_inlined_sites_lines_and_paths_as_perf_does() {
+    let ko = xfs_ko();
+    // (point, how many probes perf defines). A module's DWARF is relocated
+    // (its .rela.debug_* sections), so inlined sites, line probes and
+    // source paths work in modules as in the vmlinux.
+    let points = [
+        ("uuid_copy", 26),
+        ("xfs_buf_daddr", 70),
+        ("xfs_verify_agbno", 16),
+        ("xfs_is_shutdown", 64),
+        ("kmem_cache_zalloc", 42),
+        ("xfs_dir2_data_entsize", 24),
+        // Instances with no code of their own (low_pc == high_pc): perf
+        // keeps them at their entry, gdb drops them; so do we keep them.
+        ("ERR_PTR", 6),
+        // GCC's splitting leaves an "inlined" instance of the function in
+        // its own body (no recursion in the source): gdb lists 4 locations,
+        // perf 2 — the entry and the one real inlined site.
+        ("xfs_attr3_rmt_blocks", 2),
+        ("xfs_imap_valid", 1),
+        ("xfs_fs_fill_super:30", 1),
+        ("fs/xfs/xfs_super.c:1500", 1),
+        ("xfs_fs_fill_super@fs/xfs/xfs_super.c", 1),
+    ];
+    for (point, n) in points {
+        let perf = oracle::perf_probe_module_targets(&ko, point);
+        assert_eq!(perf.len(), n, "perf probe -m xfs.ko -D {point}: {perf:?}");
+        assert_eq!(module_targets(&ko, point, &[]), perf, "{point}");
+    }
+    // Too many for perf ("Too many( > 128) probe point found"): count the
+    // inlined_subroutine DIEs llvm-dwarfdump prints for it.
+    let dump = std::process::Command::new("llvm-dwarfdump")
+        .arg("--debug-info")
+        .arg(&ko)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("llvm-dwarfdump (Debian llvm) is needed");
+    let mut inlined = 0;
+    let mut after_tag = false;
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(dump.stdout.unwrap()).lines() {
+        let line = line.unwrap();
+        if after_tag && line.contains("DW_AT_abstract_origin") {
+            inlined += usize::from(line.ends_with("\"__preempt_count_add\")"));
+        }
+        after_tag = line.ends_with("DW_TAG_inlined_subroutine");
+    }
+    assert_eq!(inlined, 665);
+    assert_eq!(module_targets(&ko, "__preempt_count_add", &[]).len(), 665);
+    // Every pin suggested for a module location selects it alone.
+    let rows = probeaddr([
+        "resolve",
+        "-m",
+        ko.to_str().unwrap(),
+        "uuid_copy",
+        "--offline",
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(rows.len(), 26);
+    for r in &rows {
+        let pin = r["pin"].as_str().unwrap_or_else(|| panic!("no pin: {r}"));
+        let again = probeaddr([
+            "resolve",
+            "-m",
+            ko.to_str().unwrap(),
+            pin,
+            "--offline",
+            "--unique",
+            "--format",
+            "json",
+        ])
+        .json();
+        assert_eq!(again.len(), 1, "{pin}");
+        assert_eq!(again[0]["anchor"], r["anchor"], "{pin}");
+    }
+    // `lines` and `list` print a module's addresses as offsets in their
+    // sections, as readelf and objdump do.
+    let list = probeaddr([
+        "list",
+        "-m",
+        ko.to_str().unwrap(),
+        "xfs_attr3_rmt_blocks",
+        "--format",
+        "json",
+    ])
+    .json();
+    let sym = oracle::readelf_funcs(&ko, false)
+        .into_iter()
+        .find(|s| s.name == "xfs_attr3_rmt_blocks")
+        .unwrap();
+    assert_eq!(hexfield(&list[0], "entry"), sym.value);
+    assert_eq!(list[0]["decl_file"], "fs/xfs/libxfs/xfs_attr_remote.c");
+    assert_eq!(
+        list[0]["inlined_sites"][0]["in"],
+        "xfs_attr_rmt_find_hole+0x31"
+    );
+}

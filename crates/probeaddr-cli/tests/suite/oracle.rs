@@ -1,5 +1,6 @@
 //! Independent answers from binutils, gdb and perf, parsed from their text output.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -135,6 +136,22 @@ pub fn perf_probe_kernel_targets(vmlinux: &Path, point: &str) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+/// `perf probe -m KO -D POINT`: each kprobe target perf would define in
+/// the module, as `SYM+OFFSET` (decimal, module name dropped).
+pub fn perf_probe_module_targets(ko: &Path, point: &str) -> BTreeSet<String> {
+    let out = Command::new("perf")
+        .args(["probe", "-q", "-m"])
+        .arg(ko)
+        .args(["-D", point])
+        .output()
+        .expect("perf (Debian linux-perf) is needed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|t| t.split_once(':').map_or(t, |(_, s)| s).to_string())
         .collect()
 }
 
