@@ -363,7 +363,7 @@ pub(crate) fn pin_among(l: &PinKey<'_>, all: &[PinKey<'_>]) -> Option<String> {
     let in_file = |o: &PinKey<'_>, p: &Pattern| {
         let f = p.as_str();
         o.file.is_some_and(|of| file_matches(p, of))
-            || o.source_path.is_some_and(|of| file_matches(&p, of))
+            || o.source_path.is_some_and(|of| file_matches(p, of))
             // Only the relative form of the declaration file is known: an
             // absolute pin counts as matching when it ends with it, which
             // can only make a pin rarer, never wrong.

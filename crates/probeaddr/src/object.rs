@@ -83,6 +83,8 @@ pub struct AnalysedObject {
     units: OnceLock<Option<CompUnits>>,
     /// Why DWARF that is present could not be read, if so.
     units_error: OnceLock<String>,
+    /// Why the dwz supplementary file the DWARF names was not attached.
+    sup_error: OnceLock<String>,
     search: DebugSearch,
     /// A debug file looked up only when DWARF is needed and the object has
     /// a `.symtab` but no `.debug_info` (`strip --strip-debug`).
@@ -141,6 +143,7 @@ impl AnalysedObject {
             index: OnceLock::new(),
             units: OnceLock::new(),
             units_error: OnceLock::new(),
+            sup_error: OnceLock::new(),
             search: search.clone(),
             late_debug: OnceLock::new(),
         })
@@ -201,15 +204,50 @@ impl AnalysedObject {
                         })
                         .as_ref()
                 };
-                from.and_then(|d| match CompUnits::load(d) {
+                let mut units = from.and_then(|d| match CompUnits::load(d) {
                     Ok(u) => u,
                     Err(e) => {
                         let _ = self.units_error.set(e.to_string());
                         None
                     }
-                })
+                });
+                if let (Some(u), Some(d)) = (units.as_mut(), from) {
+                    if let Err(why) = self.attach_sup(u, d) {
+                        let _ = self.sup_error.set(why);
+                    }
+                }
+                units
             })
             .as_ref()
+    }
+
+    /// Attach the dwz supplementary file `debug` names, if it names one.
+    fn attach_sup(
+        &self,
+        units: &mut CompUnits,
+        debug: &ElfObject,
+    ) -> std::result::Result<(), String> {
+        let Some(link) = debuginfo::sup_link(debug)? else {
+            return Ok(());
+        };
+        let sup = debuginfo::find_sup(debug, &link, &self.search)?;
+        match CompUnits::load(&sup) {
+            Ok(Some(s)) => {
+                units.set_sup(s);
+                Ok(())
+            }
+            Ok(None) => Err(format!(
+                "its dwz supplementary file {} has no .debug_info",
+                sup.path().display()
+            )),
+            Err(e) => Err(format!("its dwz supplementary file is unreadable: {e}")),
+        }
+    }
+
+    /// Why the dwz supplementary file the DWARF names could not be used
+    /// (after [`Self::compile_units`]): declarations there are missing.
+    pub fn sup_error(&self) -> Option<&str> {
+        self.sup_error.get().map(String::as_str)
     }
 
     /// Why the DWARF present could not be read (after [`Self::compile_units`]
@@ -492,16 +530,11 @@ impl AnalysedObject {
             ));
         }
         // dwz's supplementary file holds declarations shared between
-        // objects; an inlined function declared only there is not seen.
-        let dwarf_file = self.debug.as_ref().unwrap_or(&self.elf);
-        if let Some(sup) = dwarf_file
-            .sections()
-            .iter()
-            .find(|s| s.name == ".gnu_debugaltlink" || s.name == ".debug_sup")
-        {
+        // objects; without it, an inlined function declared only there is
+        // not seen.
+        if let Some(why) = self.sup_error() {
             msg.push_str(&format!(
-                " (its DWARF shares declarations with a dwz supplementary file ({}), which probeaddr does not read yet: a function inlined from a declaration there is not found)",
-                sup.name
+                " ({why}; a function inlined from a declaration there is not found)"
             ));
         }
         Error::new(ErrorKind::NotFound, msg)

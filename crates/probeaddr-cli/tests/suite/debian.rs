@@ -880,7 +880,7 @@ fn module_dwarf_gives_inlined_sites_lines_and_paths_as_perf_does() {
     }
     // Too many for perf ("Too many( > 128) probe point found"): count the
     // inlined_subroutine DIEs llvm-dwarfdump prints for it.
-    let dump = std::process::Command::new("llvm-dwarfdump")
+    let mut dump = std::process::Command::new("llvm-dwarfdump")
         .arg("--debug-info")
         .arg(&ko)
         .stdout(std::process::Stdio::piped())
@@ -889,13 +889,14 @@ fn module_dwarf_gives_inlined_sites_lines_and_paths_as_perf_does() {
     let mut inlined = 0;
     let mut after_tag = false;
     use std::io::BufRead;
-    for line in std::io::BufReader::new(dump.stdout.unwrap()).lines() {
+    for line in std::io::BufReader::new(dump.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         if after_tag && line.contains("DW_AT_abstract_origin") {
             inlined += usize::from(line.ends_with("\"__preempt_count_add\")"));
         }
         after_tag = line.ends_with("DW_TAG_inlined_subroutine");
     }
+    assert!(dump.wait().unwrap().success());
     assert_eq!(inlined, 665);
     assert_eq!(module_targets(&ko, "__preempt_count_add", &[]).len(), 665);
     // Every pin suggested for a module location selects it alone.

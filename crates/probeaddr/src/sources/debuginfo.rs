@@ -198,6 +198,119 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
     }
 }
 
+/// The dwz supplementary file a debug file refers to: `.gnu_debugaltlink`
+/// (a path, NUL, the file's build-id) or DWARF 5's `.debug_sup` (version 5,
+/// not itself supplementary, a path, NUL, a ULEB128 length and the build-id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupLink {
+    /// The path as written (absolute, or relative to the debug file).
+    pub path: PathBuf,
+    /// The supplementary file's build-id.
+    pub build_id: Vec<u8>,
+    /// The section that named it.
+    pub section: &'static str,
+}
+
+/// The supplementary file `debug` names, if any. `Err` says what is wrong
+/// with the section.
+pub fn sup_link(debug: &ElfObject) -> std::result::Result<Option<SupLink>, String> {
+    let data = |name: &str| {
+        debug
+            .sections()
+            .iter()
+            .find(|s| s.name == name && !s.is_nobits())
+            .and_then(|s| {
+                debug
+                    .data()
+                    .get(s.offset as usize..(s.offset + s.size) as usize)
+            })
+    };
+    let split = |raw: &[u8]| -> Option<(PathBuf, usize)> {
+        let nul = raw.iter().position(|&b| b == 0)?;
+        let path = std::str::from_utf8(&raw[..nul]).ok()?;
+        (!path.is_empty()).then(|| (PathBuf::from(path), nul + 1))
+    };
+    if let Some(raw) = data(".gnu_debugaltlink") {
+        let (path, rest) = split(raw).ok_or(".gnu_debugaltlink is not a path and a build-id")?;
+        return Ok(Some(SupLink {
+            path,
+            build_id: raw[rest..].to_vec(),
+            section: ".gnu_debugaltlink",
+        }));
+    }
+    if let Some(raw) = data(".debug_sup") {
+        let bad = || ".debug_sup is not version 5 naming a supplementary file".to_string();
+        match raw {
+            [5, 0, 0, rest @ ..] => {
+                let (path, at) = split(rest).ok_or_else(bad)?;
+                let mut r = gimli::EndianSlice::new(&rest[at..], gimli::LittleEndian);
+                let len = gimli::Reader::read_uleb128(&mut r).map_err(|_| bad())?;
+                let id = r.slice().get(..len as usize).ok_or_else(bad)?;
+                return Ok(Some(SupLink {
+                    path,
+                    build_id: id.to_vec(),
+                    section: ".debug_sup",
+                }));
+            }
+            // A supplementary file itself (is_supplementary = 1).
+            [5, 0, 1, ..] => return Ok(None),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(None)
+}
+
+/// Find and check the supplementary file `link` of `debug`, as gdb and
+/// elfutils do: the path as written (relative to the debug file's
+/// directory), the same path under each debug directory, then by build-id
+/// in each. A candidate of another build is skipped. `Err` lists what was
+/// looked at.
+pub fn find_sup(
+    debug: &ElfObject,
+    link: &SupLink,
+    search: &DebugSearch,
+) -> std::result::Result<ElfObject, String> {
+    let dir = debug.path().parent().unwrap_or(Path::new("/"));
+    let mut paths = vec![dir.join(&link.path)];
+    for d in &search.dirs {
+        // `/usr/lib/debug/.dwz/x` under `--debug-dir D` is `D/.dwz/x`.
+        let rel = link
+            .path
+            .strip_prefix("/usr/lib/debug")
+            .or_else(|_| link.path.strip_prefix("/"))
+            .unwrap_or(&link.path);
+        paths.push(d.join(rel));
+    }
+    paths.extend(build_id_paths(&link.build_id, &search.dirs));
+    paths.dedup();
+    let mut why = Vec::new();
+    for p in &paths {
+        if !p.is_file() {
+            why.push(format!("{} (absent)", p.display()));
+            continue;
+        }
+        match ElfObject::open(p) {
+            Ok(e) if e.build_id() == Some(&link.build_id[..]) || !search.check_build_id => {
+                return Ok(e)
+            }
+            Ok(e) => why.push(format!(
+                "{} (build-id {}, not {})",
+                p.display(),
+                e.build_id().map_or_else(|| "none".to_string(), hex),
+                hex(&link.build_id)
+            )),
+            Err(e) => why.push(format!("{} ({})", p.display(), e.message())),
+        }
+    }
+    Err(format!(
+        "its dwz supplementary file ({} names {}, build-id {}) was not found: looked at {}",
+        link.section,
+        link.path.display(),
+        hex(&link.build_id),
+        why.join(", ")
+    ))
+}
+
 fn check_build_id(object: &ElfObject, debug: &ElfObject, search: &DebugSearch) -> Result<()> {
     if !search.check_build_id {
         return Ok(());

@@ -53,7 +53,18 @@ pub struct CompUnits {
     cut_chain: std::sync::atomic::AtomicBool,
     /// `.debug_info` offsets of every unit, with code or not (read once).
     unit_starts: std::sync::OnceLock<Vec<usize>>,
+    /// The dwz supplementary file's DWARF (`.gnu_debugaltlink`,
+    /// `.debug_sup`): declarations and strings this object's DWARF refers
+    /// to with `DW_FORM_GNU_ref_alt` / `DW_FORM_GNU_strp_alt`.
+    sup: Option<Box<CompUnits>>,
 }
+
+/// An inlined site's origin in the supplementary file is keyed by its
+/// offset there with this bit set: the two files' offsets overlap.
+const SUP_KEY: usize = 1 << (usize::BITS - 2);
+
+/// Name, declaration file and line of a DIE.
+type Described = (Option<String>, Option<(String, String)>, Option<u64>);
 
 const SECTIONS: [gimli::SectionId; 10] = [
     gimli::SectionId::DebugInfo,
@@ -128,6 +139,7 @@ impl CompUnits {
             names: Mutex::new(HashMap::new()),
             cut_chain: std::sync::atomic::AtomicBool::new(false),
             unit_starts: std::sync::OnceLock::new(),
+            sup: None,
         };
         let dwarf = cu.dwarf();
         let mut ranges = Vec::new();
@@ -185,9 +197,38 @@ impl CompUnits {
                     gimli::LittleEndian,
                 ))
             };
-        match gimli::Dwarf::load(load) {
+        let mut d = match gimli::Dwarf::load(load) {
             Ok(d) => d,
             Err(never) => match never {},
+        };
+        if let Some(sup) = &self.sup {
+            d.set_sup(sup.dwarf());
+        }
+        d
+    }
+
+    /// Attach the dwz supplementary file's DWARF (found and checked by the
+    /// caller): names, declaration files and inlined functions declared
+    /// there are then found like the object's own.
+    pub fn set_sup(&mut self, sup: CompUnits) {
+        self.sup = Some(Box::new(sup));
+    }
+
+    /// Describe the DIE an origin attribute value refers to outside the
+    /// current unit: another unit of this file (`DW_FORM_ref_addr`) or the
+    /// supplementary file (`DW_FORM_GNU_ref_alt`).
+    fn describe_ref(
+        &self,
+        dwarf: &gimli::Dwarf<Slice<'_>>,
+        v: gimli::AttributeValue<Slice<'_>>,
+    ) -> Option<Described> {
+        match v {
+            gimli::AttributeValue::DebugInfoRef(d) => Some(self.describe_elsewhere(dwarf, d.0)),
+            gimli::AttributeValue::DebugInfoRefSup(d) => {
+                let (sup, sd) = (self.sup.as_deref()?, dwarf.sup()?);
+                Some(sup.describe_elsewhere(sd, d.0))
+            }
+            _ => None,
         }
     }
 
@@ -453,9 +494,22 @@ impl CompUnits {
                 }
             }
             for a in [gimli::DW_AT_abstract_origin, gimli::DW_AT_specification] {
-                if let Ok(Some(gimli::AttributeValue::UnitRef(o))) = die.attr_value(a) {
-                    cur = Some(o);
-                    break;
+                match die.attr_value(a) {
+                    Ok(Some(gimli::AttributeValue::UnitRef(o))) => {
+                        cur = Some(o);
+                        break;
+                    }
+                    // The rest of the chain is in another unit or file:
+                    // what it says fills what this unit did not.
+                    Ok(Some(v)) if name.is_none() || file.is_none() || line.is_none() => {
+                        if let Some((n, f, l)) = self.describe_ref(dwarf, v) {
+                            name = name.or(n);
+                            file = file.or(f);
+                            line = line.or(l);
+                            break;
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -677,6 +731,22 @@ impl CompUnits {
             let at = u32::try_from(at).ok()?;
             hits.extend(memmem::find_iter(info, &at.to_le_bytes()));
         }
+        // The supplementary file's strings and declarations are referred to
+        // by their offsets there (DW_FORM_GNU_strp_alt, DW_FORM_GNU_ref_alt),
+        // four bytes again.
+        let mut sup_refs = Vec::new();
+        if let Some(sup) = &self.sup {
+            for at in memmem::find_iter(sup.section(gimli::SectionId::DebugStr), &needle) {
+                sup_refs.push(at);
+            }
+            if !sup_refs.is_empty() {
+                sup_refs.extend(sup.dies_named(name));
+            }
+        }
+        for r in sup_refs {
+            let r = u32::try_from(r).ok()?;
+            hits.extend(memmem::find_iter(info, &r.to_le_bytes()));
+        }
         if hits.is_empty() {
             return Some(Vec::new());
         }
@@ -731,31 +801,59 @@ impl CompUnits {
         Some(out)
     }
 
+    /// The `.debug_info` offsets of every DIE named `name` (a supplementary
+    /// file's declarations: it has no code, so every unit is read).
+    fn dies_named(&self, name: &str) -> Vec<usize> {
+        let dwarf = self.dwarf();
+        let mut out = Vec::new();
+        let mut units = dwarf.units();
+        while let Ok(Some(h)) = units.next() {
+            let Some(start) = h.offset().as_debug_info_offset().map(|o| o.0) else {
+                continue;
+            };
+            let Ok(unit) = gimli::Unit::new(&dwarf, h) else {
+                continue;
+            };
+            let mut cursor = unit.entries();
+            while let Ok(Some((_, die))) = cursor.next_dfs() {
+                let Ok(Some(v)) = die.attr_value(gimli::DW_AT_name) else {
+                    continue;
+                };
+                if dwarf
+                    .attr_string(&unit, v)
+                    .is_ok_and(|n| n.slice() == name.as_bytes())
+                {
+                    out.push(start + die.offset().0);
+                }
+            }
+        }
+        out
+    }
+
     /// Name and declaration file of the DIE at `.debug_info` offset `at`,
     /// in whatever unit holds it (a dwz partial unit).
-    fn describe_elsewhere(&self, dwarf: &gimli::Dwarf<Slice<'_>>, at: usize) -> NameAndDecl {
+    fn describe_elsewhere(&self, dwarf: &gimli::Dwarf<Slice<'_>>, at: usize) -> Described {
         let starts = self.unit_starts(dwarf);
         let Some(&start) = starts
             .partition_point(|&s| s <= at)
             .checked_sub(1)
             .and_then(|i| starts.get(i))
         else {
-            return (None, None);
+            return (None, None, None);
         };
         let Ok(h) = dwarf
             .debug_info
             .header_from_offset(gimli::DebugInfoOffset(start))
         else {
-            return (None, None);
+            return (None, None, None);
         };
         if at >= start + h.length_including_self() {
-            return (None, None);
+            return (None, None, None);
         }
         let Ok(unit) = gimli::Unit::new(dwarf, h) else {
-            return (None, None);
+            return (None, None, None);
         };
-        let (n, f, _) = self.describe(dwarf, &unit, gimli::UnitOffset(at - start));
-        (n, f)
+        self.describe(dwarf, &unit, gimli::UnitOffset(at - start))
     }
 
     /// The `.debug_info` offset of every unit, from their headers alone,
@@ -823,19 +921,29 @@ impl CompUnits {
                 let key = match die.attr_value(gimli::DW_AT_abstract_origin) {
                     Ok(Some(gimli::AttributeValue::UnitRef(o))) => base + o.0,
                     Ok(Some(gimli::AttributeValue::DebugInfoRef(d))) => d.0,
+                    Ok(Some(gimli::AttributeValue::DebugInfoRefSup(d))) => SUP_KEY | d.0,
                     _ => base + die.offset().0,
                 };
                 let (name, decl) = names
                     .entry(key)
                     .or_insert_with(|| {
-                        if let Some(o) = key
+                        let (n, f, _) = if key & SUP_KEY != 0 {
+                            self.describe_ref(
+                                &dwarf,
+                                gimli::AttributeValue::DebugInfoRefSup(gimli::DebugInfoOffset(
+                                    key & !SUP_KEY,
+                                )),
+                            )
+                            .unwrap_or_default()
+                        } else if let Some(o) = key
                             .checked_sub(base)
                             .filter(|o| *o < unit.header.length_including_self())
                         {
-                            let (n, f, _) = self.describe(&dwarf, &unit, gimli::UnitOffset(o));
-                            return (n, f);
-                        }
-                        self.describe_elsewhere(&dwarf, key)
+                            self.describe(&dwarf, &unit, gimli::UnitOffset(o))
+                        } else {
+                            self.describe_elsewhere(&dwarf, key)
+                        };
+                        (n, f)
                     })
                     .clone();
                 // An instance inside an instance of the same function (out
