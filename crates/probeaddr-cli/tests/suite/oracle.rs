@@ -1,6 +1,6 @@
 //! Independent answers from binutils, gdb and perf, parsed from their text output.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -411,4 +411,135 @@ pub fn gdb_break_address(bin: &Path, spec: &str) -> u64 {
         .nth(1)
         .unwrap_or_else(|| panic!("gdb said: {text}"));
     hex(at.split([':', ' ']).next().unwrap())
+}
+
+/// Inlined functions by name: the entries elfutils prints, and how many
+/// instances have only `DW_AT_ranges`.
+pub type InlinedByName = (BTreeMap<String, BTreeSet<u64>>, BTreeMap<String, usize>);
+
+/// One DIE as `eu-readelf --debug-dump=info` prints it.
+#[derive(Default)]
+struct EuDie {
+    off: u64,
+    depth: usize,
+    tag: String,
+    name: Option<String>,
+    /// (in the supplementary file, offset) of DW_AT_abstract_origin or
+    /// DW_AT_specification.
+    origin: Option<(bool, u64)>,
+    entry_pc: Option<u64>,
+    low_pc: Option<u64>,
+}
+
+/// Every DIE of `file`, by offset, and their order.
+fn eu_dies(file: &Path) -> (BTreeMap<u64, usize>, Vec<EuDie>) {
+    let text = run(Command::new("eu-readelf")
+        .arg("--debug-dump=info")
+        .arg(file));
+    let mut by_off = BTreeMap::new();
+    let mut dies: Vec<EuDie> = Vec::new();
+    let bracket = |v: &str| {
+        let v = v.trim_start().strip_prefix('[')?;
+        u64::from_str_radix(v.split(']').next()?.trim(), 16).ok()
+    };
+    for line in text.lines() {
+        // ` [    4b]    imported_unit        abbrev: 105`
+        if let Some(rest) = line.strip_prefix(" [") {
+            if let (Some(off), Some((_, after))) =
+                (bracket(&format!("[{rest}")), rest.split_once(']'))
+            {
+                if after.contains("abbrev:") {
+                    let depth = after.len() - after.trim_start().len();
+                    by_off.insert(off, dies.len());
+                    dies.push(EuDie {
+                        off,
+                        depth,
+                        tag: after.split_whitespace().next().unwrap_or("").to_string(),
+                        ..EuDie::default()
+                    });
+                    continue;
+                }
+            }
+        }
+        let Some(d) = dies.last_mut() else { continue };
+        let mut w = line.split_whitespace();
+        let (Some(attr), Some(form)) = (w.next(), w.next()) else {
+            continue;
+        };
+        let value = line.split_once(form).map_or("", |x| x.1);
+        match attr {
+            "name" => d.name = value.split('"').nth(1).map(str::to_string),
+            "abstract_origin" | "specification" if d.origin.is_none() => {
+                d.origin = bracket(value).map(|o| (form == "(GNU_ref_alt)", o));
+            }
+            "entry_pc" | "low_pc" => {
+                let v = value
+                    .split("+0x")
+                    .nth(1)
+                    .and_then(|h| u64::from_str_radix(h.split_whitespace().next()?, 16).ok());
+                if attr == "entry_pc" {
+                    d.entry_pc = v;
+                } else {
+                    d.low_pc = v;
+                }
+            }
+            _ => {}
+        }
+    }
+    (by_off, dies)
+}
+
+/// elfutils' reading of a dwz-compressed debug file and its supplementary
+/// file (`eu-readelf --debug-dump=info` of each): every function inlined in
+/// `debug`, with the `DW_AT_entry_pc` (else `DW_AT_low_pc`) of each of its
+/// inlined instances, the
+/// origins followed into `sup` (`DW_FORM_GNU_ref_alt`). An instance inside
+/// an instance of the same function is part of it and left out (as perf).
+/// Instances with only `DW_AT_ranges` are counted apart: the dump does not
+/// print their addresses.
+pub fn eu_inlined_sites_with_sup(debug: &Path, sup: &Path) -> InlinedByName {
+    let files = [eu_dies(debug), eu_dies(sup)];
+    // The DIE an origin chain ends at, and its name.
+    let resolve = |mut alt: bool, mut off: u64| -> ((bool, u64), Option<String>) {
+        for _ in 0..8 {
+            let (by, dies) = &files[usize::from(alt)];
+            let Some(d) = by.get(&off).map(|&i| &dies[i]) else {
+                break;
+            };
+            match (&d.name, d.origin) {
+                (None, Some((a, o))) => {
+                    alt |= a;
+                    off = o;
+                }
+                (n, _) => return ((alt, off), n.clone()),
+            }
+        }
+        ((alt, off), None)
+    };
+    let mut out: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    let mut ranges_only: BTreeMap<String, usize> = BTreeMap::new();
+    let mut stack: Vec<(usize, (bool, u64))> = Vec::new();
+    for d in &files[0].1 {
+        while stack.last().is_some_and(|(depth, _)| *depth >= d.depth) {
+            stack.pop();
+        }
+        if d.tag != "subprogram" && d.tag != "inlined_subroutine" {
+            continue;
+        }
+        let (key, name) = match d.origin {
+            Some((a, o)) => resolve(a, o),
+            None => ((false, d.off), d.name.clone()),
+        };
+        if d.tag == "inlined_subroutine" && !stack.iter().any(|(_, k)| *k == key) {
+            match (name, d.entry_pc.or(d.low_pc)) {
+                (Some(n), Some(e)) => {
+                    out.entry(n).or_default().insert(e);
+                }
+                (Some(n), None) => *ranges_only.entry(n).or_default() += 1,
+                _ => {}
+            }
+        }
+        stack.push((d.depth, key));
+    }
+    (out, ranges_only)
 }

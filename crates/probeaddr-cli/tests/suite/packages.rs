@@ -2,7 +2,7 @@
 //! distribution's debug files contain that fixtures do not, checked against
 //! readelf and perf probe.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -694,14 +694,133 @@ fn inlined_sites_whose_declaration_dwz_moved_to_a_partial_unit() {
             .collect();
     ours.sort();
     assert_eq!(ours, want);
+}
+
+#[test]
+fn inlined_sites_declared_in_the_dwz_supplementary_file() {
     // The spake plugin's debug file refers to krb5's dwz supplementary file
-    // (.gnu_debugaltlink), which is not read: a name not found says so.
+    // (.gnu_debugaltlink: /usr/lib/debug/.dwz/x86_64-linux-gnu/libkrb5-3.debug)
+    // for 222 inlined functions' declarations (DW_FORM_GNU_ref_alt) and 596
+    // names (DW_FORM_GNU_strp_alt). perf matches the declaration but finds
+    // no instance; llvm-dwarfdump reads no unit of it; elfutils reads both.
     let spake = "/usr/lib/x86_64-linux-gnu/krb5/plugins/preauth/spake.so";
-    let e = probeaddr(["resolve", "-x", spake, "no_such_function"]).error();
+    let id = oracle::readelf_build_id(Path::new(spake));
+    let debug = PathBuf::from(format!(
+        "/usr/lib/debug/.build-id/{}/{}.debug",
+        &id[..2],
+        &id[2..]
+    ));
+    let sup = Path::new("/usr/lib/debug/.dwz/x86_64-linux-gnu/libkrb5-3.debug");
     assert!(
-        e.contains("shares declarations with a dwz supplementary file (.gnu_debugaltlink)"),
+        debug.exists() && sup.exists(),
+        "install libkrb5-dbg (scripts/test does)"
+    );
+    let (want, ranges_only) = oracle::eu_inlined_sites_with_sup(&debug, sup);
+    assert_eq!(want.len(), 89, "{:?}", want.keys());
+    assert_eq!(want["explicit_bzero"].len(), 14);
+    assert_eq!(want["zapfree"].len(), 14);
+    let mut args = vec!["resolve", "-x", spake, "--format", "json"];
+    let names: BTreeSet<&String> = want.keys().chain(ranges_only.keys()).collect();
+    args.extend(names.iter().map(|n| n.as_str()));
+    let rows = probeaddr(&args).json();
+    let mut ours: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| !r["inlined_into"].is_null()) {
+        ours.entry(r["function"].as_str().unwrap().to_string())
+            .or_default()
+            .insert(hexfield(r, "addr"));
+    }
+    // Ours has every entry elfutils prints, and one more per instance that
+    // has only DW_AT_ranges; eu-addr2line confirms each of those.
+    let mut confirmed = 0;
+    for &name in &names {
+        let addrs = want.get(name).cloned().unwrap_or_default();
+        let got = ours.get(name).cloned().unwrap_or_default();
+        assert!(
+            got.is_superset(&addrs),
+            "{name}: elfutils {addrs:x?} ours {got:x?}"
+        );
+        let extra: Vec<u64> = got.difference(&addrs).copied().collect();
+        assert_eq!(
+            extra.len(),
+            ranges_only.get(name).copied().unwrap_or(0),
+            "{name}: {extra:x?}"
+        );
+        for a in extra {
+            let chain = oracle::eu_inline_chain(Path::new(spake), a);
+            assert!(
+                chain.iter().any(|f| f == name),
+                "{name} at {a:#x}: elfutils says {chain:?}"
+            );
+            confirmed += 1;
+        }
+    }
+    assert!(ours.keys().all(|n| names.contains(n)));
+    assert_eq!(confirmed, ranges_only.values().sum::<usize>());
+    assert_eq!(confirmed, 5);
+    // A debug file whose .gnu_debugaltlink names a file that is nowhere
+    // (found first: --debug-dir is searched before /usr/lib/debug): the
+    // inlined functions declared there are missing, and a name not found
+    // says which file and where it was looked for.
+    let dir = super::fixtures::Scratch::new("nosup");
+    let link = dir.join("altlink");
+    let mut raw = b"/nonexistent/dwz/krb5.debug\0".to_vec();
+    let sup_id = oracle::readelf_build_id(sup);
+    let sup_bytes: Vec<u8> = (0..sup_id.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&sup_id[i..i + 2], 16).unwrap())
+        .collect();
+    raw.extend(&sup_bytes);
+    std::fs::write(&link, raw).unwrap();
+    let at = dir.join(".build-id").join(&id[..2]);
+    std::fs::create_dir_all(&at).unwrap();
+    let copy = at.join(format!("{}.debug", &id[2..]));
+    let st = Command::new("objcopy")
+        .arg(format!(
+            "--update-section=.gnu_debugaltlink={}",
+            link.display()
+        ))
+        .arg(&debug)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let d = dir.to_str().unwrap();
+    let e = probeaddr(["resolve", "-x", spake, "--debug-dir", d, "explicit_bzero"]).error();
+    let missing = e.clone();
+    assert!(
+        e.contains(".gnu_debugaltlink names /nonexistent/dwz/krb5.debug, build-id ff9873d6566d04c8bda6113d864b0cf00e3beac5) was not found")
+            && e.contains(&format!("{d}/.build-id/ff/9873d6566d04c8bda6113d864b0cf00e3beac5.debug (absent)")),
         "{e}"
     );
+    // DWARF 5 names it in .debug_sup instead (version 5, not itself
+    // supplementary, the path, a ULEB128 length, the build-id).
+    let mut raw = vec![5, 0, 0];
+    raw.extend(sup.to_str().unwrap().as_bytes());
+    raw.push(0);
+    raw.push(sup_bytes.len() as u8);
+    raw.extend(&sup_bytes);
+    std::fs::write(&link, raw).unwrap();
+    let st = Command::new("objcopy")
+        .args(["--remove-section=.gnu_debugaltlink"])
+        .arg(format!("--add-section=.debug_sup={}", link.display()))
+        .arg(&debug)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let rows = probeaddr([
+        "resolve",
+        "-x",
+        spake,
+        "--debug-dir",
+        d,
+        "explicit_bzero",
+        "--format",
+        "json",
+    ])
+    .json();
+    let got: BTreeSet<u64> = rows.iter().map(|r| hexfield(r, "addr")).collect();
+    assert_eq!(got, want["explicit_bzero"], "{missing}");
 }
 
 #[test]
