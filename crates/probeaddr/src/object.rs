@@ -300,8 +300,17 @@ impl AnalysedObject {
     /// directory, and it covers globals too) unless it contradicts the
     /// symbol's `STT_FILE` basename, which is then kept.
     pub fn source_file(&self, idx: &SymbolIndex, s: &Symbol) -> Option<SourceFile> {
-        let stt = idx.file(s);
+        let name = idx.name(s);
+        if let Some(padded) = padded_function(idx, s, name) {
+            return self.source_file(idx, padded);
+        }
+        let mut stt = idx.file(s);
         let unit = self.compile_units().and_then(|u| u.unit_at(s.addr));
+        if name.starts_with(".L") && unit.is_some() {
+            // An assembler label objtool kept: it follows the last file's
+            // symbols, not its own file's. It is where its code is.
+            stt = None;
+        }
         match (unit, stt) {
             (Some(u), Some(f)) if basename(&u.name) != basename(f) => Some(SourceFile {
                 shown: f.to_string(),
@@ -512,6 +521,8 @@ impl AnalysedObject {
                 .all(|s| split_variant(idx.name(s)).1 == Variant::Cold)
             {
                 "only a .cold part (split-off cold code, never an entry point; name one exactly, as in 'foo.cold', to probe that cold path)"
+            } else if let Some(f) = func.as_str().strip_prefix("__pfx_") {
+                &format!("the padding before {f} (objtool's __pfx_ symbol, where a call-depth or FineIBT thunk may be patched in), not a function: probe '{f}'")
             } else {
                 "a data object or label, not a function"
             };
@@ -696,4 +707,18 @@ impl AnalysedObject {
         }
         Ok(out)
     }
+}
+
+/// The function a padding symbol pads: objtool's `__pfx_NAME` (and clang's
+/// `__cfi_NAME`) are the bytes right before `NAME`. They are appended to the
+/// symbol table after the last object's own symbols, so their `STT_FILE` is
+/// that object's (every `__pfx_*` of Debian's 6.12 kernel claims
+/// `usercopy_64.c`): their file is their function's.
+fn padded_function<'a>(idx: &'a SymbolIndex, s: &Symbol, name: &str) -> Option<&'a Symbol> {
+    let base = name
+        .strip_prefix("__pfx_")
+        .or_else(|| name.strip_prefix("__cfi_"))?;
+    let end = LinkAddr(s.addr.get().checked_add(s.size.max(1))?);
+    idx.functions_containing(end)
+        .find(|f| f.addr == end && idx.name(f) == base)
 }

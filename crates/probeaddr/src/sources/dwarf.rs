@@ -992,22 +992,29 @@ fn entry_and_ranges(
 ) -> Option<(u64, Vec<(u64, u64)>)> {
     let mut rs = dwarf.die_ranges(unit, die).ok()?;
     let mut ranges = Vec::new();
+    // An instance whose ranges are all empty (its code was merged into its
+    // caller's: strnlen inside __fortify_strlen inside strcpy) still has an
+    // entry, its DW_AT_entry_pc; llvm-dwarfdump lists it. (gimli drops
+    // empty ranges, so the first range cannot stand in for it.)
+    let mut first_empty = None;
     while let Ok(Some(r)) = rs.next() {
         if r.begin < r.end {
             ranges.push((r.begin, r.end));
+        } else if first_empty.is_none() && r.begin != 0 {
+            first_empty = Some(r.begin);
         }
     }
     let low = match die.attr_value(gimli::DW_AT_low_pc) {
         Ok(Some(v)) => dwarf.attr_address(unit, v).ok().flatten(),
         _ => None,
     };
-    let begin = low.or_else(|| ranges.first().map(|r| r.0))?;
+    let begin = low.or_else(|| ranges.first().map(|r| r.0)).or(first_empty);
     let entry = match die.attr_value(gimli::DW_AT_entry_pc) {
         Ok(Some(
             v @ (gimli::AttributeValue::Addr(_) | gimli::AttributeValue::DebugAddrIndex(_)),
         )) => dwarf.attr_address(unit, v).ok().flatten(),
-        Ok(Some(v)) => v.udata_value().and_then(|o| begin.checked_add(o)),
+        Ok(Some(v)) => v.udata_value().and_then(|o| begin?.checked_add(o)),
         _ => None,
     };
-    Some((entry.unwrap_or(begin), ranges))
+    Some((entry.or(begin)?, ranges))
 }
