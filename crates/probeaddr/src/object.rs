@@ -665,6 +665,20 @@ impl AnalysedObject {
                 units.dedup();
                 only = Some(units);
             }
+        } else if only.is_some() {
+            // A pattern: the copies' units miss a matching static inlined
+            // only elsewhere. The names it matches are in the string
+            // table: read the units naming each, or, when there are many,
+            // every unit.
+            only = cu.strings_matching(&want, 64).and_then(|names| {
+                let mut units = only.take().unwrap_or_default();
+                for n in names {
+                    units.extend(cu.units_naming(&n)?);
+                }
+                units.sort_unstable();
+                units.dedup();
+                Some(units)
+            });
         }
         let sites = match file {
             Some(f) => {

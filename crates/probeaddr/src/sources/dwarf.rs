@@ -801,6 +801,32 @@ impl CompUnits {
         Some(out)
     }
 
+    /// The distinct strings of `.debug_str` (and the supplementary file's)
+    /// that pass `want`, or `None` if more than `max` do, or if names may be
+    /// elsewhere (`DW_FORM_strx`). Names short enough for the compiler to
+    /// write inline (`DW_FORM_string`, under four bytes with GCC) are not
+    /// seen: a pattern is for names longer than that.
+    pub fn strings_matching(&self, want: &dyn Fn(&str) -> bool, max: usize) -> Option<Vec<String>> {
+        if !self.section(gimli::SectionId::DebugStrOffsets).is_empty() {
+            return None;
+        }
+        let mut out = std::collections::BTreeSet::new();
+        let sup = self
+            .sup
+            .as_deref()
+            .map(|s| s.section(gimli::SectionId::DebugStr));
+        for strs in std::iter::once(self.section(gimli::SectionId::DebugStr)).chain(sup) {
+            for s in strs.split(|&b| b == 0) {
+                if let Ok(s) = std::str::from_utf8(s) {
+                    if !s.is_empty() && want(s) && out.insert(s.to_string()) && out.len() > max {
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(out.into_iter().collect())
+    }
+
     /// The `.debug_info` offsets of every DIE named `name` (a supplementary
     /// file's declarations: it has no code, so every unit is read).
     fn dies_named(&self, name: &str) -> Vec<usize> {
