@@ -593,24 +593,7 @@ fn definitions_for_a_kernel_that_runs_another_build_are_refused() {
 fn every_dups_pin_resolves_to_its_instance_alone() {
     let r = root();
     let v = vmlinux(&r);
-    let run = probeaddr(["dups", "-k", &v, "--offline", "--format", "json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let d: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
-    assert!(d.iter().all(|g| {
-        let n = g["name"].as_str().unwrap();
-        !n.starts_with("__pfx_") && !n.starts_with(".L") && !n.ends_with(".cold")
-    }));
-    let mut pins: Vec<(String, u64)> = Vec::new();
-    for g in &d {
-        for i in g["instances"].as_array().unwrap() {
-            let text = matches!(i["type"].as_str().unwrap(), "t" | "T" | "w" | "W");
-            match i["pin"].as_str() {
-                Some(p) => pins.push((p.to_string(), hexfield(i, "address"))),
-                // Every function instance with a file has one.
-                None => assert!(!text || i["file"].is_null(), "{}: {i}", g["name"]),
-            }
-        }
-    }
+    let (d, pins) = dups_pins_round_trip(&v);
     assert!(pins.len() > 800, "{}", pins.len());
     // The two copies of binfmt_elf.c's statics: fs/binfmt_elf.c is
     // #included by fs/compat_binfmt_elf.c, so no file names the first
@@ -635,10 +618,35 @@ fn every_dups_pin_resolves_to_its_instance_alone() {
             "elf_core_dump@compat_binfmt_elf.c"
         ]
     );
+}
+
+/// `dups -k V` on a vmlinux: no padding, label or `.cold` name is listed,
+/// every function instance with a file has a pin, and every pin, resolved
+/// with `--unique`, gives that instance alone, at a FUNC readelf lists.
+/// Returns the groups and the `(pin, address)` pairs.
+pub(super) fn dups_pins_round_trip(v: &str) -> (Vec<serde_json::Value>, Vec<(String, u64)>) {
+    let run = probeaddr(["dups", "-k", v, "--offline", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let d: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert!(d.iter().all(|g| {
+        let n = g["name"].as_str().unwrap();
+        !n.starts_with("__pfx_") && !n.starts_with(".L") && !n.ends_with(".cold")
+    }));
+    let mut pins: Vec<(String, u64)> = Vec::new();
+    for g in &d {
+        for i in g["instances"].as_array().unwrap() {
+            let text = matches!(i["type"].as_str().unwrap(), "t" | "T" | "w" | "W");
+            match i["pin"].as_str() {
+                Some(p) => pins.push((p.to_string(), hexfield(i, "address"))),
+                // Every function instance with a file has one.
+                None => assert!(!text || i["file"].is_null(), "{}: {i}", g["name"]),
+            }
+        }
+    }
     let mut args = vec![
         "resolve".to_string(),
         "-k".into(),
-        v.clone(),
+        v.to_string(),
         "--offline".into(),
         "--no-inlines".into(),
         "--unique".into(),
@@ -654,7 +662,7 @@ fn every_dups_pin_resolves_to_its_instance_alone() {
             .or_default()
             .push(hexfield(l, "func_addr"));
     }
-    let funcs = oracle::readelf_funcs(std::path::Path::new(&v), false);
+    let funcs = oracle::readelf_funcs(std::path::Path::new(v), false);
     let values: BTreeSet<u64> = funcs.iter().map(|f| f.value).collect();
     for (pin, addr) in &pins {
         assert_eq!(by_point.get(pin), Some(&vec![*addr]), "{pin}");
@@ -663,6 +671,7 @@ fn every_dups_pin_resolves_to_its_instance_alone() {
             "{pin}: readelf has no FUNC at {addr:#x}"
         );
     }
+    (d, pins)
 }
 
 /// A kernel `.cold` part named exactly is a probe point (an error path),
@@ -830,22 +839,26 @@ fn xfs_ko() -> PathBuf {
         .join("kernel/fs/xfs/xfs.ko")
 }
 
-/// Our `MOD:SYM+0xOFF` targets of `point` in `ko`, as perf prints them
-/// (`SYM+DECIMAL`).
-fn module_targets(ko: &std::path::Path, point: &str, extra: &[&str]) -> BTreeSet<String> {
+/// Our kprobe targets of `point` in `ko` as perf prints them (`SYM+DECIMAL`,
+/// sorted, repeats kept): each location by the symbol holding it, as perf
+/// names it even where that name is not unique in the module.
+pub(super) fn module_targets(ko: &std::path::Path, point: &str, extra: &[&str]) -> Vec<String> {
     let mut a = vec!["resolve", "-m", ko.to_str().unwrap(), point, "--offline"];
     a.extend(extra);
     a.extend(["--format", "json"]);
-    probeaddr(&a)
+    let mut v: Vec<String> = probeaddr(&a)
         .json()
         .iter()
         .map(|r| {
-            let m = r["forms"]["module"].as_str().unwrap();
-            let (sym, off) = m.split_once(':').unwrap().1.rsplit_once('+').unwrap();
-            let off = u64::from_str_radix(off.trim_start_matches("0x"), 16).unwrap();
-            format!("{sym}+{off}")
+            format!(
+                "{}+{}",
+                r["symbol"].as_str().unwrap(),
+                hexfield(r, "offset")
+            )
         })
-        .collect()
+        .collect();
+    v.sort();
+    v
 }
 
 #[test]

@@ -1,4 +1,5 @@
 mod debian;
+mod debian612;
 mod debuginfod;
 mod errors;
 mod fixtures;

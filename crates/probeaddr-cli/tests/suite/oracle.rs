@@ -140,19 +140,22 @@ pub fn perf_probe_kernel_targets(vmlinux: &Path, point: &str) -> Vec<String> {
 }
 
 /// `perf probe -m KO -D POINT`: each kprobe target perf would define in
-/// the module, as `SYM+OFFSET` (decimal, module name dropped).
-pub fn perf_probe_module_targets(ko: &Path, point: &str) -> BTreeSet<String> {
+/// the module, as `SYM+OFFSET` (decimal, module name dropped), sorted,
+/// repeats kept (perf names every copy of a duplicated static alike).
+pub fn perf_probe_module_targets(ko: &Path, point: &str) -> Vec<String> {
     let out = Command::new("perf")
         .args(["probe", "-q", "-m"])
         .arg(ko)
         .args(["-D", point])
         .output()
         .expect("perf (Debian linux-perf) is needed");
-    String::from_utf8_lossy(&out.stdout)
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
         .map(|t| t.split_once(':').map_or(t, |(_, s)| s).to_string())
-        .collect()
+        .collect();
+    v.sort();
+    v
 }
 
 /// `perf probe -x BIN -D POINT`: the file offsets of the uprobes perf would define.
@@ -343,61 +346,85 @@ pub fn eu_inline_chain(bin: &Path, addr: u64) -> Vec<String> {
 /// `DW_TAG_inlined_subroutine` whose origin is named `name`, else its
 /// `DW_AT_low_pc`, else the first of its `DW_AT_ranges`. Sorted.
 pub fn llvm_inlined_entries(debug: &Path, name: &str) -> Vec<u64> {
-    let text = run(Command::new("llvm-dwarfdump")
+    llvm_inlined_entries_of(debug, &[name])
+        .remove(name)
+        .unwrap()
+}
+
+/// [`llvm_inlined_entries`] for several names, from one dump.
+pub fn llvm_inlined_entries_of(debug: &Path, names: &[&str]) -> BTreeMap<String, Vec<u64>> {
+    use std::io::BufRead;
+    // Streamed: a kernel's dump is gigabytes of text.
+    let mut child = Command::new("llvm-dwarfdump")
         .arg("--debug-info")
-        .arg(debug));
-    let origin = format!("\"{name}\")");
-    let mut out = Vec::new();
-    let mut lines = text.lines().peekable();
-    let mut tag = "";
-    while let Some(l) = lines.next() {
-        if let Some(t) = l.split("DW_TAG_").nth(1) {
-            tag = t.split_whitespace().next().unwrap_or("");
+        .arg(debug)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("llvm-dwarfdump (Debian llvm) is needed");
+    let origins: Vec<(String, &str)> = names.iter().map(|n| (format!("\"{n}\")"), *n)).collect();
+    let val = |s: &str| {
+        let h = s
+            .split("(0x")
+            .nth(1)?
+            .split(|c: char| !c.is_ascii_hexdigit())
+            .next()?;
+        u64::from_str_radix(h, 16).ok()
+    };
+    let mut out: BTreeMap<String, Vec<u64>> =
+        names.iter().map(|n| (n.to_string(), Vec::new())).collect();
+    type Reading<'a> = Option<(&'a str, Option<u64>, Option<u64>, Option<u64>)>;
+    // (name, entry_pc, low_pc, first non-empty range) of the matching DIE being read.
+    let mut cur: Reading<'_> = None;
+    let mut inlined = false;
+    let finish = |cur: &mut Reading<'_>, out: &mut BTreeMap<String, Vec<u64>>| {
+        if let Some((n, e, l, r)) = cur.take() {
+            out.get_mut(n).unwrap().extend(e.or(l).or(r));
+        }
+    };
+    for l in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let l = l.unwrap();
+        if l.contains("DW_TAG_") || l.trim().is_empty() {
+            finish(&mut cur, &mut out);
+            if l.contains("DW_TAG_") {
+                inlined = l.contains("DW_TAG_inlined_subroutine");
+            }
             continue;
         }
-        if tag != "inlined_subroutine"
-            || !l.contains("DW_AT_abstract_origin")
-            || !l.ends_with(&origin)
-        {
+        if inlined && cur.is_none() && l.contains("DW_AT_abstract_origin") {
+            if let Some((_, n)) = origins.iter().find(|(o, _)| l.ends_with(o.as_str())) {
+                cur = Some((n, None, None, None));
+            }
             continue;
         }
-        let (mut entry, mut low, mut first_range) = (None, None, None);
-        while let Some(n) = lines.peek() {
-            if n.trim().is_empty() || n.contains("DW_TAG_") {
-                break;
-            }
-            let n = lines.next().unwrap();
-            let val = |s: &str| {
-                let h = s
-                    .split("(0x")
-                    .nth(1)?
-                    .split(|c: char| !c.is_ascii_hexdigit())
-                    .next()?;
-                u64::from_str_radix(h, 16).ok()
-            };
-            if n.contains("DW_AT_entry_pc") {
-                entry = val(n);
-            } else if n.contains("DW_AT_low_pc") {
-                low = val(n);
-            } else if first_range.is_none() && n.trim_start().starts_with("[0x") {
-                first_range = u64::from_str_radix(
-                    n.trim_start()
-                        .trim_start_matches("[0x")
-                        .split(',')
-                        .next()
-                        .unwrap(),
-                    16,
-                )
-                .ok();
+        let Some((_, entry, low, range)) = cur.as_mut() else {
+            continue;
+        };
+        if l.contains("DW_AT_entry_pc") {
+            *entry = val(&l);
+        } else if l.contains("DW_AT_low_pc") {
+            *low = val(&l);
+        } else if range.is_none() && l.trim_start().starts_with("[0x") {
+            // `[0xBEGIN, 0xEND)`: the first one that is not empty.
+            let mut it = l.trim_start().trim_start_matches('[').split(", ");
+            let b = it
+                .next()
+                .and_then(|b| u64::from_str_radix(b.trim_start_matches("0x"), 16).ok());
+            let e = it.next().and_then(|e| {
+                u64::from_str_radix(e.trim_start_matches("0x").trim_end_matches(')'), 16).ok()
+            });
+            if let (Some(b), Some(e)) = (b, e) {
+                if b < e {
+                    *range = Some(b);
+                }
             }
         }
-        if let Some(a) = entry.or(low).or(first_range) {
-            out.push(a);
-        }
-        tag = "";
     }
-    out.sort();
-    out.dedup();
+    finish(&mut cur, &mut out);
+    assert!(child.wait().unwrap().success(), "llvm-dwarfdump failed");
+    for v in out.values_mut() {
+        v.sort();
+        v.dedup();
+    }
     out
 }
 
