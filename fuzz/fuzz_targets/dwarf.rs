@@ -21,5 +21,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = cu.rows_of_unit_at(LinkAddr(a));
     }
     let _ = cu.inlined_sites(&|_| true, None, None);
+    let _ = cu.units_naming("helper");
+    let _ = cu.strings_matching(&|s| s.starts_with('h'), 8);
     let _ = cu.has_split_units();
 });

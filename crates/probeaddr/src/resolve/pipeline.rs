@@ -477,7 +477,7 @@ impl ElfTarget<'_> {
             // (the layout that gave them unique addresses is ours alone).
             let in_section = elf.section_offset(s.section, s.addr).unwrap_or(0);
             loc.func_addr = LinkAddr(in_section);
-            loc.addr = LinkAddr(in_section + loc.offset);
+            loc.addr = LinkAddr(in_section.saturating_add(loc.offset));
         }
         Ok(loc)
     }
