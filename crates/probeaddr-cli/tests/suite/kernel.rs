@@ -1092,3 +1092,49 @@ fn missing_or_unreadable_sysfs_files() {
     let r = w.json(&["init_once@fs/proc/inode.c"]);
     assert!(r[0]["forms"]["address"].is_string());
 }
+
+/// The running kernel's own kprobe blacklist (debugfs, under --sysfs here)
+/// is read when linking: a module function it lists is refused although
+/// nothing in the .ko says so, and nothing else is.
+#[test]
+fn the_running_kernels_kprobe_blacklist_refuses_what_it_lists() {
+    let w = world("kbl");
+    let all = oracle::readelf_all(&w.ko);
+    let secs = oracle::readelf_sections(&w.ko);
+    let s = all
+        .iter()
+        .find(|s| s.0 == "fixmod_create" && s.2 == "FUNC")
+        .unwrap();
+    let at = w.bases[&secs[&s.3.parse::<u32>().unwrap()]] + s.1;
+    let dbg = w.sysfs().join("kernel/debug/kprobes");
+    std::fs::create_dir_all(&dbg).unwrap();
+    std::fs::write(
+        dbg.join("blacklist"),
+        format!(
+            "0x{at:016x}-0x{:016x}\tfixmod_create\n0x0000000000000000-0x0000000000000000\thidden\n",
+            at + 0x10
+        ),
+    )
+    .unwrap();
+    let point = r#"module("fixmod").function("fixmod_create")"#;
+    let r = w.json(&[point]);
+    assert_eq!(hexfield(&r[0], "runtime_addr"), at, "{}", r[0]);
+    let why = r[0]["kprobe_refused"].as_str().unwrap();
+    assert_eq!(
+        why,
+        format!(
+            "the running kernel's kprobe blacklist lists fixmod_create ({at:#x}-{:#x})",
+            at + 0x10
+        )
+    );
+    let run = w.resolve(&["--format", "kprobe", point]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("the kernel refuses kprobes here"),
+        "{}",
+        run.stderr
+    );
+    // Its neighbour is not listed.
+    let r = w.json(&[r#"module("fixmod").function("fixmod_release")"#]);
+    assert!(r[0]["kprobe_refused"].is_null(), "{}", r[0]);
+}

@@ -129,6 +129,8 @@ pub struct Linker {
     other_kernel: Option<String>,
     images: Mutex<HashMap<PathBuf, Result<ProcessImage>>>,
     files: Mutex<HashMap<PathBuf, FileFacts>>,
+    /// The running kernel's kprobe blacklist, sorted (read on first use).
+    blacklist: OnceLock<Vec<(u64, u64, String)>>,
 }
 
 /// What linking needs of a user-space file, read once.
@@ -151,7 +153,28 @@ impl Linker {
             other_kernel: None,
             images: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
+            blacklist: OnceLock::new(),
         }
+    }
+
+    /// What the running kernel's own kprobe blacklist says of `addr`: the
+    /// offline check reads the vmlinux's sections and `_kprobe_blacklist`,
+    /// but modules have theirs and some architectures add ranges at boot.
+    fn blacklisted(&self, addr: RuntimeAddr) -> Option<String> {
+        let list = self.blacklist.get_or_init(|| {
+            let mut v = self
+                .sysfs
+                .as_ref()
+                .and_then(|s| s.kprobe_blacklist().ok().flatten())
+                .unwrap_or_default();
+            v.sort();
+            v
+        });
+        let a = addr.get();
+        let i = list.partition_point(|r| r.0 <= a);
+        list[..i].iter().rev().find(|r| a < r.1).map(|(s, e, sym)| {
+            format!("the running kernel's kprobe blacklist lists {sym} ({s:#x}-{e:#x})")
+        })
     }
 
     /// The running system ([`LinkerConfig::live`]).
@@ -334,6 +357,13 @@ impl Linker {
                     ),
                 ))
             }
+        }
+        if let (Some(rt), None, false) = (
+            linked.runtime,
+            &linked.location.kprobe_refused,
+            matches!(loc.anchor, Anchor::File { .. }),
+        ) {
+            linked.location.kprobe_refused = self.blacklisted(rt);
         }
         Ok(linked)
     }

@@ -46,7 +46,10 @@ pub(crate) fn apply(
         };
         let width = usize::from(r.size() / 8);
         if width > 8 {
-            return Err(format!("{name}: relocation at {at:#x} is {} bits wide", r.size()));
+            return Err(format!(
+                "{name}: relocation at {at:#x} is {} bits wide",
+                r.size()
+            ));
         }
         let start =
             usize::try_from(at).map_err(|_| format!("{name}: relocation offset {at:#x}"))?;

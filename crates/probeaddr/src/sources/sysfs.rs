@@ -99,6 +99,26 @@ impl Sysfs {
         )
     }
 
+    /// The running kernel's kprobe blacklist,
+    /// `kernel/debug/kprobes/blacklist` (debugfs): `(start, end, symbol)`
+    /// of every range it refuses. `Ok(None)` when the file is not there
+    /// (debugfs not mounted, or no kprobes). Addresses read as 0 (not root:
+    /// kptr_restrict) are left out.
+    pub fn kprobe_blacklist(&self) -> Result<Option<Vec<(u64, u64, String)>>> {
+        let path = self
+            .root
+            .join("kernel")
+            .join("debug")
+            .join("kprobes")
+            .join("blacklist");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        Ok(Some(parse_kprobe_blacklist(&text)))
+    }
+
     fn notes_build_id(&self, path: &Path) -> Result<Option<Vec<u8>>> {
         let data = match std::fs::read(path) {
             Ok(d) => d,
@@ -111,6 +131,21 @@ impl Sysfs {
 }
 
 /// A module section file's text (`0xffffffffc0a1b000`).
+/// The lines of the kprobe blacklist, `0xSTART-0xEND\tSYMBOL` (some
+/// entries name a whole section: `[entry]`, `[noinstr]`). Malformed lines
+/// and zeroed addresses are skipped.
+pub fn parse_kprobe_blacklist(text: &str) -> Vec<(u64, u64, String)> {
+    let hex = |s: &str| u64::from_str_radix(s.trim().trim_start_matches("0x"), 16).ok();
+    text.lines()
+        .filter_map(|l| {
+            let (range, sym) = l.split_once(char::is_whitespace)?;
+            let (a, b) = range.split_once('-')?;
+            let (a, b) = (hex(a)?, hex(b)?);
+            (a != 0 && a < b).then(|| (a, b, sym.trim().to_string()))
+        })
+        .collect()
+}
+
 pub fn parse_section_address(text: &str) -> Option<u64> {
     text.trim()
         .strip_prefix("0x")
@@ -152,6 +187,31 @@ pub fn parse_build_id_note(mut data: &[u8]) -> std::result::Result<Option<Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kernel's own format (kernel/kprobes.c, kprobe_blacklist_seq_show):
+    /// function ranges, and whole sections in brackets; not root, zeros.
+    #[test]
+    fn kprobe_blacklist_lines() {
+        let text = "0xffffffff81001000-0xffffffff81001040\texc_int3\n\
+                    0xffffffff82000000-0xffffffff82004000\t[entry]\n\
+                    0x0000000000000000-0x0000000000000000\tnmi_handle\n\
+                    garbage\n";
+        assert_eq!(
+            parse_kprobe_blacklist(text),
+            vec![
+                (
+                    0xffffffff81001000,
+                    0xffffffff81001040,
+                    "exc_int3".to_string()
+                ),
+                (
+                    0xffffffff82000000,
+                    0xffffffff82004000,
+                    "[entry]".to_string()
+                ),
+            ]
+        );
+    }
 
     fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
