@@ -15,24 +15,35 @@ pub(super) const KVER: &str = "6.1.0-56-cloud-amd64";
 /// scripts/test): the packages unpacked under `root/`. Missing is a
 /// failure, not a pass.
 pub(super) fn cache() -> PathBuf {
-    let dir = std::env::var_os("PROBEADDR_DEBIAN_KERNEL")
+    kernel_cache(
+        "PROBEADDR_DEBIAN_KERNEL",
+        KVER,
+        &[
+            format!("root/usr/lib/debug/boot/vmlinux-{KVER}"),
+            format!("root/boot/vmlinuz-{KVER}"),
+        ],
+        "scripts/fetch-debian-kernel",
+    )
+}
+
+/// A Debian kernel cache: `$ENV`, else `~/.cache/probeaddr/debian-KVER`,
+/// holding each of `need` (else the test fails, naming `fetch`).
+pub(super) fn kernel_cache(env: &str, kver: &str, need: &[String], fetch: &str) -> PathBuf {
+    let dir = std::env::var_os(env)
         .map(PathBuf::from)
         .or_else(|| {
             let home = std::env::var_os("HOME")?;
             Some(
                 PathBuf::from(home)
                     .join(".cache/probeaddr")
-                    .join(format!("debian-{KVER}")),
+                    .join(format!("debian-{kver}")),
             )
         })
-        .expect("PROBEADDR_DEBIAN_KERNEL or HOME is needed to find the Debian kernel");
-    for need in [
-        format!("root/usr/lib/debug/boot/vmlinux-{KVER}"),
-        format!("root/boot/vmlinuz-{KVER}"),
-    ] {
+        .unwrap_or_else(|| panic!("{env} or HOME is needed to find the Debian kernel {kver}"));
+    for need in need {
         assert!(
-            dir.join(&need).exists(),
-            "Debian kernel cache not complete ({} has no {need}): run scripts/fetch-debian-kernel (scripts/test does)",
+            dir.join(need).exists(),
+            "Debian kernel cache not complete ({} has no {need}): run {fetch} (scripts/test does)",
             dir.display()
         );
     }
@@ -833,9 +844,13 @@ fn functions_the_kernel_refuses_to_kprobe_are_said_and_never_written() {
 
 /// Debian's xfs.ko from the -dbg package.
 fn xfs_ko() -> PathBuf {
-    root()
-        .join("usr/lib/debug/lib/modules")
-        .join(KVER)
+    xfs_ko_of(&root(), KVER)
+}
+
+/// xfs.ko of kernel `kver` unpacked under `root`.
+pub(super) fn xfs_ko_of(root: &std::path::Path, kver: &str) -> PathBuf {
+    root.join("usr/lib/debug/lib/modules")
+        .join(kver)
         .join("kernel/fs/xfs/xfs.ko")
 }
 

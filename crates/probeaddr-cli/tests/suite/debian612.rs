@@ -15,24 +15,13 @@ const KVER: &str = "6.12.95+deb12-cloud-amd64";
 
 /// The unpacked packages (a missing cache is a failure, not a pass).
 fn root() -> PathBuf {
-    let dir = std::env::var_os("PROBEADDR_DEBIAN_KERNEL_612")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HOME")?;
-            Some(
-                PathBuf::from(home)
-                    .join(".cache/probeaddr")
-                    .join(format!("debian-{KVER}")),
-            )
-        })
-        .expect("PROBEADDR_DEBIAN_KERNEL_612 or HOME is needed to find the Debian 6.12 kernel");
-    let need = format!("root/usr/lib/debug/boot/vmlinux-{KVER}");
-    assert!(
-        dir.join(&need).exists(),
-        "Debian 6.12 kernel cache not complete ({} has no {need}): run scripts/fetch-debian-kernel {KVER} bookworm-backports (scripts/test does)",
-        dir.display()
-    );
-    dir.join("root")
+    super::debian::kernel_cache(
+        "PROBEADDR_DEBIAN_KERNEL_612",
+        KVER,
+        &[format!("root/usr/lib/debug/boot/vmlinux-{KVER}")],
+        &format!("scripts/fetch-debian-kernel {KVER} bookworm-backports"),
+    )
+    .join("root")
 }
 
 fn vmlinux() -> String {
@@ -44,10 +33,7 @@ fn vmlinux() -> String {
 }
 
 fn xfs_ko() -> PathBuf {
-    root()
-        .join("usr/lib/debug/lib/modules")
-        .join(KVER)
-        .join("kernel/fs/xfs/xfs.ko")
+    super::debian::xfs_ko_of(&root(), KVER)
 }
 
 #[test]

@@ -764,30 +764,12 @@ impl CompUnits {
         // A unit without code that names it is a dwz partial unit holding the
         // declaration: the units with code refer to that DIE by its
         // .debug_info offset (DW_FORM_ref_addr), four bytes like a string's.
-        let mut refs = Vec::new();
-        for &u in named.iter().filter(|u| with_code.binary_search(u).is_err()) {
-            let Ok(h) = dwarf
-                .debug_info
-                .header_from_offset(gimli::DebugInfoOffset(u))
-            else {
-                continue;
-            };
-            let Ok(unit) = gimli::Unit::new(&dwarf, h) else {
-                continue;
-            };
-            let mut cursor = unit.entries();
-            while let Ok(Some((_, die))) = cursor.next_dfs() {
-                let Ok(Some(v)) = die.attr_value(gimli::DW_AT_name) else {
-                    continue;
-                };
-                if dwarf
-                    .attr_string(&unit, v)
-                    .is_ok_and(|n| n.slice() == name.as_bytes())
-                {
-                    refs.push(u + die.offset().0);
-                }
-            }
-        }
+        let partial: Vec<usize> = named
+            .iter()
+            .copied()
+            .filter(|u| with_code.binary_search(u).is_err())
+            .collect();
+        let refs = dies_named_in(&dwarf, &partial, name);
         for r in refs {
             let r = u32::try_from(r).ok()?;
             named.extend(memmem::find_iter(info, &r.to_le_bytes()).filter_map(unit_of));
@@ -831,29 +813,7 @@ impl CompUnits {
     /// file's declarations: it has no code, so every unit is read).
     fn dies_named(&self, name: &str) -> Vec<usize> {
         let dwarf = self.dwarf();
-        let mut out = Vec::new();
-        let mut units = dwarf.units();
-        while let Ok(Some(h)) = units.next() {
-            let Some(start) = h.offset().as_debug_info_offset().map(|o| o.0) else {
-                continue;
-            };
-            let Ok(unit) = gimli::Unit::new(&dwarf, h) else {
-                continue;
-            };
-            let mut cursor = unit.entries();
-            while let Ok(Some((_, die))) = cursor.next_dfs() {
-                let Ok(Some(v)) = die.attr_value(gimli::DW_AT_name) else {
-                    continue;
-                };
-                if dwarf
-                    .attr_string(&unit, v)
-                    .is_ok_and(|n| n.slice() == name.as_bytes())
-                {
-                    out.push(start + die.offset().0);
-                }
-            }
-        }
-        out
+        dies_named_in(&dwarf, self.unit_starts(&dwarf), name)
     }
 
     /// Name and declaration file of the DIE at `.debug_info` offset `at`,
@@ -1043,4 +1003,34 @@ fn entry_and_ranges(
         _ => None,
     };
     Some((entry.or(begin)?, ranges))
+}
+
+/// The `.debug_info` offsets of the DIEs named `name` in the units that
+/// start at `units`.
+fn dies_named_in(dwarf: &gimli::Dwarf<Slice<'_>>, units: &[usize], name: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for &u in units {
+        let Ok(h) = dwarf
+            .debug_info
+            .header_from_offset(gimli::DebugInfoOffset(u))
+        else {
+            continue;
+        };
+        let Ok(unit) = gimli::Unit::new(dwarf, h) else {
+            continue;
+        };
+        let mut cursor = unit.entries();
+        while let Ok(Some((_, die))) = cursor.next_dfs() {
+            let Ok(Some(v)) = die.attr_value(gimli::DW_AT_name) else {
+                continue;
+            };
+            if dwarf
+                .attr_string(&unit, v)
+                .is_ok_and(|n| n.slice() == name.as_bytes())
+            {
+                out.push(u + die.offset().0);
+            }
+        }
+    }
+    out
 }
