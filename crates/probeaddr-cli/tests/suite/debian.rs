@@ -457,13 +457,7 @@ fn jhash_inlined_sites_equal_perf_probe() {
     let ours_inline: BTreeSet<String> = rows
         .iter()
         .filter(|r| !r["inlined_into"].is_null())
-        .map(|r| {
-            format!(
-                "{}+{}",
-                r["symbol"].as_str().unwrap(),
-                hexfield(r, "offset")
-            )
-        })
+        .map(oracle::perf_target)
         .collect();
     assert_eq!(ours_inline, perf_inline);
     assert_eq!(ours_inline.len(), 4);
@@ -864,13 +858,7 @@ pub(super) fn module_targets(ko: &std::path::Path, point: &str, extra: &[&str]) 
     let mut v: Vec<String> = probeaddr(&a)
         .json()
         .iter()
-        .map(|r| {
-            format!(
-                "{}+{}",
-                r["symbol"].as_str().unwrap(),
-                hexfield(r, "offset")
-            )
-        })
+        .map(oracle::perf_target)
         .collect();
     v.sort();
     v

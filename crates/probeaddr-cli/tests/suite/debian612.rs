@@ -129,13 +129,7 @@ fn bare_names_find_every_inlined_site_as_perf_does() {
             probeaddr(["resolve", "-k", &v, point, "--offline", "--format", "json"])
                 .json()
                 .iter()
-                .map(|r| {
-                    format!(
-                        "{}+{}",
-                        r["symbol"].as_str().unwrap(),
-                        super::fixtures::hexfield(r, "offset")
-                    )
-                })
+                .map(oracle::perf_target)
                 .collect();
         ours.sort();
         assert_eq!(ours, perf, "{point}");

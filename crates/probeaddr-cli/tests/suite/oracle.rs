@@ -124,6 +124,17 @@ pub fn gdb_address(bin: &Path, expr: &str, pid: Option<u32>) -> u64 {
     hex(line[at..].split_whitespace().next().unwrap())
 }
 
+/// One of our locations (a `resolve --format json` row) named as perf names
+/// a probe target: the symbol holding it and the offset in decimal
+/// (`vfs_read+357`), whether or not that symbol is unique.
+pub fn perf_target(row: &serde_json::Value) -> String {
+    let off = row["offset"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no offset: {row}"));
+    let off = u64::from_str_radix(off.trim_start_matches("0x"), 16).unwrap();
+    format!("{}+{off}", row["symbol"].as_str().unwrap())
+}
+
 /// `perf probe -k VMLINUX -D POINT`: each kprobe target perf would define
 /// (`jhash+0`, inlined sites as `host+OFFSET` in decimal).
 pub fn perf_probe_kernel_targets(vmlinux: &Path, point: &str) -> Vec<String> {

@@ -92,16 +92,7 @@ fn return_probe_on_a_function_that_exists_only_inlined() {
         "json",
     ])
     .json();
-    let ours: Vec<String> = entry
-        .iter()
-        .map(|l| {
-            format!(
-                "{}+{}",
-                l["symbol"].as_str().unwrap(),
-                hexfield(l, "offset")
-            )
-        })
-        .collect();
+    let ours: Vec<String> = entry.iter().map(oracle::perf_target).collect();
     let perf = oracle::perf_probe_kernel_targets(dvp, "wqattrs_hash");
     assert_eq!(ours, perf);
     assert_eq!(ours, ["alloc_unbound_pwq+21"]);
