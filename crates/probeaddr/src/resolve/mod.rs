@@ -9,6 +9,7 @@
 //! lines and offset checks, so that a point means the same in each.
 
 mod dups;
+mod fetch;
 mod list;
 pub(crate) mod objects;
 mod pipeline;

@@ -9,6 +9,7 @@
 //! (kallsyms, System.map) has no code and no DWARF; it goes through the same
 //! steps with those that need them refused in words.
 
+use super::fetch;
 use crate::addr::{LinkAddr, SectionOffset};
 use crate::error::{Error, ErrorKind, Reason, Result};
 use crate::index::names::{closest_in, file_matches, name_matches, split_variant};
@@ -262,7 +263,24 @@ impl ElfTarget<'_> {
             match line {
                 None => {
                     let mut offset = offset;
-                    if opts.skip_prologue && spec.kind == ProbeKind::Entry && offset == 0 {
+                    // Unoptimised code gives each variable one stack slot
+                    // for the whole function, written by the prologue: its
+                    // variables are read after it, as perf and gdb do.
+                    // (Optimised code has location lists valid at the
+                    // entry, and after_prologue leaves it there.)
+                    let reads_vars = spec.args.iter().any(|a| {
+                        matches!(
+                            a.expr,
+                            crate::spec::ArgExpr::Var { .. }
+                                | crate::spec::ArgExpr::Params
+                                | crate::spec::ArgExpr::Vars
+                                | crate::spec::ArgExpr::Locals
+                        )
+                    });
+                    if (opts.skip_prologue || reads_vars)
+                        && spec.kind == ProbeKind::Entry
+                        && offset == 0
+                    {
                         let cu = self.dwarf_for_lines(spec)?;
                         let code = self.code(&m.sym).unwrap_or_default();
                         if let Some(after) =
@@ -471,6 +489,33 @@ impl ElfTarget<'_> {
         }
         if let Some(names) = names {
             self.kernel_forms(&mut loc, &s, names)?;
+        }
+        if !spec.args.is_empty() && loc.kind != LocationKind::Data {
+            let globals = match (&self.kind, &loc.anchor) {
+                (ElfKind::Vmlinux { text, .. }, _) => fetch::Globals::Kernel { text: text.get() },
+                (ElfKind::Module { .. }, _) => fetch::Globals::Module,
+                (ElfKind::User, Anchor::File { offset }) => fetch::Globals::File {
+                    probe: (addr.get(), offset.get()),
+                },
+                (ElfKind::User, _) => unreachable!("user locations are anchored at file offsets"),
+            };
+            let at = fetch::At {
+                pc: addr.get(),
+                entry: loc.kind == LocationKind::Entry && loc.inlined_into.is_none(),
+                ret: loc.kind.is_return(),
+                globals,
+            };
+            let here = loc.describe();
+            let (args, notes) = fetch::fetch_args(
+                self.obj.compile_units(),
+                &spec.args,
+                &at,
+                &|m| format!("{here}: {m}"),
+                elf.bits(),
+            )
+            .map_err(|e| e.with_path(path))?;
+            loc.args = args;
+            loc.notes.extend(notes);
         }
         if let ElfKind::Module { .. } = self.kind {
             // A module is not linked: what it has are offsets in sections

@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sources::elf::ElfObject;
 use crate::sources::Bytes;
 
-type Slice<'a> = gimli::EndianSlice<'a, gimli::LittleEndian>;
+pub(super) type Slice<'a> = gimli::EndianSlice<'a, gimli::LittleEndian>;
 
 /// One compile unit's source file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +57,10 @@ pub struct CompUnits {
     /// `.debug_sup`): declarations and strings this object's DWARF refers
     /// to with `DW_FORM_GNU_ref_alt` / `DW_FORM_GNU_strp_alt`.
     sup: Option<Box<CompUnits>>,
+    /// `.eh_frame`'s address (its pointers may be relative to it).
+    pub(super) eh_frame_addr: u64,
+    /// 32 or 64: register names and pointer sizes of fetch arguments.
+    pub(super) bits: u32,
 }
 
 /// An inlined site's origin in the supplementary file is keyed by its
@@ -66,7 +70,7 @@ const SUP_KEY: usize = 1 << (usize::BITS - 2);
 /// Name, declaration file and line of a DIE.
 type Described = (Option<String>, Option<(String, String)>, Option<u64>);
 
-const SECTIONS: [gimli::SectionId; 10] = [
+const SECTIONS: [gimli::SectionId; 14] = [
     gimli::SectionId::DebugInfo,
     gimli::SectionId::DebugAbbrev,
     gimli::SectionId::DebugStr,
@@ -77,6 +81,11 @@ const SECTIONS: [gimli::SectionId; 10] = [
     gimli::SectionId::DebugAddr,
     gimli::SectionId::DebugStrOffsets,
     gimli::SectionId::DebugAranges,
+    // Variable locations and the frame information their frame base needs.
+    gimli::SectionId::DebugLoc,
+    gimli::SectionId::DebugLocLists,
+    gimli::SectionId::DebugFrame,
+    gimli::SectionId::EhFrame,
 ];
 
 impl CompUnits {
@@ -93,8 +102,16 @@ impl CompUnits {
         let base = elf.data().as_ptr() as usize;
         let relocatable = elf.kind() == crate::sources::elf::ObjectKind::Relocatable;
         let mut sections = HashMap::new();
+        let mut eh_frame_addr = 0;
         for id in SECTIONS {
             if let Some(s) = file.section_by_name(id.name()) {
+                if id == gimli::SectionId::EhFrame {
+                    if s.kind() == object::SectionKind::UninitializedData {
+                        // A separate debug file keeps the header only.
+                        continue;
+                    }
+                    eh_frame_addr = s.address();
+                }
                 // A compressed section's header states the size to allocate:
                 // believe it only within what compression can achieve, so a
                 // hostile header cannot make us allocate terabytes.
@@ -140,6 +157,8 @@ impl CompUnits {
             cut_chain: std::sync::atomic::AtomicBool::new(false),
             unit_starts: std::sync::OnceLock::new(),
             sup: None,
+            eh_frame_addr,
+            bits: elf.bits(),
         };
         let dwarf = cu.dwarf();
         let mut ranges = Vec::new();
@@ -181,7 +200,7 @@ impl CompUnits {
         Ok(Some(cu))
     }
 
-    fn section(&self, id: gimli::SectionId) -> &[u8] {
+    pub(super) fn section(&self, id: gimli::SectionId) -> &[u8] {
         match self.sections.get(&id) {
             Some(SectionData::Mapped(o, l)) => self.bytes.get(*o..o + l).unwrap_or(&[]),
             Some(SectionData::Owned(v)) => v,
@@ -189,7 +208,7 @@ impl CompUnits {
         }
     }
 
-    fn dwarf(&self) -> gimli::Dwarf<Slice<'_>> {
+    pub(super) fn dwarf(&self) -> gimli::Dwarf<Slice<'_>> {
         let load =
             |id: gimli::SectionId| -> std::result::Result<Slice<'_>, std::convert::Infallible> {
                 Ok(gimli::EndianSlice::new(
@@ -313,7 +332,7 @@ pub struct LineRow {
     pub is_stmt: bool,
 }
 
-type Unit<'a> = gimli::Unit<Slice<'a>>;
+pub(super) type Unit<'a> = gimli::Unit<Slice<'a>>;
 
 /// Which source files a query is about: a cheap test on the file's last
 /// path component (no allocation; most files fail it), then the full test
@@ -336,7 +355,7 @@ impl std::fmt::Debug for FileFilter<'_> {
 const MAX_ORIGIN_DEPTH: usize = 8;
 
 impl CompUnits {
-    fn unit_at_offset<'a>(
+    pub(super) fn unit_at_offset<'a>(
         &'a self,
         dwarf: &gimli::Dwarf<Slice<'a>>,
         off: usize,
@@ -844,7 +863,7 @@ impl CompUnits {
 
     /// The `.debug_info` offset of every unit, from their headers alone,
     /// sorted (read on first use: every literal-name search needs them).
-    fn unit_starts(&self, dwarf: &gimli::Dwarf<Slice<'_>>) -> &[usize] {
+    pub(super) fn unit_starts(&self, dwarf: &gimli::Dwarf<Slice<'_>>) -> &[usize] {
         self.unit_starts.get_or_init(|| {
             let mut starts = Vec::new();
             let mut units = dwarf.units();
@@ -971,7 +990,7 @@ impl CompUnits {
 /// else `DW_AT_low_pc`, else the first listed range: compilers list the
 /// range holding the entry first, and a hot/cold split puts the cold range
 /// lower in memory, so the lowest address is not the entry.
-fn entry_and_ranges(
+pub(super) fn entry_and_ranges(
     dwarf: &gimli::Dwarf<Slice<'_>>,
     unit: &Unit<'_>,
     die: &gimli::DebuggingInformationEntry<'_, '_, Slice<'_>>,

@@ -13,6 +13,7 @@ pub mod maps;
 pub mod relocate;
 pub mod sidetable;
 pub mod sysfs;
+pub mod vars;
 
 use std::fs::File;
 use std::ops::Deref;

@@ -7,10 +7,12 @@
 //!
 //! No other module sees syntax: everything downstream works on [`ProbeSpec`].
 
+mod args;
 mod glob;
 mod perf;
 mod stap;
 
+pub use args::{Access, ArgExpr, FetchSpec};
 pub use glob::Pattern;
 
 use std::fmt;
@@ -124,22 +126,41 @@ pub struct ProbeSpec {
     pub event: Option<String>,
     /// The syntax it was written in.
     pub syntax: Syntax,
+    /// Fetch arguments that follow the point (`n s->len`, `$count`).
+    #[serde(default)]
+    pub args: Vec<FetchSpec>,
 }
 
 impl ProbeSpec {
     /// Parse a probe point in either syntax. SystemTap syntax is recognised by
     /// its leading `kernel.`, `module(` or `process`; anything else is perf syntax.
+    ///
+    /// Fetch arguments may follow the point, separated by whitespace
+    /// (`compute n s->len`, `kernel.function("vfs_read") $count`).
     pub fn parse(text: &str) -> Result<ProbeSpec, Error> {
-        let t = text.trim_start();
+        let (point, words) = args::split(text);
+        let at = point.as_ptr() as usize - text.as_ptr() as usize;
+        let t = point.trim_start();
         let res = if t.starts_with("kernel.")
             || t.starts_with("module(")
             || t.starts_with("process(")
             || t.starts_with("process.")
         {
-            stap::parse(text)
+            stap::parse(point)
         } else {
-            perf::parse(text)
+            perf::parse(point)
         };
+        let res = res
+            .map_err(|mut e| {
+                e.at += at;
+                e
+            })
+            .and_then(|mut spec| {
+                for (w, off) in words {
+                    spec.args.push(args::parse(w, off)?);
+                }
+                Ok(spec)
+            });
         res.map_err(|e| e.into_error(text))
     }
 
@@ -168,7 +189,11 @@ impl ProbeSpec {
 /// data targets), in a form that [`ProbeSpec::parse`] reads back to an equal spec.
 impl fmt::Display for ProbeSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        stap::write(self, f)
+        stap::write(self, f)?;
+        for a in &self.args {
+            write!(f, " {a}")?;
+        }
+        Ok(())
     }
 }
 

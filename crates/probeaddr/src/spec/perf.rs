@@ -17,7 +17,7 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     if let Some(at) = text.find(|c: char| c.is_whitespace()) {
         return Err(ParseError::new(
             at,
-            "whitespace in a probe point (give each probe point as its own argument; fetch arguments are not supported here)",
+            "whitespace in a probe point (give each probe point as its own argument)",
         ));
     }
     if text.is_empty() {
@@ -73,6 +73,7 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
             inlines: InlineFilter::All,
             event: event.clone(),
             syntax: Syntax::Perf,
+            args: Vec::new(),
         });
     }
 
@@ -89,6 +90,7 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         inlines: InlineFilter::All,
         event: event.clone(),
         syntax: Syntax::Perf,
+        args: Vec::new(),
     };
 
     if is_file_spec {

@@ -220,6 +220,7 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         inlines,
         event: None,
         syntax: Syntax::Stap,
+        args: Vec::new(),
     })
 }
 

@@ -1,0 +1,353 @@
+//! Fetch arguments: a probe point's `n s->len s->name:string` written as
+//! the kernel takes them (`n=%di:s32 len=+0(%si):s64 name=+0(+8(%si)):string`),
+//! from where DWARF says each value is at the probe's address.
+//!
+//! An argument that cannot be read there (optimized out, split over
+//! registers, an entry value past the entry) is an error naming the
+//! variable and why: a fetch argument that reads something else is worse
+//! than none.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sources::dwarf::CompUnits;
+use crate::sources::vars::{self, describe, register_name, Place, Query, Type, Val};
+use crate::spec::{ArgExpr, FetchSpec};
+
+/// How a global's address is written in the probe's object.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Globals {
+    /// A uprobe: `@+OFFSET`, where the kernel adds the probe's mapping
+    /// base (its address minus its file offset) to OFFSET.
+    File {
+        /// The probe's link-time address and file offset.
+        probe: (u64, u64),
+    },
+    /// The kernel image: `@_text+OFF`. `_text` is one symbol the kernel
+    /// always finds once, and the data moves with it under KASLR; a
+    /// global's own name may be shared by statics elsewhere.
+    Kernel {
+        /// Link-time `_text`.
+        text: u64,
+    },
+    /// A module: its statics are in sections placed at load time.
+    Module,
+}
+
+/// Where the probe is.
+pub(crate) struct At {
+    pub pc: u64,
+    /// The entry of an out-of-line copy (registers hold the arguments).
+    pub entry: bool,
+    /// A return probe.
+    pub ret: bool,
+    pub globals: Globals,
+}
+
+/// The fetch arguments of `args` at `at`, and notes on what `$vars`-like
+/// arguments left out.
+pub(crate) fn fetch_args(
+    cu: Option<&CompUnits>,
+    args: &[FetchSpec],
+    at: &At,
+    what: &dyn Fn(&str) -> String,
+    bits: u32,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut notes = Vec::new();
+    let bad = |msg: String| Error::new(ErrorKind::Unrepresentable, what(&msg));
+    let mut q = cu.map(Query::new);
+    let mut frame = None;
+    for a in args {
+        let n_before = out.len();
+        let mut push = |name: String, body: String| {
+            let mut n = name;
+            let mut k = 1;
+            while out.iter().any(|(o, _)| *o == n) {
+                k += 1;
+                n = format!(
+                    "{}_{k}",
+                    n.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_')
+                );
+            }
+            out.push((n, body));
+        };
+        match &a.expr {
+            ArgExpr::Raw(r) => {
+                let n = a
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("arg{}", n_before + 1));
+                push(n, format!("{r}{}", cast(&a.cast)));
+            }
+            ArgExpr::ArgN(n) => {
+                if !at.entry || at.ret {
+                    return Err(bad(format!(
+                        "'$arg{n}' reads the calling convention's argument registers, which hold the arguments only at a function's entry"
+                    )));
+                }
+                let body = if bits == 64 {
+                    const REGS: [&str; 6] = ["di", "si", "dx", "cx", "r8", "r9"];
+                    match REGS.get(*n as usize - 1) {
+                        Some(r) => format!("%{r}"),
+                        // The seventh and later are on the stack, above
+                        // the return address.
+                        None => format!("+{}(%sp)", 8 * (*n as u64 - 6)),
+                    }
+                } else {
+                    format!("+{}(%sp)", 4 * *n as u64)
+                };
+                let ty = a.cast.clone().unwrap_or(format!("x{bits}"));
+                push(
+                    a.name.clone().unwrap_or(format!("arg{n}")),
+                    format!("{body}:{ty}"),
+                );
+            }
+            ArgExpr::Retval => {
+                if !at.ret {
+                    return Err(bad(
+                        "'$retval' is the return value, which only a return probe (%return) can read"
+                            .into(),
+                    ));
+                }
+                let ty = match (&a.cast, q.as_mut()) {
+                    (Some(c), _) => Some(c.clone()),
+                    (None, Some(q)) => {
+                        let f = frame_of(q, at, &mut frame);
+                        let ret = f.as_ref().and_then(|f| f.ret);
+                        match ret {
+                            None => None,
+                            Some(t) => Some(
+                                type_of(q, Some(t), None)
+                                    .map_err(|e| bad(format!("'$retval' {e}")))?,
+                            ),
+                        }
+                    }
+                    (None, None) => None,
+                };
+                let body = match ty {
+                    Some(t) => format!("$retval:{t}"),
+                    None => "$retval".into(),
+                };
+                push(a.name.clone().unwrap_or("retval".into()), body);
+            }
+            ArgExpr::Var { .. } | ArgExpr::Params | ArgExpr::Vars | ArgExpr::Locals => {
+                if at.ret {
+                    return Err(bad(format!(
+                        "'{a}': at a return probe the function's variables are gone; only '$retval' can be read"
+                    )));
+                }
+                let Some(q) = q.as_mut() else {
+                    return Err(bad(format!(
+                        "'{a}' needs DWARF to know where the variable is; without it use '$argN' at an entry or a raw fetch argument"
+                    )));
+                };
+                let Some(f) = frame_of(q, at, &mut frame) else {
+                    return Err(bad(format!(
+                        "'{a}': DWARF has no function holding {:#x}",
+                        at.pc
+                    )));
+                };
+                if let ArgExpr::Var { name, path, deref } = &a.expr {
+                    let v = f.find(name).ok_or_else(|| {
+                        let have: Vec<&str> = f.vars.iter().map(|v| v.name.as_str()).collect();
+                        bad(format!(
+                            "no variable '{name}' in scope there (in scope: {})",
+                            have.join(", ")
+                        ))
+                    })?;
+                    let mut place = v
+                        .place
+                        .clone()
+                        .map_err(|e| bad(format!("'{name}' cannot be read there: {e}")))?;
+                    let mut ty = v.ty;
+                    let mut bitf = None;
+                    let mut shown = name.clone();
+                    if *deref {
+                        match q.resolve(ty) {
+                            Type::Pointer { target } => {
+                                place = Place::Based(place.value(), 0);
+                                ty = target;
+                            }
+                            other => {
+                                return Err(bad(format!(
+                                    "'*{name}': '{name}' is {}, not a pointer",
+                                    describe(&other)
+                                )))
+                            }
+                        }
+                    }
+                    for step in path {
+                        if bitf.is_some() {
+                            return Err(bad(format!("'{a}': '{shown}' is a bitfield")));
+                        }
+                        let (p, t, b) = vars::step(q, &place, ty, step)
+                            .map_err(|e| bad(format!("'{a}': '{shown}' {e}")))?;
+                        place = p;
+                        ty = t;
+                        bitf = b;
+                        shown = match step {
+                            crate::spec::Access::Arrow(m) => format!("{shown}->{m}"),
+                            crate::spec::Access::Dot(m) => format!("{shown}.{m}"),
+                            crate::spec::Access::Index(i) => format!("{shown}[{i}]"),
+                        };
+                    }
+                    let last = path.iter().rev().find_map(|s| match s {
+                        crate::spec::Access::Arrow(m) | crate::spec::Access::Dot(m) => {
+                            Some(m.clone())
+                        }
+                        _ => None,
+                    });
+                    let auto = match (&last, &a.cast) {
+                        (Some(m), _) => m.clone(),
+                        (None, Some(c)) if !c.contains("string") => format!("{name}_{c}"),
+                        (None, _) => name.clone(),
+                    };
+                    let body = render(q, &place, ty, bitf, &a.cast, at, bits)
+                        .map_err(|e| bad(format!("'{a}': '{shown}' {e}")))?;
+                    push(a.name.clone().unwrap_or(auto), body);
+                } else {
+                    let wanted: Vec<_> = f
+                        .vars
+                        .iter()
+                        .filter(|v| !v.global)
+                        .filter(|v| match a.expr {
+                            ArgExpr::Params => v.param,
+                            ArgExpr::Locals => !v.param,
+                            _ => true,
+                        })
+                        .cloned()
+                        .collect();
+                    let mut seen = std::collections::HashSet::new();
+                    for v in wanted {
+                        // An inner variable hides an outer one of its name.
+                        if !seen.insert(v.name.clone()) {
+                            continue;
+                        }
+                        let r = v
+                            .place
+                            .clone()
+                            .and_then(|p| render(q, &p, v.ty, None, &None, at, bits));
+                        match r {
+                            Ok(body) => push(v.name.clone(), body),
+                            Err(e) => notes.push(format!("{a}: '{}' left out: {e}", v.name)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok((
+        out.into_iter().map(|(n, b)| format!("{n}={b}")).collect(),
+        notes,
+    ))
+}
+
+fn frame_of<'f>(
+    q: &mut Query<'_>,
+    at: &At,
+    frame: &'f mut Option<Option<vars::Frame>>,
+) -> Option<&'f vars::Frame> {
+    if frame.is_none() {
+        *frame = Some(q.frame(at.pc, at.entry));
+    }
+    frame.as_ref().and_then(|f| f.as_ref())
+}
+
+fn cast(c: &Option<String>) -> String {
+    c.as_ref().map(|c| format!(":{c}")).unwrap_or_default()
+}
+
+/// The kernel's type for a DWARF type.
+fn type_of(
+    q: &mut Query<'_>,
+    ty: Option<usize>,
+    bits: Option<(u64, u64, u64)>,
+) -> std::result::Result<String, String> {
+    if let Some((w, off, c)) = bits {
+        return Ok(format!("b{w}@{off}/{c}"));
+    }
+    match q.resolve(ty) {
+        Type::Int { size, signed, .. } | Type::Enum { size, signed } => match size {
+            1 | 2 | 4 | 8 => Ok(format!("{}{}", if signed { 's' } else { 'u' }, size * 8)),
+            _ => Err(format!("is a {size}-byte integer, wider than a fetch argument")),
+        },
+        Type::Pointer { .. } => Ok(format!("x{}", q.pointer_size() * 8)),
+        Type::Float { size } => Err(format!(
+            "is a {size}-byte floating-point value, and fetch arguments have no floating-point type (cast it, ':x{}', to see its bits)",
+            size * 8
+        )),
+        Type::Record { kind, .. } => Err(format!("is a {kind}: name a member ('.FIELD' or '->FIELD')")),
+        Type::Array { .. } => Err("is an array: index it ('[N]') or read it as ':string'".into()),
+        Type::Other(s) => Err(format!("has type {s}, which has no value to fetch")),
+    }
+}
+
+/// A place and type written as one fetch argument body.
+fn render(
+    q: &mut Query<'_>,
+    place: &Place,
+    ty: Option<usize>,
+    bitf: Option<(u64, u64, u64)>,
+    cast: &Option<String>,
+    at: &At,
+    bits: u32,
+) -> std::result::Result<String, String> {
+    let is_string = cast.as_deref().is_some_and(|c| c.ends_with("string"));
+    if is_string {
+        // The kernel reads a string at an address: a char array's own,
+        // or the one a pointer holds.
+        let t = q.resolve(ty);
+        let addr = match t {
+            Type::Array { .. } => place.clone(),
+            Type::Pointer { .. } => Place::Based(place.value(), 0),
+            other => {
+                return Err(format!(
+                    "is {}, not a string (a char pointer or array)",
+                    describe(&other)
+                ))
+            }
+        };
+        let v = match addr {
+            Place::Based(v, off) => Val::Mem {
+                off,
+                base: Box::new(v),
+            },
+            Place::Static(a) => Val::Static(a),
+            Place::Value(_) => unreachable!("a string's place is memory"),
+        };
+        return Ok(format!(
+            "{}:{}",
+            val(&v, at, bits)?,
+            cast.as_deref().unwrap_or("string")
+        ));
+    }
+    let t = match cast {
+        Some(c) => c.clone(),
+        None => type_of(q, ty, bitf)?,
+    };
+    Ok(format!("{}:{t}", val(&place.value(), at, bits)?))
+}
+
+/// One fetch argument value in the kernel's syntax.
+fn val(v: &Val, at: &At, bits: u32) -> std::result::Result<String, String> {
+    Ok(match v {
+        Val::Reg(r) => format!(
+            "%{}",
+            register_name(bits, *r).ok_or_else(|| format!("is in DWARF register {r}, which fetch arguments cannot name"))?
+        ),
+        Val::Imm(i) => format!("\\{i}"),
+        Val::Mem { off, base } => format!("{off:+}({})", val(base, at, bits)?),
+        Val::Static(a) => match at.globals {
+            Globals::File { probe: (paddr, poff) } => {
+                let off = (*a as i128) - (paddr as i128) + (poff as i128);
+                if off < 0 {
+                    return Err("is at an address before the probe's mapping, which '@+OFFSET' cannot reach".into());
+                }
+                format!("@+{off:#x}")
+            }
+            Globals::Kernel { text } => format!("@_text+{:#x}", a.wrapping_sub(text)),
+            Globals::Module => {
+                return Err("is a module's static, whose section the loader places; probeaddr does not yet write its address".into())
+            }
+        },
+    })
+}
