@@ -436,6 +436,50 @@ pub struct Hit {
     pub detail: String,
 }
 
+impl Hit {
+    /// The recorded fetch arguments, `name=value` after the address part,
+    /// in order; a string's quotes are removed (`name="x y"` gives `x y`).
+    pub fn values(&self) -> Vec<(String, String)> {
+        let mut rest = self.detail.trim_start();
+        if rest.starts_with('(') {
+            rest = rest.find(')').map_or("", |i| &rest[i + 1..]);
+        }
+        let mut out = Vec::new();
+        loop {
+            rest = rest.trim_start();
+            let Some(eq) = rest.find('=') else { break };
+            let name = rest[..eq].to_string();
+            let v = &rest[eq + 1..];
+            let (value, next) = if let Some(q) = v.strip_prefix('"') {
+                // The kernel does not escape quotes inside strings: the
+                // value ends at a quote followed by a space and a name or
+                // by the line's end.
+                let mut end = q.len();
+                for (i, _) in q.match_indices('"') {
+                    let after = &q[i + 1..];
+                    if after.is_empty()
+                        || (after.starts_with(' ')
+                            && after[1..]
+                                .split(' ')
+                                .next()
+                                .is_some_and(|w| w.contains('=')))
+                    {
+                        end = i;
+                        break;
+                    }
+                }
+                (q[..end].to_string(), q.get(end + 1..).unwrap_or(""))
+            } else {
+                let end = v.find(' ').unwrap_or(v.len());
+                (v[..end].to_string(), &v[end..])
+            };
+            out.push((name, value));
+            rest = next;
+        }
+        out
+    }
+}
+
 /// Parse one `trace_pipe` line; `None` for lines that are not events.
 pub fn parse_hit(line: &str) -> Option<Hit> {
     let open = line.find(" [")?;
@@ -496,6 +540,15 @@ mod tests {
             ("kworker/u4:1", 42, "init_once", "(init_once+0x0/0xe) x=3")
         );
         assert!(parse_hit("# tracer: nop").is_none());
+        let h = parse_hit(
+            r#" a.out-7 [001] DBZff 5.5: compute: (0x557f4fc341c0) n=3 name="a \"b" c" mode=17"#,
+        )
+        .unwrap();
+        assert_eq!(
+            h.values(),
+            [("n", "3"), ("name", r#"a \"b" c"#), ("mode", "17")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
     }
 
     #[test]

@@ -310,6 +310,10 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Exit> {
                     serde_json::json!({
                         "time": hit.time, "task": hit.task, "pid": hit.pid, "cpu": hit.cpu,
                         "event": hit.event, "location": loc, "detail": hit.detail,
+                        "args": hit.values().into_iter().map(|(n, v)| {
+                            let v = v.parse::<i64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::from(v));
+                            (n, v)
+                        }).collect::<serde_json::Map<_, _>>(),
                     })
                 )?;
             } else {

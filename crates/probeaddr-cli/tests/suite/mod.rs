@@ -1,3 +1,4 @@
+mod args;
 mod debian;
 mod debian612;
 mod debuginfod;

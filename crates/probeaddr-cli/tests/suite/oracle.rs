@@ -34,6 +34,19 @@ pub struct ReadelfSym {
 
 /// Every FUNC in `.symtab` (or `.dynsym` with `dynamic`), with its file.
 pub fn readelf_funcs(bin: &Path, dynamic: bool) -> Vec<ReadelfSym> {
+    readelf_syms(bin, dynamic, "FUNC")
+}
+
+/// The values of OBJECT symbols named `name` in the given STT_FILE (None: any).
+pub fn readelf_objects(bin: &Path, name: &str, file: Option<&str>) -> Vec<u64> {
+    readelf_syms(bin, false, "OBJECT")
+        .into_iter()
+        .filter(|s| s.name == name && file.is_none_or(|f| s.file.as_deref() == Some(f)))
+        .map(|s| s.value)
+        .collect()
+}
+
+fn readelf_syms(bin: &Path, dynamic: bool, kind: &str) -> Vec<ReadelfSym> {
     let text = run(Command::new("readelf")
         .arg(if dynamic { "--dyn-syms" } else { "-s" })
         .arg("-W")
@@ -53,7 +66,7 @@ pub fn readelf_funcs(bin: &Path, dynamic: bool) -> Vec<ReadelfSym> {
         }
         match f[3] {
             "FILE" => file = f.get(7).map(|s| s.to_string()),
-            "FUNC" if f[6] != "UND" && f.len() >= 8 => out.push(ReadelfSym {
+            k if k == kind && f[6] != "UND" && f.len() >= 8 => out.push(ReadelfSym {
                 file: if f[4] == "LOCAL" { file.clone() } else { None },
                 name: f[7].split('@').next().unwrap().to_string(),
                 value: hex(f[1]),
@@ -580,4 +593,29 @@ pub fn eu_inlined_sites_with_sup(debug: &Path, sup: &Path) -> InlinedByName {
         stack.push((d.depth, key));
     }
     (out, ranges_only)
+}
+
+/// `perf probe -x BIN -D 'POINT ARGS'`: per probe, its target
+/// (`PATH:0xOFF`) and its fetch arguments (`name=body`), as perf writes them.
+pub fn perf_probe_args(bin: &Path, point: &str) -> Vec<(String, Vec<String>)> {
+    let out = Command::new("perf")
+        .args(["probe", "-q", "-x"])
+        .arg(bin)
+        .args(["-D", point])
+        .output()
+        .expect("perf (Debian linux-perf) is needed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "perf probe -D {point} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .filter(|l| l.starts_with("p:") || l.starts_with("r:"))
+        .map(|l| {
+            let mut w = l.split_whitespace().skip(1);
+            let target = w.next().unwrap().to_string();
+            (target, w.map(str::to_string).collect())
+        })
+        .collect()
 }

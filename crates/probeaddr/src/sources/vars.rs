@@ -129,8 +129,6 @@ pub struct Var {
 /// The variables at one address, innermost scope first.
 #[derive(Debug, Clone)]
 pub struct Frame {
-    /// The innermost function (out-of-line or inlined) holding the address.
-    pub function: Option<String>,
     /// Its return type (`None`: `void` or unknown).
     pub ret: Option<usize>,
     /// Variables of its scopes (innermost first), then the unit's globals.
@@ -191,11 +189,6 @@ impl<'a> Query<'a> {
     /// Pointer size in bytes.
     pub fn pointer_size(&self) -> u64 {
         u64::from(self.cu.bits / 8)
-    }
-
-    /// 32 or 64.
-    pub fn bits(&self) -> u32 {
-        self.cu.bits
     }
 
     fn unit_start(&self, at: usize) -> Option<usize> {
@@ -287,9 +280,8 @@ impl<'a> Query<'a> {
     }
 
     fn udata(&mut self, at: usize, name: gimli::DwAt) -> Option<u64> {
-        match self.with_die(at, |_, _, die| die.attr_value(name).ok().flatten())?? {
-            v => v.udata_value(),
-        }
+        self.with_die(at, |_, _, die| die.attr_value(name).ok().flatten())??
+            .udata_value()
     }
 
     /// What the type at `ty` is, through typedefs and qualifiers.
@@ -653,11 +645,7 @@ impl<'a> Query<'a> {
             });
         }
         let ret = function.and_then(|f| self.type_of(f));
-        Some(Frame {
-            function: function.and_then(|f| self.name(f)),
-            ret,
-            vars,
-        })
+        Some(Frame { ret, vars })
     }
 
     /// The function's frame base at `pc`: register and offset.
@@ -771,50 +759,6 @@ impl<'a> Query<'a> {
                 None => Err("optimized out (no location in DWARF)".into()),
             },
         }
-    }
-
-    /// Name of the type at `ty` as C writes it, for listings.
-    pub fn type_name(&mut self, ty: Option<usize>) -> String {
-        let mut suffix = String::new();
-        let mut cur = ty;
-        for _ in 0..16 {
-            let Some(at) = cur else {
-                return format!("void{suffix}");
-            };
-            let tag = self.with_die(at, |_, _, d| d.tag());
-            match tag {
-                Some(gimli::DW_TAG_pointer_type) => {
-                    suffix.insert(0, '*');
-                    cur = self.type_of(at);
-                }
-                Some(gimli::DW_TAG_const_type) | Some(gimli::DW_TAG_volatile_type) => {
-                    cur = self.type_of(at)
-                }
-                Some(gimli::DW_TAG_array_type) => {
-                    let n = self
-                        .array_count(at)
-                        .map(|n| n.to_string())
-                        .unwrap_or_default();
-                    suffix.push_str(&format!("[{n}]"));
-                    cur = self.type_of(at);
-                }
-                Some(t) => {
-                    let kw = match t {
-                        gimli::DW_TAG_structure_type => "struct ",
-                        gimli::DW_TAG_union_type => "union ",
-                        gimli::DW_TAG_enumeration_type => "enum ",
-                        _ => "",
-                    };
-                    let n = self.name(at).unwrap_or_else(|| "(anonymous)".into());
-                    return format!(
-                        "{kw}{n}{}{suffix}",
-                        if suffix.is_empty() { "" } else { " " }
-                    );
-                }
-                None => return "?".into(),
-            }
-        }
-        "?".into()
     }
 }
 
@@ -1013,13 +957,17 @@ fn eval(
     }
 }
 
+/// Where an access leads: the place, its type, and its bitfield
+/// `(width, bit offset, container bits)` if it is one.
+pub type Stepped = (Place, Option<usize>, Option<(u64, u64, u64)>);
+
 /// Follow a member or element access from a place of type `ty`.
 pub fn step(
     q: &mut Query<'_>,
     place: &Place,
     ty: Option<usize>,
     access: &crate::spec::Access,
-) -> Result<(Place, Option<usize>, Option<(u64, u64, u64)>), String> {
+) -> Result<Stepped, String> {
     use crate::spec::Access;
     let t = q.resolve(ty);
     match access {

@@ -323,6 +323,6 @@ mod tests {
     fn quoted_whitespace_stays_in_the_point() {
         let (p, a) = split(r#"process("/a b/c").function("f") $x  $y"#);
         assert_eq!(p, r#"process("/a b/c").function("f")"#);
-        assert_eq!(a, vec![("$x", 33), ("$y", 37)]);
+        assert_eq!(a, vec![("$x", 32), ("$y", 36)]);
     }
 }
