@@ -130,7 +130,6 @@ impl Sysfs {
     }
 }
 
-/// A module section file's text (`0xffffffffc0a1b000`).
 /// The lines of the kprobe blacklist, `0xSTART-0xEND\tSYMBOL` (some
 /// entries name a whole section: `[entry]`, `[noinstr]`). Malformed lines
 /// and zeroed addresses are skipped.
@@ -146,6 +145,7 @@ pub fn parse_kprobe_blacklist(text: &str) -> Vec<(u64, u64, String)> {
         .collect()
 }
 
+/// A module section file's text (`0xffffffffc0a1b000`).
 pub fn parse_section_address(text: &str) -> Option<u64> {
     text.trim()
         .strip_prefix("0x")

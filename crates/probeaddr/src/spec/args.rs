@@ -247,7 +247,7 @@ pub(crate) fn split(text: &str) -> (&str, Vec<(&str, usize)>) {
 }
 
 impl fmt::Display for FetchSpec {
-    /// The argument as [`parse`] reads it back (perf syntax).
+    /// The argument as the probe-point parser reads it back (perf syntax).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(n) = &self.name {
             write!(f, "{n}=")?;
