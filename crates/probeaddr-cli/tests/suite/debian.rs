@@ -965,3 +965,72 @@ fn module_dwarf_gives_inlined_sites_lines_and_paths_as_perf_does() {
         "xfs_attr_rmt_find_hole+0x31"
     );
 }
+
+/// Fetch arguments on Debian's vmlinux and xfs.ko equal `perf probe -k
+/// VMLINUX [-m KO] -D`, but for perf's hex types of unsigned integers
+/// (`count=%dx:x64`, where probeaddr writes the source's `u64`). A global
+/// no unit at the probe describes (`jiffies` in vfs_read) perf cannot read
+/// ("Failed to find the location of the 'jiffies' variable"); probeaddr
+/// reads it at `_text` plus its offset, checked against readelf.
+#[test]
+fn kernel_fetch_arguments_equal_perf_probe() {
+    let r = root();
+    let v = vmlinux(&r);
+    let ko = xfs_ko_of(&r, KVER);
+    let ko = ko.to_str().unwrap();
+    let mut compared = 0;
+    let vmlinux = ["-k", v.as_str()];
+    let module = ["-k", v.as_str(), "-m", ko];
+    for (perf_object, our_object, point) in [
+        (&vmlinux[..], &vmlinux[..], "vfs_read count file->f_pos buf"),
+        (
+            &vmlinux[..],
+            &vmlinux[..],
+            "do_sys_openat2 filename:string dfd how->flags",
+        ),
+        (
+            &module[..],
+            &module[2..],
+            "xfs_fs_fill_super sb fc->source:string sb->s_flags",
+        ),
+    ] {
+        let perf = oracle::perf_probe_args_in(perf_object, point);
+        assert_eq!(perf.len(), 1, "{point}: {perf:?}");
+        let mut args = vec!["resolve"];
+        args.extend(our_object);
+        args.extend([point, "--offline", "--format", "kprobe"]);
+        let run = probeaddr(&args);
+        assert_eq!(run.code, 0, "{point}: {}", run.stderr);
+        let line = run.stdout.lines().next().unwrap();
+        // perf types every unsigned integer as hex.
+        let ours: Vec<String> = line
+            .split_whitespace()
+            .skip(2)
+            .map(|a| a.replace(":u64", ":x64"))
+            .collect();
+        assert_eq!(ours, perf[0].1, "{point}");
+        compared += ours.len();
+    }
+    assert_eq!(compared, 9);
+    let run = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "vfs_read jiffies:u64",
+        "--offline",
+        "--format",
+        "kprobe",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let vp = std::path::Path::new(&v);
+    let jiffies = oracle::readelf_objects(vp, "jiffies", None);
+    let text = 0xffffffff81000000u64;
+    assert_eq!(jiffies.len(), 1);
+    assert!(
+        run.stdout
+            .trim_end()
+            .ends_with(&format!(" jiffies_u64=@_text+{:#x}:u64", jiffies[0] - text)),
+        "{}",
+        run.stdout
+    );
+}

@@ -598,9 +598,14 @@ pub fn eu_inlined_sites_with_sup(debug: &Path, sup: &Path) -> InlinedByName {
 /// `perf probe -x BIN -D 'POINT ARGS'`: per probe, its target
 /// (`PATH:0xOFF`) and its fetch arguments (`name=body`), as perf writes them.
 pub fn perf_probe_args(bin: &Path, point: &str) -> Vec<(String, Vec<String>)> {
+    perf_probe_args_in(&["-x", bin.to_str().unwrap()], point)
+}
+
+/// [`perf_probe_args`] with perf's object options (`-k VMLINUX [-m KO]`).
+pub fn perf_probe_args_in(object: &[&str], point: &str) -> Vec<(String, Vec<String>)> {
     let out = Command::new("perf")
-        .args(["probe", "-q", "-x"])
-        .arg(bin)
+        .args(["probe", "-q"])
+        .args(object)
         .args(["-D", point])
         .output()
         .expect("perf (Debian linux-perf) is needed");

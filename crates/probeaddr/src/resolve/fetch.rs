@@ -49,6 +49,7 @@ pub(crate) fn fetch_args(
     args: &[FetchSpec],
     at: &At,
     what: &dyn Fn(&str) -> String,
+    global: &dyn Fn(&str) -> std::result::Result<u64, String>,
     bits: u32,
 ) -> Result<(Vec<String>, Vec<String>)> {
     let mut out: Vec<(String, String)> = Vec::new();
@@ -147,18 +148,41 @@ pub(crate) fn fetch_args(
                     )));
                 };
                 if let ArgExpr::Var { name, path, deref } = &a.expr {
-                    let v = f.find(name).ok_or_else(|| {
-                        let have: Vec<&str> = f.vars.iter().map(|v| v.name.as_str()).collect();
-                        bad(format!(
-                            "no variable '{name}' in scope there (in scope: {})",
-                            have.join(", ")
-                        ))
-                    })?;
-                    let mut place = v
-                        .place
-                        .clone()
-                        .map_err(|e| bad(format!("'{name}' cannot be read there: {e}")))?;
-                    let mut ty = v.ty;
+                    // A global this unit only declares (or does not
+                    // mention) is found by its symbol, when one data
+                    // symbol has the name.
+                    let found = f.find(name);
+                    let declared_only = found.is_some_and(|v| {
+                        v.global && matches!(&v.place, Err(e) if e.starts_with("declared here"))
+                    });
+                    let (mut place, mut ty) = match found {
+                        Some(v) if !declared_only => (
+                            v.place
+                                .clone()
+                                .map_err(|e| bad(format!("'{name}' cannot be read there: {e}")))?,
+                            v.ty,
+                        ),
+                        _ => match global(name) {
+                            Ok(addr) => (Place::Static(addr), found.and_then(|v| v.ty)),
+                            Err(why) => {
+                                let locals: Vec<&str> = f
+                                    .vars
+                                    .iter()
+                                    .filter(|v| !v.global)
+                                    .map(|v| v.name.as_str())
+                                    .collect();
+                                return Err(bad(format!(
+                                    "no variable '{name}' in scope there (in scope: {}; and the unit's globals), and {why}",
+                                    locals.join(", ")
+                                )));
+                            }
+                        },
+                    };
+                    if ty.is_none() && a.cast.is_none() && matches!(place, Place::Static(_)) {
+                        return Err(bad(format!(
+                            "'{name}' is a data symbol that this unit's DWARF does not describe: give its type ('{name}:u64')"
+                        )));
+                    }
                     let mut bitf = None;
                     let mut shown = name.clone();
                     if *deref {
@@ -198,7 +222,7 @@ pub(crate) fn fetch_args(
                     });
                     let auto = match (&last, &a.cast) {
                         (Some(m), _) => m.clone(),
-                        (None, Some(c)) if !c.contains("string") => format!("{name}_{c}"),
+                        (None, Some(c)) => format!("{name}_{c}"),
                         (None, _) => name.clone(),
                     };
                     let body = render(q, &place, ty, bitf, &a.cast, at, bits)

@@ -511,6 +511,22 @@ impl ElfTarget<'_> {
                 &spec.args,
                 &at,
                 &|m| format!("{here}: {m}"),
+                &|name| {
+                    let idx = self.obj.index().map_err(|e| e.to_string())?;
+                    let mut data = idx.named(name).filter(|s| {
+                        s.kind == crate::index::SymbolKind::Object
+                            && s.binding != crate::index::Binding::Local
+                    });
+                    match (data.next(), data.next()) {
+                        (Some(s), None) => Ok(s.addr.get()),
+                        (None, _) => Err(format!(
+                            "the symbol table has no global data symbol '{name}'"
+                        )),
+                        (Some(_), Some(_)) => Err(format!(
+                            "the symbol table has several data symbols '{name}'"
+                        )),
+                    }
+                },
                 elf.bits(),
             )
             .map_err(|e| e.with_path(path))?;
