@@ -41,6 +41,9 @@ pub enum Command {
     List(ListArgs),
     /// Show the source lines of a function that can be probed (like perf probe -L).
     Lines(ListArgs),
+    /// List the variables at each location of a probe point: type, and the
+    /// fetch argument that reads it there or why none can (like perf probe -V).
+    Vars(ResolveArgs),
     /// Turn kernel addresses into symbol+offset [file] (module).
     ///
     /// Addresses come from the arguments, or one per line from standard input.
@@ -218,6 +221,10 @@ pub struct ResolveArgs {
     /// A fetch argument for every probe (`x=%di:s32`, `$retval`); repeatable.
     #[arg(long = "arg", value_name = "FETCHARG")]
     pub args: Vec<String>,
+
+    /// `vars`: also list the unit's globals and statics (perf's --externs).
+    #[arg(long)]
+    pub externs: bool,
 }
 
 #[derive(Debug, Args)]

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         flags::Command::Symbolize(a) => cmd::kernel::symbolize(&a, &mut out),
         flags::Command::List(a) => cmd::list::list(&a, &mut out),
         flags::Command::Lines(a) => cmd::list::lines(&a, &mut out),
+        flags::Command::Vars(a) => cmd::resolve::vars(&a, &mut out),
         flags::Command::KallsymsCost(a) => cmd::study::cost(&a, &mut out),
         flags::Command::KallsymsExport(a) => cmd::study::export(&a, &mut out),
     };

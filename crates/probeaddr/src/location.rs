@@ -266,6 +266,39 @@ pub struct Location {
     /// takes them.
     #[serde(default)]
     pub args: Vec<String>,
+    /// Every variable at the location, when asked for
+    /// ([`crate::ResolveOptions::variables`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variables: Vec<Variable>,
+}
+
+/// What a variable is to the function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum VariableKind {
+    /// A formal parameter.
+    Parameter,
+    /// A local variable.
+    Local,
+    /// A global or file-level static of the unit.
+    Global,
+}
+
+/// A variable at a location, and how a probe there reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variable {
+    /// Its name.
+    pub name: String,
+    /// Its type as C writes it (`struct file *`).
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Parameter, local or global.
+    pub kind: VariableKind,
+    /// The fetch argument that reads it there (`%si:x64`), if one can.
+    pub fetch: Option<String>,
+    /// Why it cannot be read there (optimized out, a struct by value…).
+    pub unavailable: Option<String>,
 }
 
 impl Location {

@@ -29,6 +29,7 @@ pub fn options(args: &ResolveArgs) -> ResolveOptions {
         debug_dirs: args.debug_dirs.clone(),
         debuginfod: args.debuginfod.clone(),
         check_build_id: !args.no_build_id_check,
+        variables: None,
     }
 }
 
@@ -37,6 +38,16 @@ pub fn options(args: &ResolveArgs) -> ResolveOptions {
 pub fn resolve_points(
     args: &ResolveArgs,
     process: bool,
+    notes: &mut Notes,
+) -> Result<(Option<Resolved>, bool)> {
+    resolve_points_with(args, process, false, notes)
+}
+
+/// [`resolve_points`], listing each location's variables when `variables`.
+fn resolve_points_with(
+    args: &ResolveArgs,
+    process: bool,
+    variables: bool,
     notes: &mut Notes,
 ) -> Result<(Option<Resolved>, bool)> {
     if args.points.is_empty() {
@@ -63,7 +74,10 @@ pub fn resolve_points(
         vmlinux: None,
         modules: Vec::new(),
         module_dir: None,
-        options: options(args),
+        options: ResolveOptions {
+            variables: variables.then_some(args.externs),
+            ..options(args)
+        },
         pid: args.pid.filter(|_| process),
         maps: args.maps.clone().filter(|_| process),
         kernel_work: specs
@@ -308,4 +322,43 @@ pub fn plan(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
         writeln!(out, "{}", plan.to_json())?;
     }
     Ok(ok && plan_ok)
+}
+
+/// `probeaddr vars`: each location of each point, then its variables
+/// (`int n  %di:s32`, or why it cannot be read there); `--format json`
+/// gives the locations with their `variables`.
+pub fn vars(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
+    let mut notes = Notes::default();
+    let (resolved, ok) = resolve_points_with(args, false, true, &mut notes)?;
+    let Some(resolved) = resolved else {
+        return Ok(false);
+    };
+    if args.format == Format::Json {
+        let all: Vec<&Location> = resolved.points.iter().flat_map(|(_, l)| l).collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        return Ok(ok);
+    }
+    for (text, locs) in &resolved.points {
+        for l in locs {
+            writeln!(out, "Available variables at {} ('{text}')", l.describe())?;
+            let width = l
+                .variables
+                .iter()
+                .map(|v| v.type_name.len())
+                .max()
+                .unwrap_or(0);
+            for v in &l.variables {
+                let how = match (&v.fetch, &v.unavailable) {
+                    (Some(f), _) => f.clone(),
+                    (None, Some(why)) => format!("(cannot be read: {why})"),
+                    (None, None) => String::new(),
+                };
+                writeln!(out, "\t{:width$}  {}\t{how}", v.type_name, v.name)?;
+            }
+            if l.variables.is_empty() {
+                writeln!(out, "\t(no variables: no DWARF describes this place)")?;
+            }
+        }
+    }
+    Ok(ok)
 }

@@ -289,3 +289,98 @@ fn arguments_at_an_entry_by_the_calling_convention_and_raw() {
         "{line}"
     );
 }
+
+#[test]
+fn vars_lists_what_perf_lists_with_how_to_read_each() {
+    for b in BUILDS {
+        let bin = fixtures::path(b);
+        for point in ["compute", "other"] {
+            let perf = oracle::perf_probe_vars(&bin, point);
+            let rows = probeaddr([
+                "vars",
+                "-x",
+                bin.to_str().unwrap(),
+                point,
+                "--format",
+                "json",
+            ])
+            .json();
+            assert_eq!(rows.len(), 1, "{b} {point}");
+            let mut ours: Vec<(String, String)> = rows[0]["variables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                // perf leaves out what has no location there; probeaddr
+                // lists it with why (checked below).
+                .filter(|v| {
+                    !v["unavailable"]
+                        .as_str()
+                        .is_some_and(|u| u.starts_with("optimized out"))
+                })
+                // perf writes `struct rec*`, probeaddr `struct rec *`.
+                .map(|v| {
+                    (
+                        v["type"].as_str().unwrap().replace(" *", "*"),
+                        v["name"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            ours.sort();
+            assert_eq!(ours, perf, "{b} {point}");
+        }
+    }
+    // How each is read, or why not, at the -O2 entry: the same fetch
+    // arguments resolve gives.
+    let o2 = fixtures::path("args-O2");
+    let rows = probeaddr([
+        "vars",
+        "-x",
+        o2.to_str().unwrap(),
+        "compute",
+        "--format",
+        "json",
+    ])
+    .json();
+    let got: Vec<(String, String)> = rows[0]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let how = v["fetch"].as_str().or(v["unavailable"].as_str()).unwrap();
+            (v["name"].as_str().unwrap().to_string(), how.to_string())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("n", "%di:s32"),
+            ("s", "%si:x64"),
+            ("tag", "%dx:u16"),
+            (
+                "k",
+                "optimized out at this address (its location list does not cover it)"
+            ),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    // --externs adds the unit's globals, each file's own static.
+    let r = probeaddr(["vars", "-x", o2.to_str().unwrap(), "other", "--externs"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let same = oracle::readelf_objects(&o2, "same", Some("args_other.c"));
+    let rows = probeaddr([
+        "resolve",
+        "-x",
+        o2.to_str().unwrap(),
+        "other",
+        "--format",
+        "json",
+    ])
+    .json();
+    let off = same[0] - fixtures::hexfield(&rows[0], "addr")
+        + fixtures::hexfield(&rows[0]["anchor"], "offset");
+    assert!(
+        r.stdout.contains(&format!("same\t@+{off:#x}:s32")),
+        "{}",
+        r.stdout
+    );
+}

@@ -624,3 +624,32 @@ pub fn perf_probe_args_in(object: &[&str], point: &str) -> Vec<(String, Vec<Stri
         })
         .collect()
 }
+
+/// `perf probe -x BIN -V POINT`: `(type, name)` of every variable perf
+/// lists at the point's first location, sorted.
+pub fn perf_probe_vars(bin: &Path, point: &str) -> Vec<(String, String)> {
+    let out = Command::new("perf")
+        .args(["probe", "-q", "-x"])
+        .arg(bin)
+        .args(["-V", point])
+        .output()
+        .expect("perf (Debian linux-perf) is needed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "perf probe -V {point} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Vec<(String, String)> = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("@<"))
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with("@<"))
+        .filter_map(|l| {
+            let (t, n) = l.trim().rsplit_once('\t')?;
+            Some((t.trim().to_string(), n.to_string()))
+        })
+        .collect();
+    v.sort();
+    v
+}

@@ -375,3 +375,52 @@ fn val(v: &Val, at: &At, bits: u32) -> std::result::Result<String, String> {
         },
     })
 }
+
+/// Every variable at `at` with its type and how it is read there (perf
+/// probe `-V`): the innermost scope's first, a name an inner scope hides
+/// left out; the unit's globals too with `externs`.
+pub(crate) fn list_variables(
+    cu: Option<&CompUnits>,
+    at: &At,
+    externs: bool,
+    bits: u32,
+) -> Vec<crate::location::Variable> {
+    use crate::location::{Variable, VariableKind};
+    let Some(cu) = cu else { return Vec::new() };
+    let mut q = Query::new(cu);
+    let Some(frame) = q.frame(at.pc, at.entry) else {
+        return Vec::new();
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for v in frame.vars {
+        if (v.global && !externs) || !seen.insert(v.name.clone()) {
+            continue;
+        }
+        let read = if at.ret {
+            Err("at a return probe the function's variables are gone".to_string())
+        } else {
+            v.place
+                .clone()
+                .and_then(|p| render(&mut q, &p, v.ty, None, &None, at, bits))
+        };
+        let (fetch, unavailable) = match read {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(e)),
+        };
+        out.push(Variable {
+            type_name: q.type_name(v.ty),
+            name: v.name,
+            kind: if v.global {
+                VariableKind::Global
+            } else if v.param {
+                VariableKind::Parameter
+            } else {
+                VariableKind::Local
+            },
+            fetch,
+            unavailable,
+        });
+    }
+    out
+}

@@ -55,6 +55,10 @@ pub struct ResolveOptions {
     /// Refuse debug information whose build-id is not the object's, and a
     /// kallsyms listing of another build as the namespace (default: true).
     pub check_build_id: bool,
+    /// List every variable at each location ([`crate::Location::variables`],
+    /// perf probe `-V`): `Some(false)` parameters and locals, `Some(true)`
+    /// also the unit's globals (`--externs`).
+    pub variables: Option<bool>,
 }
 
 impl Default for ResolveOptions {
@@ -66,6 +70,7 @@ impl Default for ResolveOptions {
             debug_dirs: Vec::new(),
             debuginfod: Vec::new(),
             check_build_id: true,
+            variables: None,
         }
     }
 }

@@ -268,15 +268,16 @@ impl ElfTarget<'_> {
                     // variables are read after it, as perf and gdb do.
                     // (Optimised code has location lists valid at the
                     // entry, and after_prologue leaves it there.)
-                    let reads_vars = spec.args.iter().any(|a| {
-                        matches!(
-                            a.expr,
-                            crate::spec::ArgExpr::Var { .. }
-                                | crate::spec::ArgExpr::Params
-                                | crate::spec::ArgExpr::Vars
-                                | crate::spec::ArgExpr::Locals
-                        )
-                    });
+                    let reads_vars = opts.variables.is_some()
+                        || spec.args.iter().any(|a| {
+                            matches!(
+                                a.expr,
+                                crate::spec::ArgExpr::Var { .. }
+                                    | crate::spec::ArgExpr::Params
+                                    | crate::spec::ArgExpr::Vars
+                                    | crate::spec::ArgExpr::Locals
+                            )
+                        });
                     if (opts.skip_prologue || reads_vars)
                         && spec.kind == ProbeKind::Entry
                         && offset == 0
@@ -373,6 +374,7 @@ impl ElfTarget<'_> {
         spec: &ProbeSpec,
         c: Candidate,
         names: Option<&KernelNames<'_>>,
+        opts: &ResolveOptions,
     ) -> Result<Location> {
         let elf = self.obj.elf();
         let path = self.path();
@@ -461,6 +463,7 @@ impl ElfTarget<'_> {
             namespace: None,
             notes: file.and_then(|f| f.disagreement).into_iter().collect(),
             args: Vec::new(),
+            variables: Vec::new(),
             kprobe_refused: None,
             ifunc_slot: None,
         };
@@ -490,7 +493,7 @@ impl ElfTarget<'_> {
         if let Some(names) = names {
             self.kernel_forms(&mut loc, &s, names)?;
         }
-        if !spec.args.is_empty() && loc.kind != LocationKind::Data {
+        if (!spec.args.is_empty() || opts.variables.is_some()) && loc.kind != LocationKind::Data {
             let globals = match (&self.kind, &loc.anchor) {
                 (ElfKind::Vmlinux { text, .. }, _) => fetch::Globals::Kernel { text: text.get() },
                 (ElfKind::Module { .. }, _) => fetch::Globals::Module,
@@ -532,6 +535,10 @@ impl ElfTarget<'_> {
             .map_err(|e| e.with_path(path))?;
             loc.args = args;
             loc.notes.extend(notes);
+            if let Some(externs) = opts.variables {
+                loc.variables =
+                    fetch::list_variables(self.obj.compile_units(), &at, externs, elf.bits());
+            }
         }
         if let ElfKind::Module { .. } = self.kind {
             // A module is not linked: what it has are offsets in sections
@@ -628,7 +635,7 @@ impl ElfTarget<'_> {
     ) -> Result<Resolution> {
         let mut locations = Vec::new();
         for c in self.candidates(spec, opts)? {
-            locations.push(self.location(spec, c, names)?);
+            locations.push(self.location(spec, c, names, opts)?);
         }
         let mut warnings = Vec::new();
         if self.obj.dwarf_chain_cut() {
@@ -925,6 +932,7 @@ pub(crate) fn resolve_listing(
             namespace: Some(ns),
             notes: Vec::new(),
             args: Vec::new(),
+            variables: Vec::new(),
             kprobe_refused: None,
             ifunc_slot: None,
         };

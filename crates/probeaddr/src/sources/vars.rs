@@ -760,6 +760,50 @@ impl<'a> Query<'a> {
             },
         }
     }
+
+    /// Name of the type at `ty` as C writes it, for listings.
+    pub fn type_name(&mut self, ty: Option<usize>) -> String {
+        let mut suffix = String::new();
+        let mut cur = ty;
+        for _ in 0..16 {
+            let Some(at) = cur else {
+                return format!("void{suffix}");
+            };
+            let tag = self.with_die(at, |_, _, d| d.tag());
+            match tag {
+                Some(gimli::DW_TAG_pointer_type) => {
+                    suffix.insert(0, '*');
+                    cur = self.type_of(at);
+                }
+                Some(gimli::DW_TAG_const_type) | Some(gimli::DW_TAG_volatile_type) => {
+                    cur = self.type_of(at)
+                }
+                Some(gimli::DW_TAG_array_type) => {
+                    let n = self
+                        .array_count(at)
+                        .map(|n| n.to_string())
+                        .unwrap_or_default();
+                    suffix.push_str(&format!("[{n}]"));
+                    cur = self.type_of(at);
+                }
+                Some(t) => {
+                    let kw = match t {
+                        gimli::DW_TAG_structure_type => "struct ",
+                        gimli::DW_TAG_union_type => "union ",
+                        gimli::DW_TAG_enumeration_type => "enum ",
+                        _ => "",
+                    };
+                    let n = self.name(at).unwrap_or_else(|| "(anonymous)".into());
+                    return format!(
+                        "{kw}{n}{}{suffix}",
+                        if suffix.is_empty() { "" } else { " " }
+                    );
+                }
+                None => return "?".into(),
+            }
+        }
+        "?".into()
+    }
 }
 
 /// An attribute value detached from its unit.
@@ -846,7 +890,12 @@ fn ops_of(e: gimli::Expression<Slice<'_>>, enc: gimli::Encoding) -> Vec<Op> {
                 Op::Implicit(i64::from_le_bytes(b))
             }
             Operation::Piece { size_in_bits, .. } => Op::Piece(size_in_bits),
-            other => Op::Other(format!("{other:?}")),
+            other => {
+                // `Shl`, `Bra { target: .. }`: the operation's DWARF name.
+                let dbg = format!("{other:?}");
+                let name = dbg.split([' ', '{', '(']).next().unwrap_or("");
+                Op::Other(format!("DW_OP_{}", name.to_ascii_lowercase()))
+            }
         });
     }
     out
