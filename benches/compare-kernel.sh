@@ -216,10 +216,11 @@ if have stap && [ -z "$STAP_TREE" ]; then
 fi
 
 # probeaddr, perf probe and stap on one probe point.
-# point_rows POINT SLUG
+# point_rows POINT SLUG [STAP_SCRIPT]
 point_rows() {
     point=$1
     slug=$2
+    stap_script=${3:-}
     section "$point"
     CUR=pa_$slug
     log "probeaddr $point ..."
@@ -251,7 +252,7 @@ point_rows() {
     fi
 
     CUR=stap_$slug
-    script="probe kernel.function(\"$point\") {}"
+    script=${stap_script:-"probe kernel.function(\"$point\") {}"}
     if ! have stap; then
         missing stap "stap -u -p2 -r BUILD -e '$script'" "not installed"
     elif [ -z "$STAP_TREE" ]; then
@@ -266,6 +267,9 @@ point_rows() {
 
 point_rows "$POINT1" init_once
 point_rows "$POINT2" vfs_read
+# Fetch arguments: three variables, two through a struct pointer.
+point_rows "vfs_read count file->f_pos buf" vfs_read_args \
+    'probe kernel.function("vfs_read") { printf("%d %d %p\n", $count, $file->f_pos, $buf) }'
 
 # Symbolize throughput: NADDR addresses inside text symbols of kallsyms.
 SYM_LINE=''

@@ -1012,6 +1012,28 @@ fn kernel_fetch_arguments_equal_perf_probe() {
         compared += ours.len();
     }
     assert_eq!(compared, 9);
+    // jhash's length at its inlined sites, where perf gives up ("Sorry, we
+    // don't support this variable location yet"): tcp_register_congestion_control
+    // hashes sizeof(ca->name), TCP_CA_NAME_MAX = 16, a constant there.
+    let run = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "jhash length",
+        "--offline",
+        "--format",
+        "kprobe",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 25, "{}", run.stdout);
+    assert!(
+        run.stdout.lines().any(
+            |l| l.contains("jhash_in_tcp_register_congestion_control_0x4f ")
+                && l.ends_with(" length=\\16:u32")
+        ),
+        "{}",
+        run.stdout
+    );
     let run = probeaddr([
         "resolve",
         "-k",

@@ -580,6 +580,8 @@ impl<'a> Query<'a> {
         // (scope level, DIE, param, global)
         let mut found: Vec<(usize, usize, bool, bool)> = Vec::new();
         let mut function = None;
+        // (level of its variables, DIE) of each function scope holding pc.
+        let mut holding: Vec<(usize, usize)> = Vec::new();
         let mut cursor = unit.entries();
         while let Ok(Some((delta, die))) = cursor.next_dfs() {
             depth += delta;
@@ -594,6 +596,9 @@ impl<'a> Query<'a> {
                 | gimli::DW_TAG_lexical_block => {
                     let holds = inside
                         && match entry_and_ranges(&self.dwarf, unit, die) {
+                            // An inlined copy is entered at its entry even
+                            // when its ranges are empty or start elsewhere.
+                            Some((e, _)) if e == pc && tag != gimli::DW_TAG_lexical_block => true,
                             Some((_, r)) if !r.is_empty() => {
                                 r.iter().any(|&(b, e)| b <= pc && pc < e)
                             }
@@ -605,6 +610,7 @@ impl<'a> Query<'a> {
                     if holds {
                         if let Some(f) = f {
                             function = Some(f);
+                            holding.push((stack.len() + 1, f));
                         }
                     }
                     stack.push((depth, holds, f));
@@ -632,20 +638,89 @@ impl<'a> Query<'a> {
         found.sort_by_key(|&(level, at, _, _)| (std::cmp::Reverse(level), at));
         let fbase = function.and_then(|f| self.frame_base(f, pc, entry));
         let mut vars = Vec::new();
-        for (_, at, param, global) in found {
+        for (level, at, param, global) in found {
             let Some(name) = self.name(at) else { continue };
             let ty = self.type_of(at);
             let place = self.place(at, pc, entry, fbase.as_ref());
-            vars.push(Var {
-                name,
-                ty,
-                place,
-                param,
-                global,
-            });
+            vars.push((
+                level,
+                Var {
+                    name,
+                    ty,
+                    place,
+                    param,
+                    global,
+                },
+            ));
         }
+        // A copy (inlined, or out of line with an abstract origin) may omit
+        // a parameter or local the compiler dropped: the origin still names
+        // it, and it is optimized out here, not unknown.
+        for (level, f) in holding {
+            let origin = self
+                .with_die(f, |_, unit, die| {
+                    match die.attr_value(gimli::DW_AT_abstract_origin) {
+                        Ok(Some(v)) => Self::global_ref(unit, v),
+                        _ => None,
+                    }
+                })
+                .flatten();
+            let Some(origin) = origin else { continue };
+            for (child, param) in self.children_vars(origin) {
+                let Some(name) = self.name(child) else {
+                    continue;
+                };
+                if vars.iter().any(|(l, v)| *l == level && v.name == name) {
+                    continue;
+                }
+                let ty = self.type_of(child);
+                vars.push((
+                    level,
+                    Var {
+                        name,
+                        ty,
+                        place: Err(
+                            "optimized out here (this copy of the function has no entry for it)"
+                                .into(),
+                        ),
+                        param,
+                        global: false,
+                    },
+                ));
+            }
+        }
+        vars.sort_by_key(|(level, v)| (std::cmp::Reverse(*level), v.global));
+        let vars: Vec<Var> = vars.into_iter().map(|(_, v)| v).collect();
         let ret = function.and_then(|f| self.type_of(f));
         Some(Frame { ret, vars })
+    }
+
+    /// The parameters and variables declared directly in the DIE at `at`,
+    /// with whether each is a parameter.
+    fn children_vars(&mut self, at: usize) -> Vec<(usize, bool)> {
+        let Some(start) = self.unit_of(at) else {
+            return Vec::new();
+        };
+        let unit = &self.units[&start];
+        let mut out = Vec::new();
+        let Ok(mut tree) = unit.entries_tree(Some(gimli::UnitOffset(at - start))) else {
+            return out;
+        };
+        let Ok(root) = tree.root() else { return out };
+        let mut children = root.children();
+        while let Ok(Some(c)) = children.next() {
+            let e = c.entry();
+            if matches!(
+                e.tag(),
+                gimli::DW_TAG_formal_parameter | gimli::DW_TAG_variable
+            ) {
+                out.push((
+                    start + e.offset().0,
+                    e.tag() == gimli::DW_TAG_formal_parameter,
+                ));
+            }
+        }
+        out
     }
 
     /// The function's frame base at `pc`: register and offset.
@@ -767,7 +842,7 @@ impl<'a> Query<'a> {
         let mut cur = ty;
         for _ in 0..16 {
             let Some(at) = cur else {
-                return format!("void{suffix}");
+                return format!("void{}{suffix}", if suffix.is_empty() { "" } else { " " });
             };
             let tag = self.with_die(at, |_, _, d| d.tag());
             match tag {
