@@ -268,7 +268,7 @@ pub struct Location {
     pub args: Vec<String>,
     /// Every variable at the location, when asked for
     /// ([`crate::ResolveOptions::variables`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub variables: Vec<Variable>,
 }
 
