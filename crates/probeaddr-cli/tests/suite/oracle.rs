@@ -182,20 +182,26 @@ pub fn perf_probe_module_targets(ko: &Path, point: &str) -> Vec<String> {
     v
 }
 
-/// `perf probe -x BIN -D POINT`: the file offsets of the uprobes perf would define.
-pub fn perf_probe_offsets(bin: &Path, point: &str) -> Vec<u64> {
+/// `perf probe -q OBJECT... MODE POINT` (`-D` or `-V`): its standard
+/// output; perf failing fails the test.
+fn perf_probe(object: &[&std::ffi::OsStr], mode: &str, point: &str) -> String {
     let out = Command::new("perf")
-        .args(["probe", "-q", "-x"])
-        .arg(bin)
-        .args(["-D", point])
+        .args(["probe", "-q"])
+        .args(object)
+        .args([mode, point])
         .output()
         .expect("perf (Debian linux-perf) is needed");
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "perf probe -D {point} failed: {}",
+        "perf probe {mode} {point} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `perf probe -x BIN -D POINT`: the file offsets of the uprobes perf would define.
+pub fn perf_probe_offsets(bin: &Path, point: &str) -> Vec<u64> {
+    let text = perf_probe(&["-x".as_ref(), bin.as_os_str()], "-D", point);
     let mut v: Vec<u64> = text
         .lines()
         .filter(|l| l.starts_with("p:") || l.starts_with("r:"))
@@ -603,18 +609,8 @@ pub fn perf_probe_args(bin: &Path, point: &str) -> Vec<(String, Vec<String>)> {
 
 /// [`perf_probe_args`] with perf's object options (`-k VMLINUX [-m KO]`).
 pub fn perf_probe_args_in(object: &[&str], point: &str) -> Vec<(String, Vec<String>)> {
-    let out = Command::new("perf")
-        .args(["probe", "-q"])
-        .args(object)
-        .args(["-D", point])
-        .output()
-        .expect("perf (Debian linux-perf) is needed");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "perf probe -D {point} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let object: Vec<&std::ffi::OsStr> = object.iter().map(|o| o.as_ref()).collect();
+    let text = perf_probe(&object, "-D", point);
     text.lines()
         .filter(|l| l.starts_with("p:") || l.starts_with("r:"))
         .map(|l| {
@@ -628,18 +624,7 @@ pub fn perf_probe_args_in(object: &[&str], point: &str) -> Vec<(String, Vec<Stri
 /// `perf probe -x BIN -V POINT`: `(type, name)` of every variable perf
 /// lists at the point's first location, sorted.
 pub fn perf_probe_vars(bin: &Path, point: &str) -> Vec<(String, String)> {
-    let out = Command::new("perf")
-        .args(["probe", "-q", "-x"])
-        .arg(bin)
-        .args(["-V", point])
-        .output()
-        .expect("perf (Debian linux-perf) is needed");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "perf probe -V {point} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = perf_probe(&["-x".as_ref(), bin.as_os_str()], "-V", point);
     let mut v: Vec<(String, String)> = text
         .lines()
         .skip_while(|l| !l.trim_start().starts_with("@<"))
