@@ -330,17 +330,14 @@ fn render(
                 ))
             }
         };
-        let v = match addr {
-            Place::Based(v, off) => Val::Mem {
-                off,
-                base: Box::new(v),
-            },
-            Place::Static(a) => Val::Static(a),
-            Place::Value(_) => unreachable!("a string's place is memory"),
-        };
+        if let Place::Value(_) = addr {
+            return Err(
+                "is an array held in registers: there is no address to read a string at".into(),
+            );
+        }
         return Ok(format!(
             "{}:{}",
-            val(&v, at, bits)?,
+            val(&addr.value(), at, bits)?,
             cast.as_deref().unwrap_or("string")
         ));
     }

@@ -431,26 +431,14 @@ impl<'a> Query<'a> {
     }
 
     fn array_count(&mut self, at: usize) -> Option<u64> {
-        let start = self.unit_of(at)?;
-        let unit = &self.units[&start];
-        let mut tree = unit
-            .entries_tree(Some(gimli::UnitOffset(at - start)))
-            .ok()?;
-        let root = tree.root().ok()?;
-        let mut children = root.children();
-        while let Ok(Some(c)) = children.next() {
-            let e = c.entry();
-            if e.tag() == gimli::DW_TAG_subrange_type {
-                if let Ok(Some(v)) = e.attr_value(gimli::DW_AT_count) {
-                    return v.udata_value();
-                }
-                if let Ok(Some(v)) = e.attr_value(gimli::DW_AT_upper_bound) {
-                    return v.udata_value().map(|u| u + 1);
-                }
-                return None;
-            }
+        let (sub, _) = self
+            .children(at)
+            .into_iter()
+            .find(|&(_, t)| t == gimli::DW_TAG_subrange_type)?;
+        match self.udata(sub, gimli::DW_AT_count) {
+            Some(n) => Some(n),
+            None => self.udata(sub, gimli::DW_AT_upper_bound).map(|u| u + 1),
         }
-        None
     }
 
     /// The size in bytes of the type at `ty`.
@@ -477,23 +465,11 @@ impl<'a> Query<'a> {
     /// The member `name` of the record at `die`, looking into anonymous
     /// structs and unions as C does.
     pub fn member(&mut self, die: usize, name: &str) -> Option<Member> {
-        let start = self.unit_of(die)?;
-        let mut members = Vec::new();
+        let members = self.children(die);
+        for (m, _) in members
+            .into_iter()
+            .filter(|&(_, t)| t == gimli::DW_TAG_member)
         {
-            let unit = &self.units[&start];
-            let mut tree = unit
-                .entries_tree(Some(gimli::UnitOffset(die - start)))
-                .ok()?;
-            let root = tree.root().ok()?;
-            let mut children = root.children();
-            while let Ok(Some(c)) = children.next() {
-                let e = c.entry();
-                if e.tag() == gimli::DW_TAG_member {
-                    members.push(start + e.offset().0);
-                }
-            }
-        }
-        for m in members {
             let mname = self.name(m);
             let ty = self.type_of(m);
             let loc = self.member_offset(m);
@@ -571,8 +547,10 @@ impl<'a> Query<'a> {
     /// still hold what the caller passed (`DW_OP_entry_value`).
     pub fn frame(&mut self, pc: u64, entry: bool) -> Option<Frame> {
         let off = self.cu.unit_offset_at(pc)?;
-        let unit = self.cu.unit_at_offset(&self.dwarf, off)?;
-        self.units.entry(off).or_insert(unit);
+        if !self.units.contains_key(&off) {
+            let unit = self.cu.unit_at_offset(&self.dwarf, off)?;
+            self.units.insert(off, unit);
+        }
         let unit = &self.units[&off];
         // (depth, holds pc, function DIE when a subprogram/inlined scope).
         let mut stack: Vec<(isize, bool, Option<usize>)> = Vec::new();
@@ -666,7 +644,11 @@ impl<'a> Query<'a> {
                 })
                 .flatten();
             let Some(origin) = origin else { continue };
-            for (child, param) in self.children_vars(origin) {
+            for (child, tag) in self.children(origin) {
+                if !matches!(tag, gimli::DW_TAG_formal_parameter | gimli::DW_TAG_variable) {
+                    continue;
+                }
+                let param = tag == gimli::DW_TAG_formal_parameter;
                 let Some(name) = self.name(child) else {
                     continue;
                 };
@@ -695,9 +677,8 @@ impl<'a> Query<'a> {
         Some(Frame { ret, vars })
     }
 
-    /// The parameters and variables declared directly in the DIE at `at`,
-    /// with whether each is a parameter.
-    fn children_vars(&mut self, at: usize) -> Vec<(usize, bool)> {
+    /// The DIEs directly under the one at `at` (global offsets) with their tags.
+    fn children(&mut self, at: usize) -> Vec<(usize, gimli::DwTag)> {
         let Some(start) = self.unit_of(at) else {
             return Vec::new();
         };
@@ -710,15 +691,7 @@ impl<'a> Query<'a> {
         let mut children = root.children();
         while let Ok(Some(c)) = children.next() {
             let e = c.entry();
-            if matches!(
-                e.tag(),
-                gimli::DW_TAG_formal_parameter | gimli::DW_TAG_variable
-            ) {
-                out.push((
-                    start + e.offset().0,
-                    e.tag() == gimli::DW_TAG_formal_parameter,
-                ));
-            }
+            out.push((start + e.offset().0, e.tag()));
         }
         out
     }
@@ -827,7 +800,7 @@ impl<'a> Query<'a> {
             return Err("its DWARF entry cannot be read".into());
         };
         match ops {
-            Some(ops) => eval(&ops?, entry, fbase),
+            Some(ops) => eval(&ops?, entry, fbase, self.cu.bits),
             None => match cv {
                 Some(c) => Ok(Place::Value(Val::Imm(c))),
                 None if decl => Err("declared here, defined in another unit".into()),
@@ -992,10 +965,12 @@ fn eval(
     ops: &[Op],
     entry: bool,
     fbase: Option<&Result<(u16, i64), String>>,
+    bits: u32,
 ) -> Result<Place, String> {
-    // Pieces: one piece, or one followed by empty ones, is that piece.
+    // Pieces: a location that is one piece, ending the expression, is that
+    // piece; anything more is spread over several places.
     let ops = match ops.iter().position(|o| matches!(o, Op::Piece(_))) {
-        Some(i) if ops[i + 1..].iter().all(|o| matches!(o, Op::Piece(_))) && ops[i + 1..].is_empty() => &ops[..i],
+        Some(i) if i + 1 == ops.len() => &ops[..i],
         Some(_) => {
             return Err("it is split in pieces (DW_OP_piece) over several places, which no single fetch argument reads".into())
         }
@@ -1026,7 +1001,7 @@ fn eval(
                 if !entry {
                     return Err(format!(
                         "its value is the one register {} held at the function's entry (DW_OP_entry_value), which only a probe at the entry can read",
-                        register_name(64, *r).unwrap_or("?")
+                        register_name(bits, *r).unwrap_or("?")
                     ));
                 }
                 st.push(Sym::Dyn(Val::Reg(*r), 0));
