@@ -39,6 +39,27 @@ fn uprobe_line(bin: &std::path::Path, point: &str) -> (String, Vec<String>) {
     (target, w.map(str::to_string).collect())
 }
 
+/// `probeaddr COMMAND -x BIN POINT --format json`: its locations.
+fn json_rows(command: &str, bin: &std::path::Path, point: &str) -> Vec<serde_json::Value> {
+    probeaddr([
+        command,
+        "-x",
+        bin.to_str().unwrap(),
+        point,
+        "--format",
+        "json",
+    ])
+    .json()
+}
+
+/// `@+OFFSET` for link-time address `addr`, from the probe of location
+/// `row`: the kernel adds the probe's mapping base (its runtime address
+/// minus its file offset) to the offset.
+fn file_offset_of(row: &serde_json::Value, addr: u64) -> String {
+    let off = addr - fixtures::hexfield(row, "addr") + fixtures::hexfield(&row["anchor"], "offset");
+    format!("@+{off:#x}")
+}
+
 #[test]
 fn fetch_arguments_equal_perf_probe_at_three_optimisation_levels() {
     let mut compared = 0;
@@ -76,18 +97,8 @@ fn globals_are_file_offsets_from_the_probes_mapping_and_statics_keep_their_file(
             // places it, and the type is the user's.
             ("other counter:s32", "args_other.c", ["counter", ""]),
         ] {
-            let rows = probeaddr([
-                "resolve",
-                "-x",
-                bin.to_str().unwrap(),
-                point,
-                "--format",
-                "json",
-            ])
-            .json();
+            let rows = json_rows("resolve", &bin, point);
             assert_eq!(rows.len(), 1);
-            let probe_addr = fixtures::hexfield(&rows[0], "addr");
-            let probe_off = fixtures::hexfield(&rows[0]["anchor"], "offset");
             let got = rows[0]["args"].as_array().unwrap();
             assert_eq!(
                 got.len(),
@@ -101,11 +112,12 @@ fn globals_are_file_offsets_from_the_probes_mapping_and_statics_keep_their_file(
                     _ => oracle::readelf_objects(&bin, "same", Some(file)),
                 };
                 assert_eq!(addr.len(), 1, "{b}: {var} in {file}");
-                // The kernel adds the probe's mapping base (its runtime
-                // address minus its file offset) to the offset.
-                let off = addr[0] - probe_addr + probe_off;
                 let body = arg.split_once('=').unwrap().1;
-                assert_eq!(body, format!("@+{off:#x}:s32"), "{b} {point}");
+                assert_eq!(
+                    body,
+                    format!("{}:s32", file_offset_of(&rows[0], addr[0])),
+                    "{b} {point}"
+                );
             }
             // The same name twice is recorded twice, under two names.
             if point == "other same same" {
@@ -296,15 +308,7 @@ fn vars_lists_what_perf_lists_with_how_to_read_each() {
         let bin = fixtures::path(b);
         for point in ["compute", "other"] {
             let perf = oracle::perf_probe_vars(&bin, point);
-            let rows = probeaddr([
-                "vars",
-                "-x",
-                bin.to_str().unwrap(),
-                point,
-                "--format",
-                "json",
-            ])
-            .json();
+            let rows = json_rows("vars", &bin, point);
             assert_eq!(rows.len(), 1, "{b} {point}");
             let mut ours: Vec<(String, String)> = rows[0]["variables"]
                 .as_array()
@@ -332,15 +336,7 @@ fn vars_lists_what_perf_lists_with_how_to_read_each() {
     // How each is read, or why not, at the -O2 entry: the same fetch
     // arguments resolve gives.
     let o2 = fixtures::path("args-O2");
-    let rows = probeaddr([
-        "vars",
-        "-x",
-        o2.to_str().unwrap(),
-        "compute",
-        "--format",
-        "json",
-    ])
-    .json();
+    let rows = json_rows("vars", &o2, "compute");
     let got: Vec<(String, String)> = rows[0]["variables"]
         .as_array()
         .unwrap()
@@ -367,19 +363,10 @@ fn vars_lists_what_perf_lists_with_how_to_read_each() {
     let r = probeaddr(["vars", "-x", o2.to_str().unwrap(), "other", "--externs"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let same = oracle::readelf_objects(&o2, "same", Some("args_other.c"));
-    let rows = probeaddr([
-        "resolve",
-        "-x",
-        o2.to_str().unwrap(),
-        "other",
-        "--format",
-        "json",
-    ])
-    .json();
-    let off = same[0] - fixtures::hexfield(&rows[0], "addr")
-        + fixtures::hexfield(&rows[0]["anchor"], "offset");
+    let rows = json_rows("resolve", &o2, "other");
     assert!(
-        r.stdout.contains(&format!("same\t@+{off:#x}:s32")),
+        r.stdout
+            .contains(&format!("same\t{}:s32", file_offset_of(&rows[0], same[0]))),
         "{}",
         r.stdout
     );
