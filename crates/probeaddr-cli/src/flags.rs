@@ -84,6 +84,13 @@ pub struct KernelFlags {
     #[arg(long, value_name = "DIR")]
     pub sysfs: Option<PathBuf>,
 
+    /// The kernel's BTF, for fetch arguments without a vmlinux's DWARF: a
+    /// directory like /sys/kernel/btf (vmlinux plus a file per module), or
+    /// one file (raw BTF, or a vmlinux with .BTF). Default: the running
+    /// kernel's, when its kallsyms is used.
+    #[arg(long, value_name = "PATH")]
+    pub btf: Option<PathBuf>,
+
     /// Do not read the running system (/proc/kallsyms, /sys).
     #[arg(long)]
     pub offline: bool,

@@ -122,6 +122,11 @@ pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
             Err(e) => notes.push(format!("running kernel not consulted: {e}")),
         }
     }
+    match inp.kernel.and_then(|k| k.btf.clone()) {
+        Some(p) => sources.push(Source::Btf(p)),
+        None if running => sources.extend(linker.kernel_btf().map(Source::Btf)),
+        None => {}
+    }
     let mut resolver = Resolver::with_options(sources, inp.options);
     if running {
         if let Some(Err(e)) = resolver.kernel_check() {

@@ -38,6 +38,13 @@ pub enum Source {
     /// A listing made by `probeaddr kallsyms-export` (file names with the
     /// symbols): `FUNC@FILE` without a vmlinux.
     SideTable(PathBuf),
+    /// The kernel's BTF type information: a directory laid out like
+    /// `/sys/kernel/btf` (`vmlinux` and one split file per module), or one
+    /// file for the kernel image alone (raw BTF, or an ELF file with a
+    /// `.BTF` section). Without DWARF it gives the parameters of kernel
+    /// functions at their entries, by name and type (`vfs_read count`).
+    /// It must describe the same build as the kernel's symbols.
+    Btf(PathBuf),
 }
 
 /// A parsed kallsyms listing (`/proc/kallsyms` or a saved copy), shared

@@ -229,6 +229,13 @@ impl Linker {
             .clone()
     }
 
+    /// The running kernel's BTF directory (`/sys/kernel/btf`, under the
+    /// configured sysfs), when it has the kernel's own file.
+    pub fn kernel_btf(&self) -> Option<PathBuf> {
+        let dir = self.config.sysfs.as_ref()?.join("kernel/btf");
+        dir.join("vmlinux").is_file().then_some(dir)
+    }
+
     /// The running kernel's `_text`, or why it is not known (read once).
     fn running_text(&self) -> std::result::Result<RuntimeAddr, &str> {
         self.running_text

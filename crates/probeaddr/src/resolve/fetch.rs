@@ -8,8 +8,7 @@
 //! than none.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sources::dwarf::CompUnits;
-use crate::sources::vars::{self, describe, register_name, Place, Query, Type, Val};
+use crate::sources::vars::{self, describe, register_name, Place, Type, Types, Val};
 use crate::spec::{ArgExpr, FetchSpec};
 
 /// How a global's address is written in the probe's object.
@@ -42,10 +41,11 @@ pub(crate) struct At {
     pub globals: Globals,
 }
 
-/// The fetch arguments of `args` at `at`, and notes on what `$vars`-like
+/// The fetch arguments of `args` at `at`, read through `types` (DWARF, or
+/// a kernel function's BTF prototype), and notes on what `$vars`-like
 /// arguments left out.
 pub(crate) fn fetch_args(
-    cu: Option<&CompUnits>,
+    mut q: Option<&mut dyn Types>,
     args: &[FetchSpec],
     at: &At,
     what: &dyn Fn(&str) -> String,
@@ -55,7 +55,6 @@ pub(crate) fn fetch_args(
     let mut out: Vec<(String, String)> = Vec::new();
     let mut notes = Vec::new();
     let bad = |msg: String| Error::new(ErrorKind::Unrepresentable, what(&msg));
-    let mut q = cu.map(Query::new);
     let mut frame = None;
     for a in args {
         let n_before = out.len();
@@ -96,7 +95,28 @@ pub(crate) fn fetch_args(
                 } else {
                     format!("+{}(%sp)", 4 * *n as u64)
                 };
-                let ty = a.cast.clone().unwrap_or(format!("x{bits}"));
+                // The kernel's `$argN` is the Nth argument slot. Its type
+                // is the Nth parameter's when that parameter is in that
+                // very slot (no earlier one took two, or none).
+                let slot = match (bits, *n) {
+                    (64, 1..=6) => {
+                        Some(Place::Value(Val::Reg([5, 4, 1, 2, 8, 9][*n as usize - 1])))
+                    }
+                    (64, k) => Some(Place::Based(Val::Reg(7), 8 * (k as i64 - 6))),
+                    _ => None,
+                };
+                let typed = match (&a.cast, q.as_deref_mut()) {
+                    (None, Some(q)) => {
+                        let param = frame_of(q, at, &mut frame)
+                            .ok()
+                            .and_then(|f| f.vars.iter().filter(|v| v.param).nth(*n as usize - 1))
+                            .filter(|v| v.place.as_ref().ok() == slot.as_ref())
+                            .map(|v| v.ty);
+                        param.and_then(|t| type_of(q, t, None).ok())
+                    }
+                    _ => None,
+                };
+                let ty = a.cast.clone().or(typed).unwrap_or(format!("x{bits}"));
                 push(
                     a.name.clone().unwrap_or(format!("arg{n}")),
                     format!("{body}:{ty}"),
@@ -109,11 +129,11 @@ pub(crate) fn fetch_args(
                             .into(),
                     ));
                 }
-                let ty = match (&a.cast, q.as_mut()) {
+                let ty = match (&a.cast, q.as_deref_mut()) {
                     (Some(c), _) => Some(c.clone()),
                     (None, Some(q)) => {
                         let f = frame_of(q, at, &mut frame);
-                        let ret = f.as_ref().and_then(|f| f.ret);
+                        let ret = f.ok().and_then(|f| f.ret);
                         match ret {
                             None => None,
                             Some(t) => Some(
@@ -136,17 +156,12 @@ pub(crate) fn fetch_args(
                         "'{a}': at a return probe the function's variables are gone; only '$retval' can be read"
                     )));
                 }
-                let Some(q) = q.as_mut() else {
+                let Some(q) = q.as_deref_mut() else {
                     return Err(bad(format!(
-                        "'{a}' needs DWARF to know where the variable is; without it use '$argN' at an entry or a raw fetch argument"
+                        "'{a}' needs DWARF (or, at a kernel function's entry, BTF) to know where the variable is; without them use '$argN' at an entry or a raw fetch argument"
                     )));
                 };
-                let Some(f) = frame_of(q, at, &mut frame) else {
-                    return Err(bad(format!(
-                        "'{a}': DWARF has no function holding {:#x}",
-                        at.pc
-                    )));
-                };
+                let f = frame_of(q, at, &mut frame).map_err(|e| bad(format!("'{a}': {e}")))?;
                 if let ArgExpr::Var { name, path, deref } = &a.expr {
                     // A global this unit only declares (or does not
                     // mention) is found by its symbol, when one data
@@ -266,14 +281,14 @@ pub(crate) fn fetch_args(
 }
 
 fn frame_of<'f>(
-    q: &mut Query<'_>,
+    q: &mut dyn Types,
     at: &At,
-    frame: &'f mut Option<Option<vars::Frame>>,
-) -> Option<&'f vars::Frame> {
-    if frame.is_none() {
-        *frame = Some(q.frame(at.pc, at.entry));
-    }
-    frame.as_ref().and_then(|f| f.as_ref())
+    frame: &'f mut Option<std::result::Result<vars::Frame, String>>,
+) -> std::result::Result<&'f vars::Frame, String> {
+    frame
+        .get_or_insert_with(|| q.frame(at.pc, at.entry))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 fn cast(c: &Option<String>) -> String {
@@ -282,7 +297,7 @@ fn cast(c: &Option<String>) -> String {
 
 /// The kernel's type for a DWARF type.
 fn type_of(
-    q: &mut Query<'_>,
+    q: &mut dyn Types,
     ty: Option<usize>,
     bits: Option<(u64, u64, u64)>,
 ) -> std::result::Result<String, String> {
@@ -307,7 +322,7 @@ fn type_of(
 
 /// A place and type written as one fetch argument body.
 fn render(
-    q: &mut Query<'_>,
+    q: &mut dyn Types,
     place: &Place,
     ty: Option<usize>,
     bitf: Option<(u64, u64, u64)>,
@@ -377,15 +392,14 @@ fn val(v: &Val, at: &At, bits: u32) -> std::result::Result<String, String> {
 /// probe `-V`): the innermost scope's first, a name an inner scope hides
 /// left out; the unit's globals too with `externs`.
 pub(crate) fn list_variables(
-    cu: Option<&CompUnits>,
+    q: Option<&mut dyn Types>,
     at: &At,
     externs: bool,
     bits: u32,
 ) -> Vec<crate::location::Variable> {
     use crate::location::{Variable, VariableKind};
-    let Some(cu) = cu else { return Vec::new() };
-    let mut q = Query::new(cu);
-    let Some(frame) = q.frame(at.pc, at.entry) else {
+    let Some(q) = q else { return Vec::new() };
+    let Ok(frame) = q.frame(at.pc, at.entry) else {
         return Vec::new();
     };
     let mut seen = std::collections::HashSet::new();
@@ -399,7 +413,7 @@ pub(crate) fn list_variables(
         } else {
             v.place
                 .clone()
-                .and_then(|p| render(&mut q, &p, v.ty, None, &None, at, bits))
+                .and_then(|p| render(q, &p, v.ty, None, &None, at, bits))
         };
         let (fetch, unavailable) = match read {
             Ok(f) => (Some(f), None),

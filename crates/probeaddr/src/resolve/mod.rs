@@ -29,6 +29,7 @@ use crate::index::SymbolKind;
 use crate::link::kernel::{check, KernelBuild, KernelCheck};
 use crate::location::{Location, Object};
 use crate::source::{KernelSymbols, Source};
+use crate::sources::btf::{self, Btf};
 use crate::sources::debuginfo::DebugSearch;
 use crate::sources::elf::hex;
 use crate::spec::{ProbeSpec, Target};
@@ -133,6 +134,9 @@ pub struct Resolver {
     found_modules: Mutex<Vec<Arc<ModuleFile>>>,
     listing: OnceLock<Result<Listing>>,
     check: OnceLock<Option<Result<KernelCheck>>>,
+    btf_path: Option<PathBuf>,
+    btf: OnceLock<Result<Arc<Btf>>>,
+    module_btf: Mutex<HashMap<String, Result<Arc<Btf>>>>,
 }
 
 impl Resolver {
@@ -170,6 +174,9 @@ impl Resolver {
             found_modules: Mutex::new(Vec::new()),
             listing: OnceLock::new(),
             check: OnceLock::new(),
+            btf_path: None,
+            btf: OnceLock::new(),
+            module_btf: Mutex::new(HashMap::new()),
         };
         for s in sources {
             match s {
@@ -179,6 +186,7 @@ impl Resolver {
                 Source::ModuleDir(p) => r.module_dirs.push(p),
                 Source::Kallsyms(k) => r.kallsyms = Some(k),
                 s @ (Source::SystemMap(_) | Source::SideTable(_)) => r.listing_source = Some(s),
+                Source::Btf(p) => r.btf_path = Some(p),
             }
         }
         r
@@ -455,6 +463,56 @@ impl Resolver {
             .map_err(Clone::clone)
     }
 
+    /// The BTF a listing's locations read their variables through: only
+    /// read when `spec` has variables to read.
+    fn btf_for(&self, spec: &ProbeSpec, module: Option<&str>) -> Result<Option<Arc<Btf>>> {
+        if spec.args.is_empty() && self.options.variables.is_none() {
+            return Ok(None);
+        }
+        match module {
+            Some(m) => self.module_btf(m),
+            None => self.kernel_btf(),
+        }
+        .transpose()
+    }
+
+    /// The kernel's BTF (read once), when a [`Source::Btf`] was given.
+    fn kernel_btf(&self) -> Option<Result<Arc<Btf>>> {
+        let p = self.btf_path.as_ref()?;
+        Some(
+            self.btf
+                .get_or_init(|| {
+                    let file = if p.is_dir() {
+                        p.join("vmlinux")
+                    } else {
+                        p.clone()
+                    };
+                    Ok(Arc::new(Btf::parse(btf::read_bytes(&file)?, &file)?))
+                })
+                .clone(),
+        )
+    }
+
+    /// Module `name`'s BTF, split on the kernel's (read once).
+    fn module_btf(&self, name: &str) -> Option<Result<Arc<Btf>>> {
+        let p = self.btf_path.as_ref()?;
+        let mut cache = self.module_btf.lock().unwrap_or_else(|e| e.into_inner());
+        let r = cache.entry(name.to_string()).or_insert_with(|| {
+            if !p.is_dir() {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("module {name}'s BTF is a split file beside the kernel's: give a directory like /sys/kernel/btf, not one file"),
+                )
+                .with_path(p));
+            }
+            let base = self.kernel_btf().expect("a BTF path is given")?;
+            // sysfs names modules with underscores (af_key), as kallsyms does.
+            let file = p.join(name.replace('-', "_"));
+            base.split(&btf::read_bytes(&file)?, &file).map(Arc::new)
+        });
+        Some(r.clone())
+    }
+
     /// The kernel image's and modules' names, for counting.
     fn kernel_names<'a>(
         &'a self,
@@ -508,7 +566,8 @@ impl Resolver {
             return match self.kallsyms.as_ref().filter(|_| self.kallsyms_is_namespace()) {
                 Some(ks) if ks.listing.modules().iter().any(|m| same_module(m, name)) => {
                     let names = self.kernel_names(self.image_names(), &mods);
-                    pipeline::resolve_listing(&Listing::kallsyms(ks.clone()), Some(name), spec, &names)
+                    let btf = self.btf_for(spec, Some(name))?;
+                    pipeline::resolve_listing(&Listing::kallsyms(ks.clone()), Some(name), spec, &names, &self.options, btf.as_deref())
                 }
                 _ => Err(Error::new(
                     ErrorKind::NotFound,
@@ -535,11 +594,27 @@ impl Resolver {
         if self.listing_source.is_some() {
             let listing = self.listing()?;
             let names = self.kernel_names(Image::Listing(listing.ks()), &mods);
-            return pipeline::resolve_listing(listing, None, spec, &names);
+            let btf = self.btf_for(spec, None)?;
+            return pipeline::resolve_listing(
+                listing,
+                None,
+                spec,
+                &names,
+                &self.options,
+                btf.as_deref(),
+            );
         }
         if let Some(ks) = &self.kallsyms {
             let names = self.kernel_names(Image::None, &mods);
-            return pipeline::resolve_listing(&Listing::kallsyms(ks.clone()), None, spec, &names);
+            let btf = self.btf_for(spec, None)?;
+            return pipeline::resolve_listing(
+                &Listing::kallsyms(ks.clone()),
+                None,
+                spec,
+                &names,
+                &self.options,
+                btf.as_deref(),
+            );
         }
         Err(Error::new(
             ErrorKind::BadInput,

@@ -22,7 +22,9 @@ use crate::location::{
 use crate::object::{AnalysedObject, InlineMatch, MatchedSymbol};
 use crate::resolve::objects::{same_module, Listing};
 use crate::resolve::{Resolution, ResolveOptions};
+use crate::sources::btf::{Btf, EntryScope};
 use crate::sources::kallsyms::{KSym, Kallsyms};
+use crate::sources::vars::{Query, Types};
 use crate::spec::{InlineFilter, LineSpec, Point, ProbeKind, ProbeSpec};
 
 /// What kind of ELF object a location is in, and what that kind needs.
@@ -509,8 +511,9 @@ impl ElfTarget<'_> {
                 globals,
             };
             let here = loc.describe();
+            let mut dwarf = self.obj.compile_units().map(Query::new);
             let (args, notes) = fetch::fetch_args(
-                self.obj.compile_units(),
+                dwarf.as_mut().map(|q| q as &mut dyn Types),
                 &spec.args,
                 &at,
                 &|m| format!("{here}: {m}"),
@@ -536,8 +539,12 @@ impl ElfTarget<'_> {
             loc.args = args;
             loc.notes.extend(notes);
             if let Some(externs) = opts.variables {
-                loc.variables =
-                    fetch::list_variables(self.obj.compile_units(), &at, externs, elf.bits());
+                loc.variables = fetch::list_variables(
+                    dwarf.as_mut().map(|q| q as &mut dyn Types),
+                    &at,
+                    externs,
+                    elf.bits(),
+                );
             }
         }
         if let ElfKind::Module { .. } = self.kind {
@@ -777,6 +784,8 @@ pub(crate) fn resolve_listing(
     module: Option<&str>,
     spec: &ProbeSpec,
     names: &KernelNames<'_>,
+    opts: &ResolveOptions,
+    btf: Option<&Btf>,
 ) -> Result<Resolution> {
     let ks = listing.ks();
     let (func, file, offset, data) = match &spec.point {
@@ -953,6 +962,9 @@ pub(crate) fn resolve_listing(
                 },
             )
         };
+        if (!spec.args.is_empty() || opts.variables.is_some()) && !data {
+            listing_args(&mut l, spec, opts, btf, ks, module.is_some(), text)?;
+        }
         match module {
             _ if data => data_symbol(&mut l, names),
             Some(m) => {
@@ -982,6 +994,75 @@ pub(crate) fn resolve_listing(
         notes: Vec::new(),
         warnings: Vec::new(),
     })
+}
+
+/// Fetch arguments at a listing's location: only at a function's entry
+/// or return, where the calling convention says where its arguments and
+/// value are, with names and types from BTF when it is given.
+fn listing_args(
+    l: &mut Location,
+    spec: &ProbeSpec,
+    opts: &ResolveOptions,
+    btf: Option<&Btf>,
+    ks: &Kallsyms,
+    in_module: bool,
+    text: Option<u64>,
+) -> Result<()> {
+    let at = fetch::At {
+        pc: l.addr.get(),
+        entry: l.kind == LocationKind::Entry,
+        ret: l.kind.is_return(),
+        globals: match (in_module, text) {
+            (false, Some(text)) => fetch::Globals::Kernel { text },
+            _ => fetch::Globals::Module,
+        },
+    };
+    let clone = (l.variant == crate::index::names::Variant::Clone)
+        .then(|| l.symbol.get(l.function.len()..))
+        .flatten();
+    let mut scope = btf.map(|b| EntryScope::new(b, &l.function, clone));
+    let here = l.describe();
+    let (args, notes) = fetch::fetch_args(
+        scope.as_mut().map(|s| s as &mut dyn Types),
+        &spec.args,
+        &at,
+        &|m| format!("{here}: {m}"),
+        &|name| {
+            // BTF describes no global but per-CPU ones: a global is read
+            // through its one data symbol, with the type the user gives.
+            let mut data = ks
+                .lookup(name)
+                .into_iter()
+                .filter(|s| !s.is_text() && ks.module(s).is_none());
+            match (data.next(), data.next()) {
+                (Some(s), None) => Ok(s.addr.get()),
+                (None, _) => Err(format!(
+                    "{} has no data symbol '{name}'",
+                    ks.origin().display()
+                )),
+                (Some(_), Some(_)) => Err(format!(
+                    "{} has several data symbols '{name}'",
+                    ks.origin().display()
+                )),
+            }
+        },
+        64,
+    )
+    .map_err(|e| match btf {
+        Some(b) => e.with_path(b.origin()),
+        None => e,
+    })?;
+    l.args = args;
+    l.notes.extend(notes);
+    if let Some(externs) = opts.variables {
+        l.variables = fetch::list_variables(
+            scope.as_mut().map(|s| s as &mut dyn Types),
+            &at,
+            externs,
+            64,
+        );
+    }
+    Ok(())
 }
 
 /// What to say of a GNU indirect function: the address is its resolver,

@@ -3,6 +3,7 @@
 //! Private to the crate: the public API speaks of sources and locations, not
 //! of ELF tables.
 
+pub mod btf;
 pub mod debuginfo;
 #[cfg(feature = "debuginfod")]
 pub mod debuginfod;

@@ -153,6 +153,67 @@ pub struct Member {
     pub bits: Option<(u64, u64, u64)>,
 }
 
+impl Member {
+    /// A bitfield `width` bits wide starting `total` bits into its record,
+    /// read through a container of `csize` bytes (its declared type's
+    /// size): the container's byte offset and the shift within it.
+    pub fn bitfield(total: u64, width: u64, csize: u64, ty: Option<usize>) -> Option<Member> {
+        let cbits = csize.checked_mul(8).filter(|&b| b > 0)?;
+        let first = total / cbits * csize;
+        let shift = total - first * 8;
+        if shift + width > cbits {
+            return None;
+        }
+        Some(Member {
+            offset: first,
+            ty,
+            bits: Some((width, shift, cbits)),
+        })
+    }
+}
+
+/// What fetch arguments are computed from: an object's DWARF, or a
+/// kernel function's prototype in BTF. Types are named by an offset the
+/// source chooses (a DIE's, a BTF type id); `None` is `void`.
+pub trait Types {
+    /// What the type `ty` is, through typedefs and qualifiers.
+    fn resolve(&mut self, ty: Option<usize>) -> Type;
+    /// Its size in bytes.
+    fn size_of(&mut self, ty: Option<usize>) -> Option<u64>;
+    /// The member `name` of the record `record`, looking into anonymous
+    /// structs and unions as C does.
+    fn member(&mut self, record: usize, name: &str) -> Option<Member>;
+    /// Its name as C writes it, for listings.
+    fn type_name(&mut self, ty: Option<usize>) -> String;
+    /// Pointer size in bytes.
+    fn pointer_size(&self) -> u64;
+    /// The variables in scope at `pc` (`entry`: the entry of an
+    /// out-of-line copy), or why there are none.
+    fn frame(&mut self, pc: u64, entry: bool) -> Result<Frame, String>;
+}
+
+impl Types for Query<'_> {
+    fn resolve(&mut self, ty: Option<usize>) -> Type {
+        Query::resolve(self, ty)
+    }
+    fn size_of(&mut self, ty: Option<usize>) -> Option<u64> {
+        Query::size_of(self, ty)
+    }
+    fn member(&mut self, record: usize, name: &str) -> Option<Member> {
+        Query::member(self, record, name)
+    }
+    fn type_name(&mut self, ty: Option<usize>) -> String {
+        Query::type_name(self, ty)
+    }
+    fn pointer_size(&self) -> u64 {
+        Query::pointer_size(self)
+    }
+    fn frame(&mut self, pc: u64, entry: bool) -> Result<Frame, String> {
+        Query::frame(self, pc, entry)
+            .ok_or_else(|| format!("DWARF has no function holding {pc:#x}"))
+    }
+}
+
 const MAX_CHAIN: usize = 8;
 
 /// DWARF register numbers to the kernel's `pt_regs` names.
@@ -486,7 +547,6 @@ impl<'a> Query<'a> {
                     .udata(m, gimli::DW_AT_byte_size)
                     .or_else(|| self.size_of(ty))
                     .filter(|&s| s > 0)?;
-                let cbits = csize * 8;
                 // DWARF 4+: bits from the record's start. DWARF 2/3: a
                 // container offset and a bit offset counted from its most
                 // significant bit.
@@ -494,19 +554,10 @@ impl<'a> Query<'a> {
                     Some(b) => b,
                     None => {
                         let bo = self.udata(m, gimli::DW_AT_bit_offset)?;
-                        (loc.unwrap_or(0) * 8 + cbits).checked_sub(bo + w)?
+                        (loc.unwrap_or(0) * 8 + csize * 8).checked_sub(bo + w)?
                     }
                 };
-                let first = total / cbits * csize;
-                let shift = total - first * 8;
-                if shift + w > cbits {
-                    return None;
-                }
-                return Some(Member {
-                    offset: first,
-                    ty,
-                    bits: Some((w, shift, cbits)),
-                });
+                return Member::bitfield(total, w, csize, ty);
             }
             if mname.is_none() {
                 if let Type::Record { die: inner, .. } = self.resolve(ty) {
@@ -834,6 +885,10 @@ impl<'a> Query<'a> {
                     suffix.push_str(&format!("[{n}]"));
                     cur = self.type_of(at);
                 }
+                Some(gimli::DW_TAG_subroutine_type) => {
+                    let space = if suffix.is_empty() { "" } else { " " };
+                    return format!("function{space}{suffix}");
+                }
                 Some(t) => {
                     let kw = match t {
                         gimli::DW_TAG_structure_type => "struct ",
@@ -1062,7 +1117,7 @@ pub type Stepped = (Place, Option<usize>, Option<(u64, u64, u64)>);
 
 /// Follow a member or element access from a place of type `ty`.
 pub fn step(
-    q: &mut Query<'_>,
+    q: &mut dyn Types,
     place: &Place,
     ty: Option<usize>,
     access: &crate::spec::Access,
