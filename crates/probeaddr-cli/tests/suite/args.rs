@@ -279,9 +279,11 @@ fn arguments_at_an_entry_by_the_calling_convention_and_raw() {
     assert_eq!(
         args,
         [
-            "arg1=%di:x64",
+            // The Nth argument slot, typed as the Nth parameter where
+            // DWARF says that parameter is in that slot.
+            "arg1=%di:s32",
             "arg2=%si:u64",
-            "arg3=%dx:x64",
+            "arg3=%dx:u16",
             "x=%dx:u16",
             "n=%di:s32",
             "s=%si:x64",

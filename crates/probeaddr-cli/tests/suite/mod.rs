@@ -1,4 +1,5 @@
 mod args;
+mod btf;
 mod debian;
 mod debian612;
 mod debuginfod;

@@ -638,3 +638,36 @@ pub fn perf_probe_vars(bin: &Path, point: &str) -> Vec<(String, String)> {
     v.sort();
     v
 }
+
+/// A section's bytes as `readelf -SW` places it in the file (also the
+/// sections `objcopy -O binary` leaves out, which are not loaded: a
+/// `.ko`'s `.BTF`).
+pub fn readelf_section_bytes(bin: &Path, section: &str) -> Vec<u8> {
+    let out = run(Command::new("readelf").args(["-S", "-W"]).arg(bin));
+    let row = out
+        .lines()
+        .filter_map(|l| l.split_once(']').map(|(_, r)| r))
+        .map(|r| r.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&section))
+        .unwrap_or_else(|| panic!("readelf: {} has no {section}", bin.display()));
+    let (off, size) = (hex(row[3]) as usize, hex(row[4]) as usize);
+    std::fs::read(bin).unwrap()[off..off + size].to_vec()
+}
+
+/// `nm` of a vmlinux as a kallsyms listing (the same three columns), and
+/// of a module's text symbols placed at `base`, tagged `[MODULE]`.
+pub fn nm_kallsyms(vmlinux: &Path, modules: &[(&Path, &str, u64)]) -> String {
+    let mut out = run(Command::new("nm").arg(vmlinux));
+    for (ko, name, base) in modules {
+        for l in run(Command::new("nm").arg(ko)).lines() {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if let [addr, kind @ ("t" | "T"), sym] = f[..] {
+                out.push_str(&format!(
+                    "{:016x} {kind} {sym}\t[{name}]\n",
+                    hex(addr) + base
+                ));
+            }
+        }
+    }
+    out
+}
