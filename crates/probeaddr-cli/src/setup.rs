@@ -124,7 +124,7 @@ pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
     }
     match inp.kernel.and_then(|k| k.btf.clone()) {
         Some(p) => sources.push(Source::Btf(p)),
-        None if running => sources.extend(linker.kernel_btf().map(Source::Btf)),
+        None if running && !explicit => sources.extend(linker.kernel_btf().map(Source::Btf)),
         None => {}
     }
     let mut resolver = Resolver::with_options(sources, inp.options);
