@@ -317,10 +317,18 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Exit> {
                     })
                 )?;
             } else {
+                // Values by name as the kernel formatted them for their
+                // types (`count=4321 f_pos=0 name="/etc/passwd"`), without
+                // its `(vfs_read+0x0/0x30c)` prefix, which `loc` says better.
+                let d = hit.detail.trim_start();
+                let shown = match d.strip_prefix('(').and_then(|r| r.split_once(')')) {
+                    Some((_, rest)) => rest.trim_start(),
+                    None => d,
+                };
                 writeln!(
                     out,
                     "{:>14} {:<16} {:>7} {:>3} {:<24} {} {}",
-                    hit.time, hit.task, hit.pid, hit.cpu, hit.event, loc, hit.detail
+                    hit.time, hit.task, hit.pid, hit.cpu, hit.event, loc, shown
                 )?;
             }
         }

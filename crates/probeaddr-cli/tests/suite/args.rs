@@ -199,6 +199,27 @@ fn uprobes_read_the_values_the_program_prints() {
                 Err(e) => panic!("{b}: not JSON: {l}: {e}"),
             }
         }
+        // The table shows the values by name, as the kernel formats them.
+        if b == "args-O2" {
+            let bin2 =
+                std::env::temp_dir().join(format!("probeaddr-args-t-{}", std::process::id()));
+            std::fs::copy(fixtures::path(b), &bin2).unwrap();
+            let p2 = bin2.to_str().unwrap();
+            let table = probeaddr(["trace", "-x", p2, "compute n s->name:string", "--", p2]);
+            std::fs::remove_file(&bin2).unwrap();
+            assert_eq!(table.code, 0, "{}", table.stderr);
+            // The program's own output is beside the hits here (only
+            // --json keeps stdout for hits alone).
+            let n = &printed(&table.stdout, "compute ")["n"];
+            assert!(
+                table
+                    .stdout
+                    .lines()
+                    .any(|l| l.ends_with(&format!(" n={n} name=\"{p2}\""))),
+                "{}",
+                table.stdout
+            );
+        }
         let mut want = printed(&own, "compute ");
         // The program prints its argv[0]; arr[1] is printed as arr1.
         want.insert("name".into(), p.to_string());
