@@ -51,6 +51,42 @@ echo "LEFTOVER-BEGIN"
 cat $T/kprobe_events
 echo "LEFTOVER-END"
 
+# Fetch arguments on a live kernel: dd reads 4321 bytes of a 5000-byte
+# file, once. First through a plan made on the host from DWARF (with
+# jiffies, a global, at @_text+OFF), then through the guest's own BTF.
+# Each trace runs dd itself after its probes are enabled and records dd's
+# events only.
+echo "UPTIME-BEFORE $(cut -d' ' -f1 /proc/uptime)"
+$P/probeaddr trace --plan $P/plan_read.json --json -- dd if=$P/known of=/dev/null bs=4321 count=1 >/tmp/rhits 2>/tmp/rtrace.err
+echo "READ-RC $?"
+echo "UPTIME-AFTER $(cut -d' ' -f1 /proc/uptime)"
+cat /tmp/rtrace.err
+echo "READ-BEGIN"
+cat /tmp/rhits
+echo "READ-END"
+$P/probeaddr resolve 'vfs_read count file->f_pos buf' --format kprobe >/tmp/btfdef 2>/tmp/btferr
+echo "BTF-DEF-RC $?"
+cat /tmp/btferr
+echo "BTF-DEF-BEGIN"
+cat /tmp/btfdef
+echo "BTF-DEF-END"
+$P/probeaddr trace 'vfs_read count file->f_pos' 'vfs_read%return $retval' 'do_sys_openat2 filename:ustring dfd' --json -- dd if=$P/known of=/dev/null bs=4321 count=1 >/tmp/bhits 2>/tmp/btrace.err
+echo "BTF-TRACE-RC $?"
+cat /tmp/btrace.err
+echo "BTF-HITS-BEGIN"
+cat /tmp/bhits
+echo "BTF-HITS-END"
+# shellcheck disable=SC2046
+$P/probeaddr vars --format json $(cat $P/btf_funcs) >/tmp/bvars 2>/tmp/bvars.err
+echo "BTF-VARS-RC $?"
+cat /tmp/bvars.err
+echo "BTF-VARS-BEGIN"
+cat /tmp/bvars
+echo "BTF-VARS-END"
+echo "LEFTOVER2-BEGIN"
+cat $T/kprobe_events
+echo "LEFTOVER2-END"
+
 # Negative controls: what the kernel itself refuses.
 echo "p:neg/bare init_once" >>$T/kprobe_events 2>/tmp/e1
 echo "NEG-BARE rc=$? $(cat /tmp/e1) | $(tail -3 $T/error_log | head -1)"

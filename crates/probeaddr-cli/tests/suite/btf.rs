@@ -40,9 +40,9 @@ fn btf_system(dir: &Path) -> (String, String) {
 
 /// Each function's parameters at its out-of-line entry, from `vars`
 /// JSON: `(name, type, fetch argument or None)`.
-type Params = Vec<(String, String, Option<String>)>;
+pub(super) type Params = Vec<(String, String, Option<String>)>;
 
-fn params_by_function(json: &str) -> BTreeMap<String, Params> {
+pub(super) fn params_by_function(json: &str) -> BTreeMap<String, Params> {
     let rows: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
     let mut out = BTreeMap::new();
     for l in rows {
@@ -67,14 +67,12 @@ fn params_by_function(json: &str) -> BTreeMap<String, Params> {
     out
 }
 
-#[test]
-fn btf_parameters_equal_dwarf_at_the_entries_of_fifty_functions() {
-    let tmp = Scratch::new("btf");
-    let (kallsyms, btf) = btf_system(&tmp);
-    let v = vmlinux(&root());
-    // Functions named once in the whole image, spread over it: every 429th
-    // global text symbol in name order, of those without a compiler suffix.
-    let listing = std::fs::read_to_string(&kallsyms).unwrap();
+/// Functions named once in the whole image, spread over it, and functions
+/// whose parameters are what BTF's placing has to get right; from a
+/// kallsyms listing of the Debian 6.1 vmlinux (modules left out).
+pub(super) fn fifty_functions(listing: &str) -> Vec<String> {
+    // Every 429th global text symbol in name order, of those named once
+    // and without a compiler suffix.
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for l in listing.lines().filter(|l| !l.contains('[')) {
         *count
@@ -97,7 +95,7 @@ fn btf_parameters_equal_dwarf_at_the_entries_of_fifty_functions() {
     // right: a struct in one register (pte_t, kuid_t), 16-byte structs in
     // two (timespec64, and sockptr_t before tcp_setsockopt's optlen and
     // do_ip_getsockopt's), fourteen arguments (eight on the stack).
-    let chosen: Vec<&str> = picked
+    picked
         .iter()
         .copied()
         .chain([
@@ -110,39 +108,34 @@ fn btf_parameters_equal_dwarf_at_the_entries_of_fifty_functions() {
             "rtnl_fill_ifinfo",
             "tcf_fill_node",
         ])
-        .collect();
-    let mut dwarf_args = vec!["vars", "-k", &v, "--offline", "--format", "json"];
-    dwarf_args.extend(&chosen);
-    let dwarf = params_by_function(&probeaddr(&dwarf_args).stdout);
-    let mut btf_args = vec![
-        "vars",
-        "--kallsyms",
-        &kallsyms,
-        "--btf",
-        &btf,
-        "--offline",
-        "--format",
-        "json",
-    ];
-    btf_args.extend(&chosen);
-    let from_btf = probeaddr(&btf_args);
-    let ours = params_by_function(&from_btf.stdout);
+        .map(str::to_string)
+        .collect()
+}
 
+/// Compare BTF's parameters with DWARF's, function by function: how many
+/// functions, parameters read alike, parameters neither reads, functions
+/// BTF has no prototype of (`stderr` says), functions DWARF says nothing of.
+pub(super) fn compare(
+    chosen: &[&str],
+    dwarf: &BTreeMap<String, Params>,
+    ours: &BTreeMap<String, Params>,
+    stderr: &str,
+) -> (usize, usize, usize, Vec<String>, Vec<String>) {
     let (mut functions, mut placed, mut both_unreadable) = (0, 0, 0);
     let mut no_prototype = Vec::new();
     let mut dwarf_silent = Vec::new();
-    for f in &chosen {
+    for f in chosen {
         let Some(d) = dwarf.get(*f) else {
-            panic!("DWARF gives no entry of {f}: {}", from_btf.stderr)
+            panic!("DWARF gives no entry of {f}: {}", stderr)
         };
         let Some(b) = ours.get(*f) else {
             // pahole leaves out what it cannot describe; BTF says so.
             assert!(
-                from_btf.stderr.contains(&format!("no prototype for '{f}'")),
+                stderr.contains(&format!("no prototype for '{f}'")),
                 "{f}: {}",
-                from_btf.stderr
+                stderr
             );
-            no_prototype.push(*f);
+            no_prototype.push(f.to_string());
             continue;
         };
         functions += 1;
@@ -151,7 +144,7 @@ fn btf_parameters_equal_dwarf_at_the_entries_of_fifty_functions() {
             // (llvm-dwarfdump --lookup finds only the unit for
             // blk_freeze_queue's): DWARF has nothing there, BTF has the
             // prototype.
-            dwarf_silent.push(*f);
+            dwarf_silent.push(f.to_string());
             continue;
         }
         // The same parameters, in order, of the same types.
@@ -173,6 +166,41 @@ fn btf_parameters_equal_dwarf_at_the_entries_of_fifty_functions() {
             }
         }
     }
+    (
+        functions,
+        placed,
+        both_unreadable,
+        no_prototype,
+        dwarf_silent,
+    )
+}
+
+#[test]
+fn btf_parameters_equal_dwarf_at_the_entries_of_fifty_functions() {
+    let tmp = Scratch::new("btf");
+    let (kallsyms, btf) = btf_system(&tmp);
+    let v = vmlinux(&root());
+    let chosen = fifty_functions(&std::fs::read_to_string(&kallsyms).unwrap());
+    let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
+    let mut dwarf_args = vec!["vars", "-k", &v, "--offline", "--format", "json"];
+    dwarf_args.extend(&chosen);
+    let dwarf = params_by_function(&probeaddr(&dwarf_args).stdout);
+    let mut btf_args = vec![
+        "vars",
+        "--kallsyms",
+        &kallsyms,
+        "--btf",
+        &btf,
+        "--offline",
+        "--format",
+        "json",
+    ];
+    btf_args.extend(&chosen);
+    let from_btf = probeaddr(&btf_args);
+    let ours = params_by_function(&from_btf.stdout);
+
+    let (functions, placed, both_unreadable, no_prototype, dwarf_silent) =
+        compare(&chosen, &dwarf, &ours, &from_btf.stderr);
     // 51 functions compared, and blk_freeze_queue, where only BTF speaks.
     // The 7 parameters neither reads are structs by value (sockptr_t,
     // timespec64, pte_t, kuid_t): DWARF splits them in pieces, and BTF's
@@ -182,10 +210,10 @@ fn btf_parameters_equal_dwarf_at_the_entries_of_fifty_functions() {
             functions,
             placed,
             both_unreadable,
-            &no_prototype[..],
-            &dwarf_silent[..]
+            no_prototype,
+            dwarf_silent
         ),
-        (52, 139, 7, &[][..], &["blk_freeze_queue"][..]),
+        (52, 139, 7, vec![], vec!["blk_freeze_queue".to_string()]),
     );
 
     // `$argN` is the kernel's Nth argument slot; BTF types it with the Nth

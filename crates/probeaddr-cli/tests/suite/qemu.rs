@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::fixtures::{hexfield, probeaddr};
+use super::oracle;
 
 use super::debian::KVER;
 
@@ -107,6 +108,32 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
         format!("_text+{:#x}", proc_off + 1),
     )
     .unwrap();
+
+    // Fetch arguments: vfs_read's, and jiffies, from DWARF here; a file
+    // for dd to read 4321 bytes of; the functions whose parameters the
+    // guest's BTF must place as this DWARF does.
+    let read = probeaddr([
+        "plan",
+        "-k",
+        v,
+        "--offline",
+        "vfs_read count file->f_pos buf jiffies:u64",
+    ]);
+    assert_eq!(read.code, 0, "{}", read.stderr);
+    std::fs::write(payload.join("plan_read.json"), &read.stdout).unwrap();
+    let read_args: Vec<String> = serde_json::from_str::<serde_json::Value>(&read.stdout).unwrap()
+        ["locations"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    std::fs::write(payload.join("known"), vec![b'x'; 5000]).unwrap();
+    let funcs = super::btf::fifty_functions(&oracle::nm_kallsyms(&vmlinux, &[]));
+    std::fs::write(payload.join("btf_funcs"), funcs.join("\n")).unwrap();
+    let mut dwarf_vars = vec!["vars", "-k", v, "--offline", "--format", "json"];
+    dwarf_vars.extend(funcs.iter().map(String::as_str));
+    let dwarf = super::btf::params_by_function(&probeaddr(&dwarf_vars).stdout);
 
     // probeaddr itself refuses both negative controls before writing anything.
     let e = probeaddr([
@@ -277,6 +304,8 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
         "trace left probes behind"
     );
 
+    check_fetch_arguments(&log, &read_args, &funcs, &dwarf);
+
     // The kernel refuses what probeaddr never writes.
     let bare = log.lines().find(|l| l.starts_with("NEG-BARE")).unwrap();
     assert!(
@@ -384,5 +413,110 @@ fn check_blacklist(v: &str, text: u64, guest: &[&str]) {
     );
     eprintln!(
         "kprobe blacklist: {refused} refused and {allowed} allowed, as the guest kernel lists"
+    );
+}
+
+/// The values a real kernel fetched: dd's read(2) of 4321 bytes, through
+/// the host's DWARF plan and through the guest's own BTF; and the guest's
+/// BTF placing the parameters of the fifty functions as DWARF does.
+fn check_fetch_arguments(
+    log: &str,
+    read_args: &[String],
+    funcs: &[String],
+    dwarf: &BTreeMap<String, super::btf::Params>,
+) {
+    assert_eq!(
+        read_args,
+        [
+            "count=%dx:u64",
+            "f_pos=+104(%di):s64",
+            "buf=%si:x64",
+            &format!(
+                "jiffies_u64=@_text+{:#x}:u64",
+                oracle::readelf_objects(
+                    &super::debian::root()
+                        .join("usr/lib/debug/boot")
+                        .join(format!("vmlinux-{KVER}")),
+                    "jiffies",
+                    None
+                )[0] - 0xffff_ffff_8100_0000
+            ),
+        ]
+    );
+    assert!(log.contains("READ-RC 0"), "{log}");
+    let uptime = |tag: &str| -> f64 {
+        log.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (before, after) = (uptime("UPTIME-BEFORE "), uptime("UPTIME-AFTER "));
+    let hits: Vec<serde_json::Value> = section(log, "READ-BEGIN", "READ-END")
+        .iter()
+        .map(|h| serde_json::from_str(h).unwrap_or_else(|e| panic!("{h}: {e}")))
+        .collect();
+    // dd's own read of its input; its other reads (none, with busybox)
+    // would have other counts.
+    let dd: Vec<&serde_json::Value> = hits.iter().filter(|h| h["args"]["count"] == 4321).collect();
+    assert_eq!(dd.len(), 1, "{hits:?}");
+    let a = &dd[0]["args"];
+    assert_eq!(a["f_pos"], 0, "a fresh file is read from its start");
+    let buf = hexnum(a["buf"].as_str().unwrap());
+    assert!(
+        buf != 0 && buf < 0x0000_8000_0000_0000,
+        "dd's buffer is user memory: {a}"
+    );
+    // jiffies counts HZ=250 ticks from INITIAL_JIFFIES (2^32 - 300 s of
+    // ticks, to wrap early); /proc/uptime was read just before and after.
+    let jiffies = a["jiffies_u64"].as_i64().unwrap() as f64;
+    let since_boot = (jiffies - (4294967296.0 - 300.0 * 250.0)) / 250.0;
+    assert!(
+        since_boot > before - 1.0 && since_boot < after + 1.0,
+        "jiffies {jiffies} is {since_boot} s after boot, uptime {before}..{after}"
+    );
+
+    // The guest's BTF: the same fetch arguments as the host's DWARF.
+    assert!(log.contains("BTF-DEF-RC 0"), "{log}");
+    let def = section(log, "BTF-DEF-BEGIN", "BTF-DEF-END");
+    assert_eq!(def.len(), 1, "{def:?}");
+    assert!(
+        def[0].ends_with(" count=%dx:u64 f_pos=+104(%di):s64 buf=%si:x64"),
+        "{def:?}"
+    );
+    assert!(log.contains("BTF-TRACE-RC 0"), "{log}");
+    let hits: Vec<serde_json::Value> = section(log, "BTF-HITS-BEGIN", "BTF-HITS-END")
+        .iter()
+        .map(|h| serde_json::from_str(h).unwrap_or_else(|e| panic!("{h}: {e}")))
+        .collect();
+    let entry: Vec<_> = hits.iter().filter(|h| h["args"]["count"] == 4321).collect();
+    assert_eq!(entry.len(), 1, "{hits:?}");
+    assert_eq!(entry[0]["args"]["f_pos"], 0);
+    // And the read returned the 4321 bytes it asked for.
+    let returned: Vec<_> = hits
+        .iter()
+        .filter(|h| h["args"]["retval"] == 4321)
+        .collect();
+    assert_eq!(returned.len(), 1, "{hits:?}");
+    // open(2)'s path, read from user memory (':ustring') through BTF's
+    // 'const char *filename': dd opens its input once.
+    let opened: Vec<_> = hits
+        .iter()
+        .filter(|h| h["args"]["filename_ustring"] == "/payload/known")
+        .collect();
+    assert_eq!(opened.len(), 1, "{hits:?}");
+    assert_eq!(opened[0]["args"]["dfd"], -100, "AT_FDCWD");
+    assert!(
+        section(log, "LEFTOVER2-BEGIN", "LEFTOVER2-END").is_empty(),
+        "trace left probes behind"
+    );
+
+    let ours =
+        super::btf::params_by_function(&section(log, "BTF-VARS-BEGIN", "BTF-VARS-END").join("\n"));
+    let chosen: Vec<&str> = funcs.iter().map(String::as_str).collect();
+    assert_eq!(
+        super::btf::compare(&chosen, dwarf, &ours, log),
+        (52, 139, 7, vec![], vec!["blk_freeze_queue".to_string()])
     );
 }
