@@ -103,7 +103,8 @@ pub(crate) fn fetch_args(
                         Some(Place::Value(Val::Reg([5, 4, 1, 2, 8, 9][*n as usize - 1])))
                     }
                     (64, k) => Some(Place::Based(Val::Reg(7), 8 * (k as i64 - 6))),
-                    _ => None,
+                    // i386: all on the stack, above the return address.
+                    (_, k) => Some(Place::Based(Val::Reg(4), 4 * k as i64)),
                 };
                 let typed = match (&a.cast, q.as_deref_mut()) {
                     (None, Some(q)) => {
@@ -371,7 +372,16 @@ fn val(v: &Val, at: &At, bits: u32) -> std::result::Result<String, String> {
             register_name(bits, *r).ok_or_else(|| format!("is in DWARF register {r}, which fetch arguments cannot name"))?
         ),
         Val::Imm(i) => format!("\\{i}"),
-        Val::Mem { off, base } => format!("{off:+}({})", val(base, at, bits)?),
+        Val::Mem { off, base } => {
+            // The kernel reads every address it follows as its own
+            // `unsigned long`: a 64-bit kernel takes 8 bytes where a
+            // 32-bit process stored a 4-byte pointer, and the next word
+            // as its upper half.
+            if bits == 32 && matches!(at.globals, Globals::File { .. }) && !matches!(**base, Val::Reg(_)) {
+                return Err("is reached through a pointer stored in a 32-bit process's memory, which a 64-bit kernel reads as 8 bytes (the pointer and the next word): no fetch argument reads it correctly there (one would under a 32-bit kernel: write it as a raw argument to have it anyway)".into());
+            }
+            format!("{off:+}({})", val(base, at, bits)?)
+        }
         Val::Static(a) => match at.globals {
             Globals::File { probe: (paddr, poff) } => {
                 let off = (*a as i128) - (paddr as i128) + (poff as i128);
