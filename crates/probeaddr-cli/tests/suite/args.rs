@@ -394,3 +394,84 @@ fn vars_lists_what_perf_lists_with_how_to_read_each() {
         r.stdout
     );
 }
+
+/// i386: every argument on the stack above the return address, read live
+/// from a 32-bit process; and what a 64-bit kernel cannot read there
+/// refused, where perf writes a fetch argument that reads garbage.
+#[test]
+fn i386_arguments_are_stack_slots_read_live() {
+    let built = fixtures::path("args-O2-m32");
+    assert!(
+        built.exists(),
+        "args-O2-m32 was not built ({}): install gcc-multilib (scripts/test does)",
+        std::fs::read_to_string(fixtures::path("args-m32.err")).unwrap_or_default()
+    );
+    let (_, args) = uprobe_line(&built, "compute $arg1 $arg3 n tag counter");
+    let row = &json_rows("resolve", &built, "compute")[0];
+    let counter = oracle::readelf_objects(&built, "counter", None);
+    assert_eq!(
+        args,
+        [
+            "arg1=+4(%sp):s32",
+            "arg3=+12(%sp):u16",
+            "n=+4(%sp):s32",
+            "tag=+12(%sp):u16",
+            &format!("counter={}:s32", file_offset_of(row, counter[0])),
+        ]
+    );
+    // perf places n and tag alike (`$stack` is %sp; it types unsigned as
+    // hex), and writes s->len as +0(+8($stack)):s32. Traced below, that
+    // does not read the 4096 the program has: a 64-bit kernel follows
+    // +8($stack) as 8 bytes, the pointer and tag above it. probeaddr
+    // refuses it instead.
+    let perf = oracle::perf_probe_args(&built, "compute n tag s->len");
+    assert_eq!(
+        perf[0].1,
+        [
+            "n=+4($stack):s32",
+            "tag=+12($stack):x16",
+            "len=+0(+8($stack)):s32"
+        ]
+    );
+    let e = probeaddr(["resolve", "-x", built.to_str().unwrap(), "compute s->len"]).error();
+    assert!(e.contains("which a 64-bit kernel reads as 8 bytes"), "{e}");
+
+    let bin = std::env::temp_dir().join(format!("probeaddr-args32-{}", std::process::id()));
+    std::fs::copy(&built, &bin).unwrap();
+    let p = bin.to_str().unwrap();
+    let run = probeaddr([
+        "trace",
+        "-x",
+        p,
+        "compute $arg1 $arg3 n tag counter perf_len=+0(+8(%sp)):s32",
+        "compute%return $retval",
+        "--json",
+        "--",
+        p,
+    ]);
+    std::fs::remove_file(&bin).unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let printed = printed(&run.stderr, "compute ");
+    let ret = super::args::printed(&run.stderr, "main ")["ret"].clone();
+    // The program's own output, beside the tracer's notes.
+    let hits: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(hits.len(), 2, "{}", run.stdout);
+    let a = &hits[0]["args"];
+    for (k, want) in [
+        ("arg1", "n"),
+        ("n", "n"),
+        ("arg3", "tag"),
+        ("tag", "tag"),
+        ("counter", "counter"),
+    ] {
+        assert_eq!(a[k].to_string(), printed[want], "{k}");
+    }
+    assert_eq!(hits[1]["args"]["retval"].to_string(), ret);
+    // perf's s->len, written raw: not the 4096 the program printed.
+    assert_eq!(printed["len"], "4096");
+    assert_ne!(a["perf_len"].to_string(), "4096", "{a}");
+}
