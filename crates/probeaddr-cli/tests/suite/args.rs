@@ -475,3 +475,68 @@ fn i386_arguments_are_stack_slots_read_live() {
     assert_eq!(printed["len"], "4096");
     assert_ne!(a["perf_len"].to_string(), "4096", "{a}");
 }
+
+/// Variables at inlined sites, against perf -V and perf -D on the inlined
+/// header helper of prog-inline (-O2). perf lists `x` where twice is
+/// inlined at inl1_b's entry, and reads it as +1(%di): memory at rdi+1.
+/// DWARF (llvm-dwarfdump) says `DW_OP_breg5 RDI+1, DW_OP_stack_value`:
+/// the value rdi+1, which no fetch argument computes; probeaddr says so.
+/// Where x has no location, perf writes the constant 0xdeade12d, and
+/// probeaddr says it is optimized out.
+#[test]
+fn variables_at_inlined_sites_are_what_dwarf_says_where_perf_is_wrong() {
+    let bin = fixtures::path("prog-inline");
+    let perf = oracle::perf_probe_vars_at_each(&bin, "twice");
+    let rows = json_rows("vars", &bin, "twice");
+    assert_eq!(rows.len(), perf.len(), "{perf:?}");
+    let mut compared = 0;
+    for r in &rows {
+        // perf names a site by the function holding it and the offset.
+        let off = fixtures::hexfield(r, "offset");
+        let at = format!("{}+{off}", r["symbol"].as_str().unwrap());
+        let theirs = perf
+            .get(&at)
+            .unwrap_or_else(|| panic!("perf has no {at}: {perf:?}"));
+        let vars = r["variables"].as_array().unwrap();
+        // Every variable perf lists is listed, with its type.
+        for (t, n) in theirs {
+            assert!(
+                vars.iter()
+                    .any(|v| v["name"] == n.as_str() && v["type"] == t.as_str()),
+                "{at}: {n}"
+            );
+            compared += 1;
+        }
+        let x = vars.iter().find(|v| v["name"] == "x").unwrap();
+        assert!(x["fetch"].is_null(), "{at}: {x}");
+        let why = x["unavailable"].as_str().unwrap();
+        if at == "inl1_b+0" {
+            assert!(why.contains("a register plus a constant"), "{why}");
+        } else {
+            assert!(why.starts_with("optimized out"), "{at}: {why}");
+        }
+    }
+    assert_eq!((rows.len(), compared), (4, 1));
+    let dwarf = oracle::llvm_dwarfdump_name(&bin, "x");
+    assert!(
+        dwarf.contains("DW_OP_breg5 RDI+1, DW_OP_stack_value"),
+        "{dwarf}"
+    );
+    let perf_d = oracle::perf_probe_args(&bin, "twice x");
+    let bodies: Vec<&str> = perf_d
+        .iter()
+        .map(|(_, a)| a[0].split_once('=').unwrap().1)
+        .collect();
+    assert_eq!(
+        bodies.iter().filter(|b| **b == "+1(%di):s32").count(),
+        1,
+        "{bodies:?}"
+    );
+    assert_eq!(
+        bodies.iter().filter(|b| **b == "\\deade12d:s32").count(),
+        3,
+        "{bodies:?}"
+    );
+    let e = probeaddr(["resolve", "-x", bin.to_str().unwrap(), "twice x"]).error();
+    assert!(e.contains("'x'"), "{e}");
+}

@@ -671,3 +671,30 @@ pub fn nm_kallsyms(vmlinux: &Path, modules: &[(&Path, &str, u64)]) -> String {
     }
     out
 }
+
+/// `perf probe -x BIN -V POINT` at every location: `@<FUNC+OFF>` → the
+/// `(type, name)` perf lists there (empty for "No matched variables").
+pub fn perf_probe_vars_at_each(bin: &Path, point: &str) -> BTreeMap<String, Vec<(String, String)>> {
+    let text = perf_probe(&["-x".as_ref(), bin.as_os_str()], "-V", point);
+    let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut at = None;
+    for l in text.lines().map(str::trim) {
+        if let Some(loc) = l.strip_prefix("@<").and_then(|r| r.strip_suffix('>')) {
+            at = Some(loc.to_string());
+            out.entry(loc.to_string()).or_default();
+        } else if let (Some(a), Some((t, n))) = (&at, l.rsplit_once('\t')) {
+            out.get_mut(a)
+                .unwrap()
+                .push((t.trim().to_string(), n.to_string()));
+        }
+    }
+    out
+}
+
+/// `llvm-dwarfdump --name=NAME`: the text of each DIE of that name, with
+/// its location expressions as LLVM prints them.
+pub fn llvm_dwarfdump_name(bin: &Path, name: &str) -> String {
+    run(Command::new("llvm-dwarfdump")
+        .arg(format!("--name={name}"))
+        .arg(bin))
+}
