@@ -13,7 +13,7 @@ use crate::spec::{ArgExpr, FetchSpec};
 
 /// How a global's address is written in the probe's object.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Globals {
+pub(crate) enum Globals<'a> {
     /// A uprobe: `@+OFFSET`, where the kernel adds the probe's mapping
     /// base (its address minus its file offset) to OFFSET.
     File {
@@ -27,18 +27,39 @@ pub(crate) enum Globals {
         /// Link-time `_text`.
         text: u64,
     },
-    /// A module: its statics are in sections placed at load time.
-    Module,
+    /// A module: its statics are in sections placed at load time, so an
+    /// address is written from the data symbol holding it (`@SYM+OFF`),
+    /// when the kernel finds that name once (`kallsyms_lookup_name` looks
+    /// in the image, then in every module). `@MOD:SYM` cannot be written:
+    /// the fetch-argument parser takes its `:` for the type.
+    Module(Option<&'a ModuleStatics>),
+}
+
+/// A module's data symbols whose names are unique kernel-wide, for
+/// `@SYM+OFF`.
+#[derive(Debug)]
+pub(crate) struct ModuleStatics {
+    /// `(address, size, name)`, by address.
+    pub symbols: Vec<(u64, u64, String)>,
+}
+
+impl ModuleStatics {
+    /// `@SYM+OFF` for link-time address `a`: the symbol holding it.
+    fn anchor(&self, a: u64) -> Option<String> {
+        let i = self.symbols.partition_point(|s| s.0 <= a).checked_sub(1)?;
+        let (start, size, name) = &self.symbols[i];
+        (a < start + (*size).max(1)).then(|| format!("@{name}+{:#x}", a - start))
+    }
 }
 
 /// Where the probe is.
-pub(crate) struct At {
+pub(crate) struct At<'a> {
     pub pc: u64,
     /// The entry of an out-of-line copy (registers hold the arguments).
     pub entry: bool,
     /// A return probe.
     pub ret: bool,
-    pub globals: Globals,
+    pub globals: Globals<'a>,
 }
 
 /// The fetch arguments of `args` at `at`, read through `types` (DWARF, or
@@ -391,9 +412,9 @@ fn val(v: &Val, at: &At, bits: u32) -> std::result::Result<String, String> {
                 format!("@+{off:#x}")
             }
             Globals::Kernel { text } => format!("@_text+{:#x}", a.wrapping_sub(text)),
-            Globals::Module => {
-                return Err("is a module's static, whose section the loader places; probeaddr does not yet write its address".into())
-            }
+            Globals::Module(statics) => statics.and_then(|m| m.anchor(*a)).ok_or(
+                "is a module's static, whose section the loader places, and no data symbol whose name the kernel finds once holds it",
+            )?,
         },
     })
 }

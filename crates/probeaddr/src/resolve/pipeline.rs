@@ -90,6 +90,30 @@ impl KernelNames<'_> {
             .sum::<usize>();
         (n, Namespace::Files)
     }
+
+    /// How many symbols named `name` the kernel would see outside module
+    /// `module` (whose own symbols are `own`).
+    fn count_outside(&self, name: &str, module: &str, own: &SymbolIndex) -> usize {
+        if let Some(ks) = self.kallsyms {
+            return ks
+                .lookup(name)
+                .into_iter()
+                .filter(|s| !ks.module(s).is_some_and(|m| same_module(m, module)))
+                .count();
+        }
+        let image = match self.image {
+            Image::None => 0,
+            Image::Index(idx) => idx.count_named(name),
+            Image::Listing(ks) => ks.count(name, None),
+        };
+        image
+            + self
+                .modules
+                .iter()
+                .filter(|m| !std::ptr::eq(**m, own))
+                .map(|m| m.count_named(name))
+                .sum::<usize>()
+    }
 }
 
 /// One place a probe point names, before it is checked and anchored.
@@ -496,9 +520,13 @@ impl ElfTarget<'_> {
             self.kernel_forms(&mut loc, &s, names)?;
         }
         if (!spec.args.is_empty() || opts.variables.is_some()) && loc.kind != LocationKind::Data {
+            let statics = match (self.kind, names) {
+                (ElfKind::Module { name }, Some(names)) => self.module_statics(name, names),
+                _ => None,
+            };
             let globals = match (&self.kind, &loc.anchor) {
                 (ElfKind::Vmlinux { text, .. }, _) => fetch::Globals::Kernel { text: text.get() },
-                (ElfKind::Module { .. }, _) => fetch::Globals::Module,
+                (ElfKind::Module { .. }, _) => fetch::Globals::Module(statics.as_ref()),
                 (ElfKind::User, Anchor::File { offset }) => fetch::Globals::File {
                     probe: (addr.get(), offset.get()),
                 },
@@ -555,6 +583,28 @@ impl ElfTarget<'_> {
             loc.addr = LinkAddr(in_section.saturating_add(loc.offset));
         }
         Ok(loc)
+    }
+
+    /// Module `module`'s data symbols whose names the kernel finds once:
+    /// once in the module, and nowhere else (the image, other modules).
+    fn module_statics(
+        &self,
+        module: &str,
+        names: &KernelNames<'_>,
+    ) -> Option<fetch::ModuleStatics> {
+        let idx = self.obj.index().ok()?;
+        let mut symbols: Vec<(u64, u64, String)> = idx
+            .symbols()
+            .iter()
+            .filter(|s| s.kind == SymbolKind::Object)
+            .filter(|s| {
+                let n = idx.name(s);
+                idx.count_named(n) == 1 && names.count_outside(n, module, idx) == 0
+            })
+            .map(|s| (s.addr.get(), s.size, idx.name(s).to_string()))
+            .collect();
+        symbols.sort_unstable();
+        Some(fetch::ModuleStatics { symbols })
     }
 
     /// `SYM+OFF`, `MOD:SYM+OFF` and `@SYM`, each only where the kernel
@@ -1014,7 +1064,7 @@ fn listing_args(
         ret: l.kind.is_return(),
         globals: match (in_module, text) {
             (false, Some(text)) => fetch::Globals::Kernel { text },
-            _ => fetch::Globals::Module,
+            _ => fetch::Globals::Module(None),
         },
     };
     let clone = (l.variant == crate::index::names::Variant::Clone)
