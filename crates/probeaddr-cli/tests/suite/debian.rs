@@ -1056,3 +1056,71 @@ fn kernel_fetch_arguments_equal_perf_probe() {
         run.stdout
     );
 }
+
+/// A module's statics are read through their own symbols, `@SYM+OFF`,
+/// when the kernel finds that name once (the QEMU proof writes these very
+/// definitions into a running kernel); a name another module also has is
+/// refused, as `kallsyms_lookup_name` could return either.
+#[test]
+fn module_statics_are_read_through_their_own_unique_symbols() {
+    let r = root();
+    let v = vmlinux(&r);
+    let ko = r
+        .join("usr/lib/debug/lib/modules")
+        .join(KVER)
+        .join("kernel/net/key/af_key.ko");
+    let tmp = super::fixtures::Scratch::new("modstatic");
+    let listing = oracle::nm_kallsyms(std::path::Path::new(&v), &[]);
+    std::fs::write(tmp.join("kallsyms"), &listing).unwrap();
+    std::fs::write(
+        tmp.join("kallsyms2"),
+        format!("{listing}ffffffffc1000000 b pfkey_net_id\t[other_mod]\n"),
+    )
+    .unwrap();
+    let point = r#"module("af_key").function("pfkey_create") $pfkey_net_id $key_proto.obj_size"#;
+    let ko_s = ko.to_str().unwrap();
+    let ks = tmp.join("kallsyms");
+    let run = probeaddr([
+        "resolve",
+        "-m",
+        ko_s,
+        "--kallsyms",
+        ks.to_str().unwrap(),
+        "--offline",
+        point,
+        "--format",
+        "kprobe",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // readelf: both are data symbols of af_key.ko; gdb: obj_size's offset.
+    let syms = oracle::readelf_all(&ko);
+    for name in ["pfkey_net_id", "key_proto"] {
+        assert_eq!(
+            syms.iter()
+                .filter(|(n, _, t, _)| n == name && t == "OBJECT")
+                .count(),
+            1,
+            "{name}"
+        );
+    }
+    let off = oracle::gdb_address(&ko, "((struct proto *)0)->obj_size", None);
+    assert!(
+        run.stdout.trim_end().ends_with(&format!(
+            " pfkey_net_id=@pfkey_net_id+0x0:u32 obj_size=@key_proto+{off:#x}:u32"
+        )),
+        "{}",
+        run.stdout
+    );
+    let ks2 = tmp.join("kallsyms2");
+    let e = probeaddr([
+        "resolve",
+        "-m",
+        ko_s,
+        "--kallsyms",
+        ks2.to_str().unwrap(),
+        "--offline",
+        point,
+    ])
+    .error();
+    assert!(e.contains("'pfkey_net_id' is a module's static"), "{e}");
+}

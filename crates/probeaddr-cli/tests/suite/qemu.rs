@@ -65,6 +65,12 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
         .join("usr/lib/debug/boot")
         .join(format!("vmlinux-{KVER}"));
     let moddir = root.join("lib/modules").join(KVER).join("kernel");
+    // The same modules with DWARF (the debug package's), for the plan;
+    // the guest loads the stripped ones, of the same build-ids.
+    let debug_moddir = root
+        .join("usr/lib/debug/lib/modules")
+        .join(KVER)
+        .join("kernel");
     let v = vmlinux.to_str().unwrap();
     let payload = std::env::temp_dir().join(format!("probeaddr-qemu-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&payload);
@@ -77,11 +83,13 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
         "-k",
         v,
         "--module-dir",
-        moddir.to_str().unwrap(),
+        debug_moddir.to_str().unwrap(),
         "--offline",
         "init_once",
         "cmask_show",
-        r#"module("af_key").function("pfkey_create")"#,
+        // With two of the module's statics: the kernel must find
+        // @SYM itself when the definition is written.
+        r#"module("af_key").function("pfkey_create") $pfkey_net_id $key_proto.obj_size"#,
     ]);
     assert_eq!(all.code, 0, "{}", all.stderr);
     std::fs::write(payload.join("plan_all.json"), &all.stdout).unwrap();
@@ -253,7 +261,14 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
             _ => {}
         }
         assert!(
-            defs.iter().any(|d| d.ends_with(" af_key:pfkey_create+0x0")) || form == "address",
+            defs.iter().any(|d| d.contains(" af_key:pfkey_create+0x0 ")) || form == "address",
+            "{defs:?}"
+        );
+        // The module's statics by their own symbols, unique kernel-wide
+        // (key_proto.obj_size is 0x160 into struct proto, as gdb says).
+        assert!(
+            defs.iter().any(|d| d
+                .ends_with(" pfkey_net_id=@pfkey_net_id+0x0:u32 obj_size=@key_proto+0x160:u32")),
             "{defs:?}"
         );
         let list = section(
