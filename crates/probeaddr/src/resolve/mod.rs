@@ -136,6 +136,7 @@ pub struct Resolver {
     check: OnceLock<Option<Result<KernelCheck>>>,
     btf_path: Option<PathBuf>,
     btf: OnceLock<Result<Arc<Btf>>>,
+    vmlinux_btf: OnceLock<Option<Arc<Btf>>>,
     module_btf: Mutex<HashMap<String, Result<Arc<Btf>>>>,
 }
 
@@ -176,6 +177,7 @@ impl Resolver {
             check: OnceLock::new(),
             btf_path: None,
             btf: OnceLock::new(),
+            vmlinux_btf: OnceLock::new(),
             module_btf: Mutex::new(HashMap::new()),
         };
         for s in sources {
@@ -240,6 +242,7 @@ impl Resolver {
                         path: path.clone(),
                         build_id: u.obj.elf().build_id().map(hex),
                     },
+                    btf: None,
                 }
                 .resolve(spec, &self.options, None)?
             }
@@ -476,6 +479,16 @@ impl Resolver {
         .transpose()
     }
 
+    /// The vmlinux's own `.BTF` (read once), if it has one.
+    fn vmlinux_btf(&self, path: &Path) -> Option<Arc<Btf>> {
+        self.vmlinux_btf
+            .get_or_init(|| {
+                let raw = btf::read_bytes(path).ok()?;
+                Btf::parse(raw, path).ok().map(Arc::new)
+            })
+            .clone()
+    }
+
     /// The kernel's BTF (read once), when a [`Source::Btf`] was given.
     fn kernel_btf(&self) -> Option<Result<Arc<Btf>>> {
         let p = self.btf_path.as_ref()?;
@@ -560,6 +573,7 @@ impl Resolver {
                         path: Some(m.path().to_path_buf()),
                         build_id: m.obj.elf().build_id().map(hex),
                     },
+                    btf: None,
                 }
                 .resolve(spec, &self.options, Some(&names));
             }
@@ -578,6 +592,18 @@ impl Resolver {
         if self.vmlinux_path.is_some() {
             let vm = self.vmlinux()?;
             let names = self.kernel_names(self.image_names(), &mods);
+            // Without DWARF, parameters come from BTF: the one given, else
+            // the vmlinux's own .BTF.
+            let btf = match vm.obj.compile_units() {
+                Some(_) => None,
+                None => match self.btf_for(spec, None)? {
+                    Some(b) => Some(b),
+                    None if !spec.args.is_empty() || self.options.variables.is_some() => {
+                        self.vmlinux_btf(vm.path())
+                    }
+                    None => None,
+                },
+            };
             return ElfTarget {
                 obj: &vm.obj,
                 kind: ElfKind::Vmlinux {
@@ -588,6 +614,7 @@ impl Resolver {
                     path: Some(vm.path().to_path_buf()),
                     build_id: vm.build_id().map(hex),
                 },
+                btf: btf.as_deref(),
             }
             .resolve(spec, &self.options, Some(&names));
         }

@@ -52,6 +52,9 @@ pub(crate) struct ElfTarget<'a> {
     pub kind: ElfKind<'a>,
     /// What locations name as their object.
     pub object: Object,
+    /// The kernel's BTF, for a vmlinux without DWARF: parameters at a
+    /// function's entry.
+    pub btf: Option<&'a Btf>,
 }
 
 /// The names the kernel's probe API sees: the namespace of uniqueness.
@@ -304,7 +307,10 @@ impl ElfTarget<'_> {
                                     | crate::spec::ArgExpr::Locals
                             )
                         });
-                    if (opts.skip_prologue || reads_vars)
+                    // Without DWARF, variables come from BTF, which
+                    // knows them at the entry only.
+                    let reads_dwarf_vars = reads_vars && obj.compile_units().is_some();
+                    if (opts.skip_prologue || reads_dwarf_vars)
                         && spec.kind == ProbeKind::Entry
                         && offset == 0
                     {
@@ -539,9 +545,16 @@ impl ElfTarget<'_> {
                 globals,
             };
             let here = loc.describe();
+            let clone = (loc.variant == crate::index::names::Variant::Clone)
+                .then(|| loc.symbol.get(loc.function.len()..))
+                .flatten();
             let mut dwarf = self.obj.compile_units().map(Query::new);
+            let mut btf = match (&dwarf, self.btf) {
+                (None, Some(b)) => Some(EntryScope::new(b, &loc.function, clone)),
+                _ => None,
+            };
             let (args, notes) = fetch::fetch_args(
-                dwarf.as_mut().map(|q| q as &mut dyn Types),
+                scope(&mut dwarf, &mut btf),
                 &spec.args,
                 &at,
                 &|m| format!("{here}: {m}"),
@@ -567,12 +580,8 @@ impl ElfTarget<'_> {
             loc.args = args;
             loc.notes.extend(notes);
             if let Some(externs) = opts.variables {
-                loc.variables = fetch::list_variables(
-                    dwarf.as_mut().map(|q| q as &mut dyn Types),
-                    &at,
-                    externs,
-                    elf.bits(),
-                );
+                loc.variables =
+                    fetch::list_variables(scope(&mut dwarf, &mut btf), &at, externs, elf.bits());
             }
         }
         if let ElfKind::Module { .. } = self.kind {
@@ -1044,6 +1053,18 @@ pub(crate) fn resolve_listing(
         notes: Vec::new(),
         warnings: Vec::new(),
     })
+}
+
+/// What a location's variables are read through: its DWARF, else BTF.
+fn scope<'s>(
+    dwarf: &'s mut Option<Query<'_>>,
+    btf: &'s mut Option<EntryScope<'_>>,
+) -> Option<&'s mut dyn Types> {
+    match (dwarf, btf) {
+        (Some(q), _) => Some(q),
+        (None, Some(b)) => Some(b),
+        (None, None) => None,
+    }
 }
 
 /// Fetch arguments at a listing's location: only at a function's entry
