@@ -340,3 +340,51 @@ fn a_modules_split_btf_gives_its_parameters_as_its_dwarf_does() {
     .error();
     assert!(e.contains("give a directory like /sys/kernel/btf"), "{e}");
 }
+
+/// A vmlinux without DWARF (objcopy --strip-debug) reads its own .BTF,
+/// and gives what the debug vmlinux's DWARF gives at the entries; without
+/// .BTF as well, the error says what is missing.
+#[test]
+fn a_vmlinux_without_dwarf_reads_its_own_btf() {
+    let tmp = Scratch::new("btf-strip");
+    let v = vmlinux(&root());
+    let stripped = tmp.join("vmlinux");
+    let bare = tmp.join("vmlinux-bare");
+    // (.BTF cannot be removed, symbols point into it: it is renamed.)
+    for (out, extra) in [(&stripped, None), (&bare, Some(".BTF=.not_btf"))] {
+        let mut cmd = std::process::Command::new("objcopy");
+        cmd.arg("--strip-debug");
+        if let Some(rename) = extra {
+            cmd.args(["--rename-section", rename]);
+        }
+        let st = cmd.arg(&v).arg(out).status().expect("objcopy (binutils)");
+        assert!(st.success());
+    }
+    let points = [
+        "vfs_read count file->f_pos buf",
+        "tcp_setsockopt level optlen",
+        "vfs_read%return $retval",
+    ];
+    let kprobe = |vm: &str| {
+        let mut a = vec!["resolve", "-k", vm, "--offline", "--format", "kprobe"];
+        a.extend(points);
+        probeaddr(&a)
+    };
+    let from_dwarf = kprobe(&v);
+    let from_btf = kprobe(stripped.to_str().unwrap());
+    assert_eq!(from_btf.code, 0, "{}", from_btf.stderr);
+    assert_eq!(from_btf.stdout, from_dwarf.stdout);
+    assert_eq!(from_btf.stdout.lines().count(), 3);
+    let e = probeaddr([
+        "resolve",
+        "-k",
+        bare.to_str().unwrap(),
+        "--offline",
+        "vfs_read count",
+    ])
+    .error();
+    assert!(
+        e.contains("needs DWARF (or, at a kernel function's entry, BTF)"),
+        "{e}"
+    );
+}
