@@ -83,6 +83,13 @@ cat /tmp/bvars.err
 echo "BTF-VARS-BEGIN"
 cat /tmp/bvars
 echo "BTF-VARS-END"
+# A loaded module's split BTF (/sys/kernel/btf/af_key), on the kernel's.
+$P/probeaddr vars --format json 'module("af_key").function("pfkey_create")' >/tmp/mvars 2>/tmp/mvars.err
+echo "MOD-VARS-RC $?"
+cat /tmp/mvars.err
+echo "MOD-VARS-BEGIN"
+cat /tmp/mvars
+echo "MOD-VARS-END"
 echo "LEFTOVER2-BEGIN"
 cat $T/kprobe_events
 echo "LEFTOVER2-END"

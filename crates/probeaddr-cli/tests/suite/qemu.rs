@@ -527,6 +527,30 @@ fn check_fetch_arguments(
         "trace left probes behind"
     );
 
+    // af_key's parameters from its split BTF in the guest, as its DWARF
+    // here says.
+    assert!(log.contains("MOD-VARS-RC 0"), "{log}");
+    let guest =
+        super::btf::params_by_function(&section(log, "MOD-VARS-BEGIN", "MOD-VARS-END").join("\n"));
+    let ko = super::debian::root()
+        .join("usr/lib/debug/lib/modules")
+        .join(KVER)
+        .join("kernel/net/key/af_key.ko");
+    let host = super::btf::params_by_function(
+        &probeaddr([
+            "vars",
+            "-m",
+            ko.to_str().unwrap(),
+            "--offline",
+            "--format",
+            "json",
+            r#"module("af_key").function("pfkey_create")"#,
+        ])
+        .stdout,
+    );
+    assert_eq!(guest["pfkey_create"].len(), 4, "{guest:?}");
+    assert_eq!(guest["pfkey_create"], host["pfkey_create"]);
+
     let ours =
         super::btf::params_by_function(&section(log, "BTF-VARS-BEGIN", "BTF-VARS-END").join("\n"));
     let chosen: Vec<&str> = funcs.iter().map(String::as_str).collect();
