@@ -337,15 +337,25 @@ impl Location {
         me.by_function = crate::spec::ProbeSpec::parse(&self.point)
             .map(|s| s.name_pattern().is_none_or(|p| !p.as_str().contains('.')))
             .unwrap_or(false);
-        pin_among(&me, &keys).or_else(|| {
-            // No name singles it out (a function whose unit's file every
-            // other copy #includes: round_and_return in strtod_l.c): its
-            // address does, in a linked object.
-            (self.kind != LocationKind::Data
-                && !matches!(self.anchor, Anchor::ModuleSection { .. })
-                && all.iter().filter(|o| o.addr == self.addr).count() == 1)
-                .then(|| format!("{:#x}", self.addr.get()))
-        })
+        pin_among(&me, &keys)
+            .or_else(|| {
+                // Versions of one function (`realpath@@GLIBC_2.3`, the
+                // default, and `realpath@GLIBC_2.2.5`): the version names it.
+                let v = self.version.as_deref()?;
+                let same =
+                    |o: &Location| o.symbol == self.symbol && o.version.as_deref() == Some(v);
+                (self.offset == 0 && all.iter().filter(|o| same(o)).count() == 1)
+                    .then(|| format!("{}{v}", self.symbol))
+            })
+            .or_else(|| {
+                // No name singles it out (a function whose unit's file every
+                // other copy #includes: round_and_return in strtod_l.c): its
+                // address does, in a linked object.
+                (self.kind != LocationKind::Data
+                    && !matches!(self.anchor, Anchor::ModuleSection { .. })
+                    && all.iter().filter(|o| o.addr == self.addr).count() == 1)
+                    .then(|| format!("{:#x}", self.addr.get()))
+            })
     }
 }
 

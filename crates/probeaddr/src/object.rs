@@ -377,12 +377,34 @@ impl AnalysedObject {
                 (full, full.symbols().iter().collect())
             }
         };
+        // `NAME@VERSION` (`realpath@GLIBC_2.2.5`) and `NAME@@VERSION` (the
+        // default one) select a symbol version, where one is so spelled;
+        // else `@` names a source file, as in perf.
+        let version_of = |s: &Symbol| -> Option<&str> {
+            let v = idx.version(s)?;
+            Some(match file?.as_str().strip_prefix("@") {
+                Some(_) => v.strip_prefix("@@").map(|_| &v[1..]).unwrap_or(v),
+                None => v.trim_start_matches('@'),
+            })
+        };
+        let by_version = file.is_some_and(|f| {
+            candidates.iter().any(|s| {
+                s.kind == SymbolKind::Function
+                    && name_matches(func, idx.name(s))
+                    && version_of(s).is_some_and(|v| f.matches(v))
+            })
+        });
         let mut matched: Vec<(&Symbol, Option<SourceFile>)> = candidates
             .into_iter()
             .filter(|s| s.kind == SymbolKind::Function && name_matches(func, idx.name(s)))
             .map(|s| (s, self.source_file(idx, s)))
             .filter_map(|(s, sf)| {
                 let Some(f) = file else { return Some((s, sf)) };
+                if by_version {
+                    return version_of(s)
+                        .is_some_and(|v| f.matches(v))
+                        .then_some((s, sf));
+                }
                 let unit_ok = sf.as_ref().is_some_and(|sf| {
                     file_matches(f, &sf.shown)
                         || sf.full.as_deref().is_some_and(|full| file_matches(f, full))

@@ -138,15 +138,23 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     while pos < rest.len() {
         let sep = rest.as_bytes()[pos];
         let start = pos + 1;
-        let end = rest[start..].find(seps).map_or(rest.len(), |e| start + e);
-        let arg = &rest[start..end];
+        let mut end = rest[start..].find(seps).map_or(rest.len(), |e| start + e);
+        let mut arg = &rest[start..end];
         let at = base + start;
         match sep {
             b'@' => {
                 if file.is_some() {
                     return Err(ParseError::new(at - 1, "source file given twice"));
                 }
-                if arg.is_empty() {
+                // `NAME@@VERSION`, the default version as the symbol table
+                // spells it: kept whole (`@VERSION`) for the match.
+                if arg.is_empty() && rest[start..].starts_with('@') {
+                    end = rest[start + 1..]
+                        .find(seps)
+                        .map_or(rest.len(), |e| start + 1 + e);
+                    arg = &rest[start..end];
+                }
+                if arg.is_empty() || arg == "@" {
                     return Err(ParseError::new(at, "expected a source file after '@'"));
                 }
                 file = Some(Pattern::new(arg));

@@ -311,9 +311,11 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
     // perf syntax can say it only if every name is one perf's parser reads
     // back: no separators in files, function names of perf's character set,
     // and a '.' in a bare file name (else perf takes it for a function).
+    // A leading '@' is `NAME@@VERSION`'s, which perf syntax reads back.
     let perf_file = |f: &Pattern| {
-        !f.as_str().contains([';', ':', '+', '@', '%', '='])
-            && !f.as_str().chars().any(char::is_whitespace)
+        let s = f.as_str();
+        let s = s.strip_prefix('@').filter(|r| !r.is_empty()).unwrap_or(s);
+        !s.contains([';', ':', '+', '@', '%', '=']) && !s.chars().any(char::is_whitespace)
     };
     let perf_func = |f: &Pattern| {
         f.as_str()

@@ -174,6 +174,9 @@ fn display_round_trips() {
         "process.statement(\"*@0Xeeb.\u{1d}c:12\")",
         r#"process.function("0xabc")"#,
         "0x43770%return",
+        // Symbol versions: the default (`@@`) and any (`@`).
+        "pthread_create@@GLIBC_2.34",
+        "realpath@GLIBC_2.2.5%return",
     ] {
         let s = ProbeSpec::parse(t).unwrap();
         let back = s.to_string();
@@ -181,6 +184,10 @@ fn display_round_trips() {
         s2.syntax = s.syntax;
         assert_eq!(s, s2, "{t} -> {back}");
     }
+    // A version reads back in perf syntax, as written.
+    let s = ProbeSpec::parse("pthread_create@@GLIBC_2.34").unwrap();
+    assert_eq!(s.to_string(), "pthread_create@@GLIBC_2.34");
+    assert!(ProbeSpec::parse("f@@").is_err());
 }
 
 /// Inputs cargo fuzz (fuzz/fuzz_targets/probe_spec.rs) found; each broke the
