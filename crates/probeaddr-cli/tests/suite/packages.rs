@@ -164,6 +164,45 @@ fn versioned_libc_functions_resolve_by_their_plain_names() {
     assert!(e.contains("closest: fopen"), "{e}");
 }
 
+/// Every versioned function by `NAME@VERSION` as readelf spells it
+/// (`fopen@@GLIBC_2.2.5` the default, `realpath@GLIBC_2.2.5` a compat one):
+/// one location each, at readelf's address; and the pins of a name with
+/// two versions are those spellings, which select one each.
+#[test]
+fn a_symbol_version_selects_that_version() {
+    let want = versioned_functions(&libc_debug_file());
+    let points: Vec<String> = want.iter().map(|(n, v, _)| format!("{n}{v}")).collect();
+    let got = resolve_libc(&["--no-inlines", "--unique"], &points);
+    let mut at: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for l in &got {
+        at.entry(l["point"].as_str().unwrap().to_string())
+            .or_default()
+            .push(hexfield(l, "func_addr"));
+    }
+    for ((n, v, addr), p) in want.iter().zip(&points) {
+        assert_eq!(at.get(p), Some(&vec![*addr]), "{n}{v}");
+    }
+    assert_eq!(at.len(), want.len());
+    // A compat version is also found without its '@'s' kind: one '@'
+    // matches any version so named.
+    let l = resolve_libc(&["--no-inlines", "--unique"], &["realpath@GLIBC_2.3"]);
+    assert_eq!(l[0]["version"], "@@GLIBC_2.3");
+    let e = probeaddr([
+        "resolve",
+        "-x",
+        LIBC,
+        "realpath",
+        "--unique",
+        "--no-inlines",
+    ])
+    .stderr;
+    assert!(
+        e.contains("pin with 'realpath@@GLIBC_2.3'")
+            && e.contains("pin with 'realpath@GLIBC_2.2.5'"),
+        "{e}"
+    );
+}
+
 /// Resolve `points` in libc in one batch; `(point, pin, addr)` of each
 /// location that has a pin.
 fn libc_pins(points: &[String], extra: &[&str]) -> Vec<(String, String, u64)> {
