@@ -160,6 +160,8 @@ pub enum Format {
     Kprobe,
     /// A plan for `probeaddr link` / `probeaddr trace --plan`.
     Plan,
+    /// bpftrace probe specs (`uprobe:PATH:0xVADDR`, `kprobe:FN+0xOFF`).
+    Bpftrace,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -249,6 +249,20 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
                 ok = false;
             }
         }
+        Format::Bpftrace => {
+            for l in &linked {
+                match probeaddr::bpftrace_probe(l) {
+                    Ok(spec) => writeln!(out, "{spec}")?,
+                    Err(e) => {
+                        eprintln!("probeaddr: error: {e}");
+                        ok = false;
+                    }
+                }
+            }
+            if linked.iter().any(|l| !l.location.args.is_empty()) {
+                notes.note("bpftrace specs carry no fetch arguments: bpftrace reads arg0…, retval and registers itself");
+            }
+        }
         Format::Json => {
             let mut entries = Vec::new();
             let mut i = 0;

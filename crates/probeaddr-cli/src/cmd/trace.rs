@@ -92,6 +92,19 @@ pub fn link(args: &LinkArgs, out: &mut dyn Write) -> Result<bool> {
                 writeln!(out, "{}", d.line(&group))?;
             }
         }
+        Format::Bpftrace => {
+            let mut ok = true;
+            for (l, _) in &linked {
+                match probeaddr::bpftrace_probe(l) {
+                    Ok(spec) => writeln!(out, "{spec}")?,
+                    Err(e) => {
+                        report(&e);
+                        ok = false;
+                    }
+                }
+            }
+            return Ok(ok);
+        }
         Format::Json | Format::Plan => {
             // The locations of one probe point are consecutive in a plan.
             let mut entries: Vec<Entry<'_>> = Vec::new();

@@ -1,11 +1,14 @@
 //! Output: the forms a location is written in, probe definitions (the one
-//! `p|r:GROUP/EVENT` writer), event names, and the JSON document.
+//! `p|r:GROUP/EVENT` writer), bpftrace specs, event names, and the JSON
+//! document.
 
+pub mod bpftrace;
 pub mod event;
 pub mod forms;
 pub mod json;
 pub mod probe;
 
+pub use bpftrace::bpftrace_probe;
 pub use event::{EventNamer, GroupName};
 pub use forms::{Form, FormChoice};
 pub use probe::{ProbeDef, ProbeType};
