@@ -1,4 +1,5 @@
 mod args;
+mod bpftrace;
 mod btf;
 mod debian;
 mod debian612;
