@@ -297,9 +297,15 @@ pub struct CleanupArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// A function probe point (`helper@b.c`, `kernel.function("init_once")`).
-    #[arg(value_name = "POINT")]
-    pub point: String,
+    /// A function probe point (`helper@b.c`, `kernel.function("init_once")`);
+    /// with --usdt, a marker pattern (`python:*`; default: every marker).
+    #[arg(value_name = "POINT", required_unless_present = "usdt")]
+    pub point: Option<String>,
+
+    /// List the USDT (SDT) markers of -x FILE: provider, name, address,
+    /// file offset, semaphore and arguments.
+    #[arg(long, requires = "exec")]
+    pub usdt: bool,
 
     /// A user-space ELF file.
     #[arg(short = 'x', long = "exec", value_name = "PATH")]

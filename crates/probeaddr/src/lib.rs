@@ -93,7 +93,7 @@ pub use addr::{FileOffset, LinkAddr, RuntimeAddr, SectionOffset};
 pub use emit::{bpftrace_probe, Form, FormChoice, ProbeDef};
 pub use error::{Candidate, Error, ErrorKind, Reason, Result};
 pub use link::{Linked, Linker, LinkerConfig};
-pub use location::{Anchor, Location, LocationKind, Object, Variable, VariableKind};
+pub use location::{Anchor, Location, LocationKind, Marker, Object, Variable, VariableKind};
 pub use plan::Plan;
 pub use resolve::{Resolution, ResolveOptions, Resolver};
 pub use source::{KernelSymbols, Source};

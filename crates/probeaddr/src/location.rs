@@ -88,6 +88,8 @@ pub enum LocationKind {
     Line,
     /// A data symbol (`kernel.data`): the address of a fetch argument, not a probe.
     Data,
+    /// A statically defined tracing marker (USDT): see [`Location::marker`].
+    Mark,
 }
 
 impl LocationKind {
@@ -270,6 +272,26 @@ pub struct Location {
     /// ([`crate::ResolveOptions::variables`]).
     #[serde(default)]
     pub variables: Vec<Variable>,
+    /// The USDT marker at the location, for `%PROVIDER:NAME` points.
+    #[serde(default)]
+    pub marker: Option<Marker>,
+}
+
+/// A statically defined tracing marker (`<sys/sdt.h>`, `.note.stapsdt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker {
+    /// `python` in `python:function__entry`.
+    pub provider: String,
+    /// `function__entry`.
+    pub name: String,
+    /// The file offset of its semaphore, which the kernel raises while a
+    /// uprobe is attached (`uprobe_events`' `PATH:OFF(REF_CTR_OFFSET)`), if
+    /// it has one: the program skips the marker's argument set-up unless
+    /// it is raised.
+    pub semaphore: Option<FileOffset>,
+    /// Its arguments as the note spells them (`-4@%eax 8@-16(%rbp)`);
+    /// [`Location::args`] has them as fetch arguments.
+    pub args: String,
 }
 
 /// What a variable is to the function.
@@ -317,6 +339,10 @@ impl Location {
             ),
             None => format!("{}{}", self.symbol, self.version.as_deref().unwrap_or("")),
         };
+        let what = match &self.marker {
+            Some(m) => format!("marker {}:{} in {what}", m.provider, m.name),
+            None => what,
+        };
         match &self.file {
             Some(f) => format!("{what} [{f}]"),
             None => what,
@@ -329,6 +355,20 @@ impl Location {
     /// (`helper@b.c`, else `helper@src/b.c`), else its full symbol name,
     /// else its address (`0x43770`, perf's absolute address point).
     pub fn pin(&self, all: &[Location]) -> Option<String> {
+        // A marker by its provider and name, when no other site has both.
+        if let Some(m) = &self.marker {
+            let same = all
+                .iter()
+                .filter(|o| {
+                    o.marker
+                        .as_ref()
+                        .is_some_and(|x| x.provider == m.provider && x.name == m.name)
+                })
+                .count();
+            if same == 1 {
+                return Some(format!("%{}:{}", m.provider, m.name));
+            }
+        }
         let keys: Vec<PinKey<'_>> = all.iter().map(PinKey::of).collect();
         let mut me = PinKey::of(self);
         // A point that named a clone exactly (`foo.part.0`) matched none of

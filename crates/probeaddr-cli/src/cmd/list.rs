@@ -10,7 +10,12 @@ use crate::print::{self, report, Notes};
 use crate::setup::{self, Inputs};
 
 fn open(args: &ListArgs) -> Result<(ProbeSpec, Resolver), probeaddr::Error> {
-    let spec = ProbeSpec::parse(&args.point)?;
+    let point = match (&args.point, args.usdt) {
+        (Some(p), false) => p.clone(),
+        (Some(p), true) => format!("%{}", p.trim_start_matches('%')),
+        (None, _) => "%*:*".to_string(),
+    };
+    let spec = ProbeSpec::parse(&point)?;
     let setup = setup::open(Inputs {
         exec: args.exec.clone(),
         vmlinux: args.vmlinux.clone(),
@@ -26,8 +31,67 @@ fn open(args: &ListArgs) -> Result<(ProbeSpec, Resolver), probeaddr::Error> {
     Ok((spec, setup.resolver))
 }
 
+/// `probeaddr list --usdt`: every marker of the file that matches.
+fn markers(args: &ListArgs, out: &mut dyn Write) -> Result<bool> {
+    let found = match open(args).and_then(|(spec, r)| r.resolve(&spec)) {
+        Ok(x) => x,
+        Err(e) => {
+            report(&e);
+            return Ok(false);
+        }
+    };
+    let locs: Vec<&probeaddr::Location> = found.locations.iter().collect();
+    match args.format {
+        ListFormat::Json => print::json(
+            out,
+            &locs
+                .iter()
+                .map(|l| {
+                    serde_json::json!({
+                        "marker": l.marker, "addr": l.addr, "anchor": l.anchor,
+                        "location": l.describe(), "args": l.args,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )?,
+        ListFormat::Table => {
+            let mut cells = vec![[
+                "PROVIDER",
+                "NAME",
+                "ADDR",
+                "FILE_OFFSET",
+                "SEMAPHORE",
+                "ARGS",
+                "IN",
+            ]
+            .map(String::from)
+            .to_vec()];
+            for l in &locs {
+                let Some(m) = &l.marker else { continue };
+                cells.push(vec![
+                    m.provider.clone(),
+                    m.name.clone(),
+                    l.addr.to_string(),
+                    match &l.anchor {
+                        probeaddr::Anchor::File { offset } => offset.to_string(),
+                        a => a.to_string(),
+                    },
+                    m.semaphore.map_or("-".into(), |s| s.to_string()),
+                    m.args.clone(),
+                    format!("{}+{:#x}", l.symbol, l.offset),
+                ]);
+            }
+            print::print_cells(out, &cells)?;
+        }
+    }
+    Ok(true)
+}
+
 /// `probeaddr list`.
 pub fn list(args: &ListArgs, out: &mut dyn Write) -> Result<bool> {
+    if args.usdt {
+        return markers(args, out);
+    }
     let (functions, warnings) = match open(args).and_then(|(spec, r)| r.list(&spec)) {
         Ok(x) => x,
         Err(e) => {

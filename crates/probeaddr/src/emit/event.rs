@@ -134,6 +134,10 @@ pub fn event_name(l: &Location, dup: bool) -> String {
     if let Some(e) = &l.requested_event {
         return e.clone();
     }
+    // A marker is named by its name, as perf names SDT events.
+    if let Some(m) = &l.marker {
+        return sanitize(&m.name);
+    }
     let mut name = match &l.inlined_into {
         Some(_) => format!("{}_in_{}", sanitize(&l.function), sanitize(&l.symbol)),
         None => sanitize(&l.symbol),

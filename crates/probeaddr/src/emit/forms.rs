@@ -57,6 +57,8 @@ pub enum Form {
         path: String,
         /// The file offset.
         offset: FileOffset,
+        /// A USDT marker's semaphore (`PATH:0xOFF(0xREF)`).
+        ref_ctr: Option<FileOffset>,
     },
     /// `_text+0xOFF`.
     Text {
@@ -84,7 +86,16 @@ pub enum Form {
 impl fmt::Display for Form {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Form::File { path, offset } => write!(f, "{path}:{offset}"),
+            Form::File {
+                path,
+                offset,
+                ref_ctr: None,
+            } => write!(f, "{path}:{offset}"),
+            Form::File {
+                path,
+                offset,
+                ref_ctr: Some(r),
+            } => write!(f, "{path}:{offset}({r})"),
             Form::Text { offset } => write!(f, "_text+{offset:#x}"),
             Form::Symbol { anchor, .. } => write!(f, "{anchor}"),
             Form::ModuleSymbol { module, anchor } => write!(f, "{module}:{anchor}"),
@@ -138,6 +149,7 @@ impl Form {
                 Some(Ok(path)) => Ok(Form::File {
                     path: path.clone(),
                     offset: *offset,
+                    ref_ctr: loc.marker.as_ref().and_then(|m| m.semaphore),
                 }),
                 Some(Err(e)) => Err(e.clone()),
                 None => Err(none("not linked")),

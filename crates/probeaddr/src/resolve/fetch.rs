@@ -419,6 +419,41 @@ fn val(v: &Val, at: &At, bits: u32) -> std::result::Result<String, String> {
     })
 }
 
+/// A USDT marker argument (`-4@%eax`, `8@-16(%rbp)`, `8@sym(%rip)`) as a
+/// uprobe fetch argument at the marker, whose link-time address and file
+/// offset are `probe`; `symbol` finds a global's address by name.
+pub(crate) fn marker_arg(
+    size: i8,
+    op: &crate::sources::sdt::Operand,
+    probe: (u64, u64),
+    symbol: &dyn Fn(&str) -> std::result::Result<u64, String>,
+) -> std::result::Result<String, String> {
+    use crate::sources::sdt::Operand;
+    let ty = format!(
+        "{}{}",
+        if size < 0 { 's' } else { 'u' },
+        u32::from(size.unsigned_abs()) * 8
+    );
+    let at = At {
+        pc: probe.0,
+        entry: false,
+        ret: false,
+        globals: Globals::File { probe },
+    };
+    let body = match op {
+        Operand::Reg(r) => format!("%{r}"),
+        Operand::Mem { off, base } => format!("{off:+}(%{base})"),
+        Operand::Imm(n) => format!("\\{n}"),
+        Operand::Symbol { name, off } => {
+            let a = symbol(name)?
+                .checked_add_signed(*off)
+                .ok_or("is at an address out of range")?;
+            val(&Val::Static(a), &at, 64)?
+        }
+    };
+    Ok(format!("{body}:{ty}"))
+}
+
 /// Every variable at `at` with its type and how it is read there (perf
 /// probe `-V`): the innermost scope's first, a name an inner scope hides
 /// left out; the unit's globals too with `externs`.

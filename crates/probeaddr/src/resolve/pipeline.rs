@@ -128,6 +128,8 @@ struct Candidate {
     line: Option<SourceLine>,
     /// For an inlined site: the inlined function, its caller, its declaration file.
     inlined: Option<(String, Option<String>, Option<String>)>,
+    /// A USDT marker's note.
+    marker: Option<crate::sources::sdt::Marker>,
 }
 
 /// The kind of an entry-or-offset location.
@@ -188,6 +190,7 @@ impl ElfTarget<'_> {
                         kind: LocationKind::Data,
                         line: None,
                         inlined: None,
+                        marker: None,
                     })
                     .collect());
             }
@@ -218,6 +221,7 @@ impl ElfTarget<'_> {
                             relative: None,
                         }),
                         inlined: None,
+                        marker: None,
                     });
                 }
                 return Ok(out);
@@ -251,7 +255,57 @@ impl ElfTarget<'_> {
                     host,
                     line: None,
                     inlined: None,
+                    marker: None,
                 }]);
+            }
+            Point::Mark { provider, name } => {
+                let markers = crate::sources::sdt::markers(obj.elf())?;
+                let mut out = Vec::new();
+                for m in markers.iter().filter(|m| {
+                    name.matches(&m.name)
+                        && provider.as_ref().is_none_or(|p| p.matches(&m.provider))
+                }) {
+                    let Some(host) = obj.function_at(LinkAddr(m.pc))? else {
+                        return Err(Error::new(
+                            ErrorKind::NotFound,
+                            format!("'{spec}': marker {}:{} at {:#x} is in no function of the symbol table", m.provider, m.name, m.pc),
+                        )
+                        .with_path(path));
+                    };
+                    out.push(Candidate {
+                        offset: m.pc - host.sym.addr.get(),
+                        host,
+                        kind: LocationKind::Mark,
+                        line: None,
+                        inlined: None,
+                        marker: Some(m.clone()),
+                    });
+                }
+                if out.is_empty() {
+                    let all: Vec<String> = markers
+                        .iter()
+                        .map(|m| format!("{}:{}", m.provider, m.name))
+                        .collect();
+                    let msg = if all.is_empty() {
+                        format!("'{spec}': this file has no USDT markers (no .note.stapsdt)")
+                    } else {
+                        let closest = crate::index::names::closest_in(
+                            all.iter().map(String::as_str),
+                            &format!("{}:{}", provider.as_ref().map_or("", |p| p.as_str()), name),
+                        );
+                        format!(
+                            "'{spec}': no marker matches; {} markers here{}",
+                            all.len(),
+                            if closest.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", closest: {}", closest.join(", "))
+                            }
+                        )
+                    };
+                    return Err(Error::new(ErrorKind::NotFound, msg).with_path(path));
+                }
+                return Ok(out);
             }
             Point::Function {
                 func,
@@ -328,6 +382,7 @@ impl ElfTarget<'_> {
                         offset,
                         line: None,
                         inlined: None,
+                        marker: None,
                     });
                 }
                 Some(ls) => {
@@ -364,6 +419,7 @@ impl ElfTarget<'_> {
                                 relative,
                             }),
                             inlined: None,
+                            marker: None,
                         });
                     }
                 }
@@ -376,6 +432,7 @@ impl ElfTarget<'_> {
                 kind: LocationKind::Entry,
                 line: None,
                 inlined: Some((im.name, im.caller, im.decl_file)),
+                marker: None,
             }));
         }
         Ok(out)
@@ -496,10 +553,12 @@ impl ElfTarget<'_> {
             notes: file.and_then(|f| f.disagreement).into_iter().collect(),
             args: Vec::new(),
             variables: Vec::new(),
+            marker: None,
             kprobe_refused: None,
             ifunc_slot: None,
         };
-        if variant == crate::index::names::Variant::Cold {
+        // (A marker in a cold part is where the marker is: nothing to say.)
+        if variant == crate::index::names::Variant::Cold && c.marker.is_none() {
             loc.notes.push(format!(
                 "{name} is the split-off cold part of {function}: it runs only on {function}'s cold paths (error handling), never as its entry"
             ));
@@ -524,6 +583,50 @@ impl ElfTarget<'_> {
         }
         if let Some(names) = names {
             self.kernel_forms(&mut loc, &s, names)?;
+        }
+        if let (Some(m), Anchor::File { offset }) = (&c.marker, &loc.anchor) {
+            // A marker's own arguments, arg1…argN, from its note.
+            let probe = (addr.get(), offset.get());
+            let lookup = |n: &str| -> std::result::Result<u64, String> {
+                let idx = self.obj.index().map_err(|e| e.to_string())?;
+                let mut data = idx.named(n).filter(|s| s.kind == SymbolKind::Object);
+                match (data.next(), data.next()) {
+                    (Some(s), None) => Ok(s.addr.get()),
+                    (None, _) => Err(format!("the symbol table has no data symbol '{n}'")),
+                    (Some(_), Some(_)) => {
+                        Err(format!("the symbol table has several data symbols '{n}'"))
+                    }
+                }
+            };
+            for (i, a) in crate::sources::sdt::parse_args(&m.args)
+                .into_iter()
+                .enumerate()
+            {
+                match a.and_then(|(size, op)| fetch::marker_arg(size, &op, probe, &lookup)) {
+                    Ok(body) => loc.args.push(format!("arg{}={body}", i + 1)),
+                    Err(e) => loc.notes.push(format!(
+                        "marker {}:{}: arg{} left out: {e}",
+                        m.provider,
+                        m.name,
+                        i + 1
+                    )),
+                }
+            }
+            loc.marker = Some(crate::location::Marker {
+                provider: m.provider.clone(),
+                name: m.name.clone(),
+                semaphore: match m.semaphore {
+                    Some(a) => Some(elf.file_offset(LinkAddr(a)).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Malformed,
+                            format!("marker {}:{}: its semaphore at {a:#x} is in no loaded part of the file", m.provider, m.name),
+                        )
+                        .with_path(path)
+                    })?),
+                    None => None,
+                },
+                args: m.args.clone(),
+            });
         }
         if (!spec.args.is_empty() || opts.variables.is_some()) && loc.kind != LocationKind::Data {
             let statics = match (self.kind, names) {
@@ -577,7 +680,7 @@ impl ElfTarget<'_> {
                 elf.bits(),
             )
             .map_err(|e| e.with_path(path))?;
-            loc.args = args;
+            loc.args.extend(args);
             loc.notes.extend(notes);
             if let Some(externs) = opts.variables {
                 loc.variables =
@@ -861,6 +964,12 @@ pub(crate) fn resolve_listing(
             line: None,
         } => (func, file.as_ref(), *offset, false),
         Point::Data { name } => (name, None, 0, true),
+        Point::Mark { .. } => {
+            return Err(Error::new(
+                ErrorKind::BadInput,
+                format!("'{spec}' is a USDT marker, which is in a program: give it with -x PATH (or process(\"PATH\").mark(...))"),
+            ))
+        }
         Point::Address { .. } => {
             return Err(Error::new(
                 ErrorKind::NotImplemented,
@@ -1001,6 +1110,7 @@ pub(crate) fn resolve_listing(
             notes: Vec::new(),
             args: Vec::new(),
             variables: Vec::new(),
+            marker: None,
             kprobe_refused: None,
             ifunc_slot: None,
         };

@@ -12,6 +12,7 @@ pub mod elf;
 pub mod kallsyms;
 pub mod maps;
 pub mod relocate;
+pub mod sdt;
 pub mod sidetable;
 pub mod sysfs;
 pub mod vars;

@@ -78,6 +78,14 @@ pub enum Point {
         /// The address, as the object's symbol table counts.
         addr: u64,
     },
+    /// A statically defined tracing marker (USDT, `<sys/sdt.h>`): perf's
+    /// `%[sdt_]PROVIDER:NAME`, SystemTap's `.provider("P").mark("NAME")`.
+    Mark {
+        /// Provider pattern (`python`); any provider when absent.
+        provider: Option<Pattern>,
+        /// Marker name pattern (`function__entry`).
+        name: Pattern,
+    },
 }
 
 /// Entry or return probe.
@@ -180,6 +188,7 @@ impl ProbeSpec {
         match &self.point {
             Point::Function { func, .. } => Some(func),
             Point::Data { name } => Some(name),
+            Point::Mark { name, .. } => Some(name),
             Point::Line { .. } | Point::Address { .. } => None,
         }
     }

@@ -48,6 +48,50 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         }
     }
 
+    // A marker: %[sdt_]PROVIDER:NAME, or sdt_PROVIDER:NAME (perf's cached
+    // SDT event name) when NAME is not a line number.
+    let mark = rest.strip_prefix('%').or_else(|| {
+        rest.strip_prefix("sdt_")
+            .filter(|r| {
+                r.split_once(':')
+                    .is_some_and(|(_, n)| n.parse::<u32>().is_err())
+            })
+            .map(|_| rest)
+    });
+    if let Some(m) = mark {
+        let m = m.strip_prefix("sdt_").unwrap_or(m);
+        let at = base + (rest.len() - m.len());
+        let (provider, name) = m.split_once(':').ok_or_else(|| {
+            ParseError::new(at, "a marker is PROVIDER:NAME (%python:function__entry)")
+        })?;
+        let ok = |t: &str| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_*?".contains(c))
+        };
+        if !ok(provider) {
+            return Err(ParseError::new(at, "expected a provider name before ':'"));
+        }
+        if !ok(name) {
+            return Err(ParseError::new(
+                at + provider.len() + 1,
+                "expected a marker name after ':'",
+            ));
+        }
+        return Ok(ProbeSpec {
+            target: Target::Process(None),
+            point: Point::Mark {
+                provider: Some(Pattern::new(provider)),
+                name: Pattern::new(name),
+            },
+            kind: ProbeKind::Entry,
+            inlines: InlineFilter::All,
+            event: event.clone(),
+            syntax: Syntax::Perf,
+            args: Vec::new(),
+        });
+    }
+
     // An absolute address: 0xADDR[%return].
     if let Some(hex) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
         let (digits, ret) = match hex.split_once('%') {

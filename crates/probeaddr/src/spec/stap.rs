@@ -126,12 +126,30 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
             ))
         }
     };
-    let what = it.next().ok_or_else(|| {
+    let mut what = it.next().ok_or_else(|| {
         ParseError::new(
             text.len(),
-            "expected .function(\"...\"), .statement(\"...\") or .data(\"...\")",
+            "expected .function(\"...\"), .statement(\"...\"), .mark(\"...\") or .data(\"...\")",
         )
     })?;
+    // `.provider("P").mark("NAME")`: a marker of that provider.
+    let mut provider = None;
+    if what.name == "provider" {
+        let (p, at) = what
+            .arg
+            .clone()
+            .ok_or_else(|| ParseError::new(lead + what.at, "'provider' needs a quoted argument"))?;
+        if p.is_empty() {
+            return Err(ParseError::new(lead + at, "empty provider name"));
+        }
+        provider = Some(Pattern::new(p));
+        what = it.next().filter(|c| c.name == "mark").ok_or_else(|| {
+            ParseError::new(
+                lead + what.at,
+                "'.provider(\"P\")' is followed by '.mark(\"NAME\")'",
+            )
+        })?;
+    }
     let (arg, arg_at) = match what.arg {
         Some((a, at)) => (a, lead + at),
         None => {
@@ -158,10 +176,24 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
                 name: Pattern::new(arg),
             }
         }
+        "mark" => {
+            if !matches!(target, Target::Process(_)) {
+                return Err(ParseError::new(
+                    lead + what.at,
+                    "markers are in programs: process(\"PATH\").mark(\"NAME\")",
+                ));
+            }
+            Point::Mark {
+                provider: provider.take(),
+                name: Pattern::new(arg),
+            }
+        }
         other => {
             return Err(ParseError::new(
                 lead + what.at,
-                format!("unknown probe type '{other}' (expected function, statement or data)"),
+                format!(
+                    "unknown probe type '{other}' (expected function, statement, mark or data)"
+                ),
             ))
         }
     };
@@ -334,13 +366,21 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
         Point::Line { file, .. } => perf_file(file) && file.as_str().contains('.'),
         Point::Data { .. } => false,
         Point::Address { .. } => true,
+        Point::Mark { provider, name } => {
+            let ok = |t: &str| {
+                !t.is_empty()
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_*?".contains(c))
+            };
+            provider.as_ref().is_some_and(|p| ok(p.as_str())) && ok(name.as_str())
+        }
     };
     // Text that looks like SystemTap syntax would be read back as such.
     let first = match &spec.point {
         Point::Function { func, .. } => func.as_str(),
         Point::Line { file, .. } => file.as_str(),
         Point::Data { name } => name.as_str(),
-        Point::Address { .. } => "",
+        Point::Address { .. } | Point::Mark { .. } => "",
     };
     let stap_like = spec.event.is_none()
         && ["kernel.", "module(", "process(", "process."]
@@ -348,7 +388,7 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
             .any(|p| first.starts_with(p));
     // A name or file that starts like a number would read back as perf's
     // absolute address (`0Xeeb.c:12`).
-    let address_like = !matches!(spec.point, Point::Address { .. })
+    let address_like = !matches!(spec.point, Point::Address { .. } | Point::Mark { .. })
         && (first.starts_with("0x") || first.starts_with("0X"));
     let perf_ok = names_ok
         && !stap_like
@@ -397,6 +437,13 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
                 }
                 Ok(())
             }
+            Point::Mark { provider, name } => {
+                write!(
+                    f,
+                    "%{}:{name}",
+                    provider.as_ref().map_or("", |p| p.as_str())
+                )
+            }
         };
     }
     match &spec.target {
@@ -429,6 +476,12 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
         Point::Data { name } => write!(f, ".data(\"{}\")", escape(name.as_str()))?,
         // Only perf syntax makes one (SystemTap's .statement(ADDR).absolute).
         Point::Address { addr } => write!(f, ".statement({addr:#x}).absolute")?,
+        Point::Mark { provider, name } => {
+            if let Some(p) = provider {
+                write!(f, ".provider(\"{}\")", escape(p.as_str()))?;
+            }
+            write!(f, ".mark(\"{}\")", escape(name.as_str()))?
+        }
     }
     match spec.inlines {
         InlineFilter::All => {}

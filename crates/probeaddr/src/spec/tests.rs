@@ -174,6 +174,11 @@ fn display_round_trips() {
         "process.statement(\"*@0Xeeb.\u{1d}c:12\")",
         r#"process.function("0xabc")"#,
         "0x43770%return",
+        // USDT markers, in both syntaxes.
+        "%python:function__entry",
+        "%python:gc*",
+        r#"process("/usr/bin/python3.11").provider("python").mark("line")"#,
+        r#"process.mark("tick")"#,
         // Symbol versions: the default (`@@`) and any (`@`).
         "pthread_create@@GLIBC_2.34",
         "realpath@GLIBC_2.2.5%return",
@@ -184,6 +189,18 @@ fn display_round_trips() {
         s2.syntax = s.syntax;
         assert_eq!(s, s2, "{t} -> {back}");
     }
+    // perf's cached-event spelling is the same marker.
+    assert_eq!(
+        ProbeSpec::parse("sdt_python:line").unwrap().point,
+        ProbeSpec::parse("%python:line").unwrap().point
+    );
+    // A file:line whose file starts with sdt_ is still a line.
+    assert!(matches!(
+        ProbeSpec::parse("sdt_x.c:12").unwrap().point,
+        Point::Line { .. }
+    ));
+    assert!(ProbeSpec::parse("%python").is_err());
+    assert!(ProbeSpec::parse(r#"kernel.mark("x")"#).is_err());
     // A version reads back in perf syntax, as written.
     let s = ProbeSpec::parse("pthread_create@@GLIBC_2.34").unwrap();
     assert_eq!(s.to_string(), "pthread_create@@GLIBC_2.34");
