@@ -256,13 +256,13 @@ fn user_and_kernel_output_follow_the_document() {
 #[test]
 fn a_plan_is_the_location_fields_and_links_back() {
     let fields = fields();
-    // The location fields: from `point` to `variables`.
+    // The location fields: from `point` to `marker`.
     let names: Vec<&str> = fields
         .iter()
         .filter(|f| f.path.len() == 1)
         .map(|f| f.path[0].as_str())
         .collect();
-    let end = names.iter().position(|n| *n == "variables").unwrap();
+    let end = names.iter().position(|n| *n == "marker").unwrap();
     let location: BTreeSet<&str> = names[..=end].iter().copied().collect();
     let prog = fixtures::path("prog");
     let plan = probeaddr(["plan", "-x", prog.to_str().unwrap(), "helper"]);

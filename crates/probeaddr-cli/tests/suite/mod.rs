@@ -16,3 +16,4 @@ mod pipeline;
 mod qemu;
 mod resolve;
 mod trace;
+mod usdt;

@@ -698,3 +698,31 @@ pub fn llvm_dwarfdump_name(bin: &Path, name: &str) -> String {
         .arg(format!("--name={name}"))
         .arg(bin))
 }
+
+/// A `readelf -n` SystemTap note: provider, name, location, base,
+/// semaphore, arguments.
+pub type SdtNote = (String, String, u64, u64, u64, String);
+
+/// Every `NT_STAPSDT` note `readelf -n` shows.
+pub fn readelf_sdt_notes(bin: &Path) -> Vec<SdtNote> {
+    let text = run(Command::new("readelf").arg("-n").arg(bin));
+    let mut out = Vec::new();
+    let mut cur: Option<SdtNote> = None;
+    for l in text.lines().map(str::trim) {
+        if let Some(p) = l.strip_prefix("Provider: ") {
+            cur = Some((p.to_string(), String::new(), 0, 0, 0, String::new()));
+        } else if let (Some(c), Some(n)) = (cur.as_mut(), l.strip_prefix("Name: ")) {
+            c.1 = n.to_string();
+        } else if let (Some(c), Some(rest)) = (cur.as_mut(), l.strip_prefix("Location: ")) {
+            let f: Vec<&str> = rest.split(", ").collect();
+            c.2 = hex(f[0]);
+            c.3 = hex(f[1].trim_start_matches("Base: "));
+            c.4 = hex(f[2].trim_start_matches("Semaphore: "));
+        } else if let Some(a) = l.strip_prefix("Arguments:") {
+            let mut c = cur.take().unwrap();
+            c.5 = a.trim().to_string();
+            out.push(c);
+        }
+    }
+    out
+}
