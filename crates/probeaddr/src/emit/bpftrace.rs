@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! uprobe:PATH:0xVADDR   uretprobe:PATH:0xVADDR   kprobe:FN[+OFF]   kretprobe:FN
+//! usdt:PATH:PROVIDER:NAME
 //! ```
 //!
 //! bpftrace's manual calls the number after the path an "offset", but it is
@@ -37,6 +38,27 @@ pub fn bpftrace_probe(l: &Linked) -> Result<String> {
                 ))
             }
         };
+        // bpftrace's parser takes a path with other characters ('+' in
+        // libstdc++) only quoted.
+        let path = if path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c))
+        {
+            path
+        } else if path.contains(['"', '\\']) {
+            return Err(Error::new(
+                ErrorKind::Unrepresentable,
+                format!(
+                    "path {path:?} has a quote or backslash, which a bpftrace probe cannot take"
+                ),
+            ));
+        } else {
+            format!("\"{path}\"")
+        };
+        // A marker by its name: bpftrace then raises its semaphore too.
+        if let Some(m) = &loc.marker {
+            return Ok(format!("usdt:{path}:{}:{}", m.provider, m.name));
+        }
         let kind = if ret { "uretprobe" } else { "uprobe" };
         return Ok(format!("{kind}:{path}:{:#x}", loc.addr.get()));
     }
