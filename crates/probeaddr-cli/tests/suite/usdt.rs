@@ -36,8 +36,9 @@ fn stapsdt_base(bin: &Path) -> Option<u64> {
 #[test]
 fn markers_are_what_readelf_says() {
     let python = Path::new("/usr/bin/python3.11");
+    let libstdcxx = Path::new("/usr/lib/x86_64-linux-gnu/libstdc++.so.6");
     let mut counted = Vec::new();
-    for bin in [usdt_fixture().as_path(), python] {
+    for bin in [usdt_fixture().as_path(), python, libstdcxx] {
         let notes = oracle::readelf_sdt_notes(bin);
         let run = probeaddr([
             "list",
@@ -84,7 +85,14 @@ fn markers_are_what_readelf_says() {
         }
         // bpftrace lists the same markers.
         let out = Command::new("bpftrace")
-            .args(["-l", &format!("usdt:{}:*", bin.display())])
+            // (bpftrace's parser takes a '+' in a path only quoted.)
+            .args([
+                "-l",
+                &format!(
+                    "usdt:\"{}\":*",
+                    std::fs::canonicalize(bin).unwrap().display()
+                ),
+            ])
             .output()
             .expect("bpftrace is needed: scripts/test installs it");
         let mut theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -105,7 +113,7 @@ fn markers_are_what_readelf_says() {
         assert_eq!(theirs, mine, "{}", bin.display());
         counted.push(notes.len());
     }
-    assert_eq!(counted, [2, 8]);
+    assert_eq!(counted, [2, 8, 3]);
 }
 
 #[test]
@@ -186,4 +194,61 @@ fn a_marker_probe_raises_its_semaphore_and_reads_its_arguments() {
         .collect();
     assert_eq!(done, [42]);
     assert!(run.stderr.contains("done counter=42"), "{}", run.stderr);
+}
+
+/// bpftrace names a marker itself (and then raises its semaphore), and
+/// reads the same first argument.
+#[test]
+fn bpftrace_takes_a_marker_by_name() {
+    let built = usdt_fixture();
+    let bin = std::env::temp_dir().join(format!("probeaddr-usdt-bt-{}", std::process::id()));
+    std::fs::copy(&built, &bin).unwrap();
+    let p = bin.to_str().unwrap();
+    let r = probeaddr(["resolve", "-x", p, "%fixture:tick", "--format", "bpftrace"]);
+    let canon = std::fs::canonicalize(&bin).unwrap();
+    assert_eq!(
+        r.stdout.trim(),
+        format!("usdt:{}:fixture:tick", canon.display())
+    );
+    let out = Command::new("bpftrace")
+        .args([
+            "-e",
+            &format!("{} {{ printf(\"bt %d\\n\", arg0); }}", r.stdout.trim()),
+            "-c",
+            p,
+        ])
+        .output()
+        .expect("bpftrace");
+    std::fs::remove_file(&bin).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<&str> = text.lines().filter(|l| l.starts_with("bt ")).collect();
+    assert_eq!(got, ["bt 0", "bt 1", "bt 2"], "{text}");
+    assert_eq!(text.matches("armed i=").count(), 3, "{text}");
+    // A path bpftrace's parser takes only quoted ('+'), quoted; bpftrace
+    // lists exactly that marker for it.
+    let lib = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6";
+    let r = probeaddr([
+        "resolve",
+        "-x",
+        lib,
+        "%libstdcxx:throw",
+        "--format",
+        "bpftrace",
+    ]);
+    let real = std::fs::canonicalize(lib).unwrap();
+    let spec = format!("usdt:\"{}\":libstdcxx:throw", real.display());
+    assert_eq!(r.stdout.trim(), spec);
+    let out = Command::new("bpftrace")
+        .args(["-l", &spec])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("usdt:{}:libstdcxx:throw", real.display())
+    );
 }
