@@ -38,6 +38,17 @@ fn btf_system(dir: &Path) -> (String, String) {
     )
 }
 
+/// `probeaddr vars OBJECT --offline --format json POINTS...`, where OBJECT
+/// is what the variables are read from (`-k VMLINUX`, `--kallsyms K --btf
+/// DIR`, `-m KO`).
+pub(super) fn vars_json<S: AsRef<str>>(object: &[&str], points: &[S]) -> super::fixtures::Run {
+    let mut args: Vec<&str> = vec!["vars"];
+    args.extend(object);
+    args.extend(["--offline", "--format", "json"]);
+    args.extend(points.iter().map(AsRef::as_ref));
+    probeaddr(&args)
+}
+
 /// Each function's parameters at its out-of-line entry, from `vars`
 /// JSON: `(name, type, fetch argument or None)`.
 pub(super) type Params = Vec<(String, String, Option<String>)>;
@@ -182,21 +193,8 @@ fn btf_parameters_equal_dwarf_at_the_entries_of_fifty_functions() {
     let v = vmlinux(&root());
     let chosen = fifty_functions(&std::fs::read_to_string(&kallsyms).unwrap());
     let chosen: Vec<&str> = chosen.iter().map(String::as_str).collect();
-    let mut dwarf_args = vec!["vars", "-k", &v, "--offline", "--format", "json"];
-    dwarf_args.extend(&chosen);
-    let dwarf = params_by_function(&probeaddr(&dwarf_args).stdout);
-    let mut btf_args = vec![
-        "vars",
-        "--kallsyms",
-        &kallsyms,
-        "--btf",
-        &btf,
-        "--offline",
-        "--format",
-        "json",
-    ];
-    btf_args.extend(&chosen);
-    let from_btf = probeaddr(&btf_args);
+    let dwarf = params_by_function(&vars_json(&["-k", &v], &chosen).stdout);
+    let from_btf = vars_json(&["--kallsyms", &kallsyms, "--btf", &btf], &chosen);
     let ours = params_by_function(&from_btf.stdout);
 
     let (functions, placed, both_unreadable, no_prototype, dwarf_silent) =
@@ -287,28 +285,8 @@ fn a_modules_split_btf_gives_its_parameters_as_its_dwarf_does() {
         .iter()
         .map(|f| format!("module(\"xfs\").function(\"{f}\")"))
         .collect();
-    let mut dwarf_args = vec![
-        "vars",
-        "-m",
-        ko.to_str().unwrap(),
-        "--offline",
-        "--format",
-        "json",
-    ];
-    dwarf_args.extend(points.iter().map(String::as_str));
-    let dwarf = params_by_function(&probeaddr(&dwarf_args).stdout);
-    let mut btf_args = vec![
-        "vars",
-        "--kallsyms",
-        &kallsyms,
-        "--btf",
-        &btf,
-        "--offline",
-        "--format",
-        "json",
-    ];
-    btf_args.extend(points.iter().map(String::as_str));
-    let run = probeaddr(&btf_args);
+    let dwarf = params_by_function(&vars_json(&["-m", ko.to_str().unwrap()], &points).stdout);
+    let run = vars_json(&["--kallsyms", &kallsyms, "--btf", &btf], &points);
     let ours = params_by_function(&run.stdout);
     let mut placed = 0;
     for f in functions {

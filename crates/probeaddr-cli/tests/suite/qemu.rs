@@ -139,9 +139,7 @@ fn plans_link_and_probe_in_a_real_kaslr_kernel() {
     std::fs::write(payload.join("known"), vec![b'x'; 5000]).unwrap();
     let funcs = super::btf::fifty_functions(&oracle::nm_kallsyms(&vmlinux, &[]));
     std::fs::write(payload.join("btf_funcs"), funcs.join("\n")).unwrap();
-    let mut dwarf_vars = vec!["vars", "-k", v, "--offline", "--format", "json"];
-    dwarf_vars.extend(funcs.iter().map(String::as_str));
-    let dwarf = super::btf::params_by_function(&probeaddr(&dwarf_vars).stdout);
+    let dwarf = super::btf::params_by_function(&super::btf::vars_json(&["-k", v], &funcs).stdout);
 
     // probeaddr itself refuses both negative controls before writing anything.
     let e = probeaddr([
@@ -537,15 +535,10 @@ fn check_fetch_arguments(
         .join(KVER)
         .join("kernel/net/key/af_key.ko");
     let host = super::btf::params_by_function(
-        &probeaddr([
-            "vars",
-            "-m",
-            ko.to_str().unwrap(),
-            "--offline",
-            "--format",
-            "json",
-            r#"module("af_key").function("pfkey_create")"#,
-        ])
+        &super::btf::vars_json(
+            &["-m", ko.to_str().unwrap()],
+            &[r#"module("af_key").function("pfkey_create")"#],
+        )
         .stdout,
     );
     assert_eq!(guest["pfkey_create"].len(), 4, "{guest:?}");

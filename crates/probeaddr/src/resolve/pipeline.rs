@@ -587,17 +587,8 @@ impl ElfTarget<'_> {
         if let (Some(m), Anchor::File { offset }) = (&c.marker, &loc.anchor) {
             // A marker's own arguments, arg1…argN, from its note.
             let probe = (addr.get(), offset.get());
-            let lookup = |n: &str| -> std::result::Result<u64, String> {
-                let idx = self.obj.index().map_err(|e| e.to_string())?;
-                let mut data = idx.named(n).filter(|s| s.kind == SymbolKind::Object);
-                match (data.next(), data.next()) {
-                    (Some(s), None) => Ok(s.addr.get()),
-                    (None, _) => Err(format!("the symbol table has no data symbol '{n}'")),
-                    (Some(_), Some(_)) => {
-                        Err(format!("the symbol table has several data symbols '{n}'"))
-                    }
-                }
-            };
+            // The assembler names a static as readily as a global.
+            let lookup = |n: &str| self.data_symbol(n, false);
             for (i, a) in crate::sources::sdt::parse_args(&m.args)
                 .into_iter()
                 .enumerate()
@@ -648,9 +639,7 @@ impl ElfTarget<'_> {
                 globals,
             };
             let here = loc.describe();
-            let clone = (loc.variant == crate::index::names::Variant::Clone)
-                .then(|| loc.symbol.get(loc.function.len()..))
-                .flatten();
+            let clone = clone_suffix(loc.variant, &loc.symbol, &loc.function);
             let mut dwarf = self.obj.compile_units().map(Query::new);
             let mut btf = match (&dwarf, self.btf) {
                 (None, Some(b)) => Some(EntryScope::new(b, &loc.function, clone)),
@@ -661,22 +650,8 @@ impl ElfTarget<'_> {
                 &spec.args,
                 &at,
                 &|m| format!("{here}: {m}"),
-                &|name| {
-                    let idx = self.obj.index().map_err(|e| e.to_string())?;
-                    let mut data = idx.named(name).filter(|s| {
-                        s.kind == crate::index::SymbolKind::Object
-                            && s.binding != crate::index::Binding::Local
-                    });
-                    match (data.next(), data.next()) {
-                        (Some(s), None) => Ok(s.addr.get()),
-                        (None, _) => Err(format!(
-                            "the symbol table has no global data symbol '{name}'"
-                        )),
-                        (Some(_), Some(_)) => Err(format!(
-                            "the symbol table has several data symbols '{name}'"
-                        )),
-                    }
-                },
+                // Statics are the unit's DWARF's to place.
+                &|name| self.data_symbol(name, true),
                 elf.bits(),
             )
             .map_err(|e| e.with_path(path))?;
@@ -695,6 +670,25 @@ impl ElfTarget<'_> {
             loc.addr = LinkAddr(in_section.saturating_add(loc.offset));
         }
         Ok(loc)
+    }
+
+    /// The address of the one data symbol `name` (of global ones only,
+    /// with `globals`), or why there is not exactly one.
+    fn data_symbol(&self, name: &str, globals: bool) -> std::result::Result<u64, String> {
+        let idx = self.obj.index().map_err(|e| e.to_string())?;
+        let kind = if globals {
+            "global data symbol"
+        } else {
+            "data symbol"
+        };
+        let mut data = idx
+            .named(name)
+            .filter(|s| s.kind == SymbolKind::Object && !(globals && s.binding == Binding::Local));
+        match (data.next(), data.next()) {
+            (Some(s), None) => Ok(s.addr.get()),
+            (None, _) => Err(format!("the symbol table has no {kind} '{name}'")),
+            (Some(_), Some(_)) => Err(format!("the symbol table has several {kind}s '{name}'")),
+        }
     }
 
     /// Module `module`'s data symbols whose names the kernel finds once:
@@ -1165,6 +1159,18 @@ pub(crate) fn resolve_listing(
     })
 }
 
+/// A GCC clone's suffix (`.isra.0` of `symbol`), whose calling convention
+/// is its own.
+fn clone_suffix<'a>(
+    variant: crate::index::names::Variant,
+    symbol: &'a str,
+    function: &str,
+) -> Option<&'a str> {
+    (variant == crate::index::names::Variant::Clone)
+        .then(|| symbol.get(function.len()..))
+        .flatten()
+}
+
 /// What a location's variables are read through: its DWARF, else BTF.
 fn scope<'s>(
     dwarf: &'s mut Option<Query<'_>>,
@@ -1198,9 +1204,7 @@ fn listing_args(
             _ => fetch::Globals::Module(None),
         },
     };
-    let clone = (l.variant == crate::index::names::Variant::Clone)
-        .then(|| l.symbol.get(l.function.len()..))
-        .flatten();
+    let clone = clone_suffix(l.variant, &l.symbol, &l.function);
     let mut scope = btf.map(|b| EntryScope::new(b, &l.function, clone));
     let here = l.describe();
     let (args, notes) = fetch::fetch_args(

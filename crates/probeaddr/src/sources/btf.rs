@@ -284,9 +284,6 @@ impl Btf {
         let mut suffix = String::new();
         let mut cur = t;
         for _ in 0..32 {
-            let Some(id) = cur else {
-                return format!("void{}{suffix}", if suffix.is_empty() { "" } else { " " });
-            };
             let named = |kw: &str, n: &Option<String>| {
                 format!(
                     "{kw}{}{}{suffix}",
@@ -294,15 +291,17 @@ impl Btf {
                     if suffix.is_empty() { "" } else { " " }
                 )
             };
-            match self.info.get().get(&(id as u32)) {
+            // Qualifiers are not named, as for DWARF (`char *` for
+            // `const char *`).
+            let Ok(found) = self.peel(cur, false) else {
+                return "?".into();
+            };
+            match found.map(|(_, v)| v) {
+                None => return named("", &Some("void".into())),
                 Some(TypeVariant::Ptr(p)) => {
                     suffix.insert(0, '*');
                     cur = ty(*p.tid());
                 }
-                Some(TypeVariant::Const(c)) => cur = ty(*c.tid()),
-                Some(TypeVariant::Volatile(c)) => cur = ty(*c.tid()),
-                Some(TypeVariant::Restrict(c)) => cur = ty(*c.tid()),
-                Some(TypeVariant::TypeTag(c)) => cur = ty(*c.tid()),
                 Some(TypeVariant::Array(a)) => {
                     suffix.push_str(&format!("[{}]", a.element_count()));
                     cur = ty(*a.element_tid());
@@ -322,102 +321,94 @@ impl Btf {
         "?".into()
     }
 
-    fn resolve_ref(&self, t: Option<usize>) -> Type {
+    /// The type `t` names after qualifiers (and typedefs, with
+    /// `typedefs`): its id and entry; `Ok(None)` is `void`.
+    fn peel(
+        &self,
+        t: Option<usize>,
+        typedefs: bool,
+    ) -> std::result::Result<Option<(usize, &TypeVariant)>, String> {
         let mut cur = t;
         for _ in 0..32 {
-            let Some(id) = cur else {
-                return Type::Other("void".into());
-            };
-            let Some(v) = self.info.get().get(&(id as u32)) else {
-                return Type::Other(format!("BTF type {id}, which the table does not have"));
-            };
-            return match v {
-                TypeVariant::Typedef(x) => {
-                    cur = ty(*x.tid());
-                    continue;
-                }
-                TypeVariant::Const(x) => {
-                    cur = ty(*x.tid());
-                    continue;
-                }
-                TypeVariant::Volatile(x) => {
-                    cur = ty(*x.tid());
-                    continue;
-                }
-                TypeVariant::Restrict(x) => {
-                    cur = ty(*x.tid());
-                    continue;
-                }
-                TypeVariant::TypeTag(x) => {
-                    cur = ty(*x.tid());
-                    continue;
-                }
-                TypeVariant::Int(i) => Type::Int {
-                    size: *i.size() as u64,
-                    signed: *i.signed(),
-                    char: *i.char(),
-                },
-                TypeVariant::Enum(e) => Type::Enum {
-                    size: *e.size() as u64,
-                    signed: *e.signed(),
-                },
-                TypeVariant::Enum64(e) => Type::Enum {
-                    size: *e.size() as u64,
-                    signed: *e.signed(),
-                },
-                TypeVariant::Float(f) => Type::Float {
-                    size: *f.size() as u64,
-                },
-                TypeVariant::Ptr(p) => Type::Pointer {
-                    target: ty(*p.tid()),
-                },
-                TypeVariant::Struct(_) => Type::Record {
-                    die: id,
-                    kind: "struct",
-                },
-                TypeVariant::Union(_) => Type::Record {
-                    die: id,
-                    kind: "union",
-                },
-                TypeVariant::Array(a) => Type::Array {
-                    elem: *a.element_tid() as usize,
-                    count: Some(u64::from(*a.element_count())),
-                },
-                TypeVariant::Fwd(f) => Type::Other(format!(
-                    "struct {}, which this BTF only declares",
-                    f.name().as_deref().unwrap_or("?")
-                )),
-                TypeVariant::FuncProto(_) => Type::Other("a function".into()),
-                _ => Type::Other("not a type".into()),
+            let Some(id) = cur else { return Ok(None) };
+            let v = self
+                .info
+                .get()
+                .get(&(id as u32))
+                .ok_or_else(|| format!("BTF type {id}, which the table does not have"))?;
+            cur = match v {
+                TypeVariant::Const(x) => ty(*x.tid()),
+                TypeVariant::Volatile(x) => ty(*x.tid()),
+                TypeVariant::Restrict(x) => ty(*x.tid()),
+                TypeVariant::TypeTag(x) => ty(*x.tid()),
+                TypeVariant::Typedef(x) if typedefs => ty(*x.tid()),
+                _ => return Ok(Some((id, v))),
             };
         }
-        Type::Other("a typedef loop".into())
+        Err("a typedef loop".into())
+    }
+
+    fn resolve_ref(&self, t: Option<usize>) -> Type {
+        let (id, v) = match self.peel(t, true) {
+            Ok(Some(x)) => x,
+            Ok(None) => return Type::Other("void".into()),
+            Err(why) => return Type::Other(why),
+        };
+        match v {
+            TypeVariant::Int(i) => Type::Int {
+                size: *i.size() as u64,
+                signed: *i.signed(),
+                char: *i.char(),
+            },
+            TypeVariant::Enum(e) => Type::Enum {
+                size: *e.size() as u64,
+                signed: *e.signed(),
+            },
+            TypeVariant::Enum64(e) => Type::Enum {
+                size: *e.size() as u64,
+                signed: *e.signed(),
+            },
+            TypeVariant::Float(f) => Type::Float {
+                size: *f.size() as u64,
+            },
+            TypeVariant::Ptr(p) => Type::Pointer {
+                target: ty(*p.tid()),
+            },
+            TypeVariant::Struct(_) => Type::Record {
+                die: id,
+                kind: "struct",
+            },
+            TypeVariant::Union(_) => Type::Record {
+                die: id,
+                kind: "union",
+            },
+            TypeVariant::Array(a) => Type::Array {
+                elem: *a.element_tid() as usize,
+                count: Some(u64::from(*a.element_count())),
+            },
+            TypeVariant::Fwd(f) => Type::Other(format!(
+                "struct {}, which this BTF only declares",
+                f.name().as_deref().unwrap_or("?")
+            )),
+            TypeVariant::FuncProto(_) => Type::Other("a function".into()),
+            _ => Type::Other("not a type".into()),
+        }
     }
 
     fn size(&self, t: Option<usize>) -> Option<u64> {
-        let mut cur = t;
-        for _ in 0..32 {
-            match self.info.get().get(&(cur? as u32))? {
-                TypeVariant::Typedef(x) => cur = ty(*x.tid()),
-                TypeVariant::Const(x) => cur = ty(*x.tid()),
-                TypeVariant::Volatile(x) => cur = ty(*x.tid()),
-                TypeVariant::Restrict(x) => cur = ty(*x.tid()),
-                TypeVariant::TypeTag(x) => cur = ty(*x.tid()),
-                TypeVariant::Int(i) => return Some(*i.size() as u64),
-                TypeVariant::Enum(e) => return Some(*e.size() as u64),
-                TypeVariant::Enum64(e) => return Some(*e.size() as u64),
-                TypeVariant::Float(f) => return Some(*f.size() as u64),
-                TypeVariant::Ptr(_) => return Some(8),
-                TypeVariant::Struct(s) => return Some(*s.size() as u64),
-                TypeVariant::Union(u) => return Some(*u.size() as u64),
-                TypeVariant::Array(a) => {
-                    return u64::from(*a.element_count())
-                        .checked_mul(self.size(ty(*a.element_tid()))?)
-                }
-                _ => return None,
+        Some(match self.peel(t, true).ok()??.1 {
+            TypeVariant::Int(i) => *i.size() as u64,
+            TypeVariant::Enum(e) => *e.size() as u64,
+            TypeVariant::Enum64(e) => *e.size() as u64,
+            TypeVariant::Float(f) => *f.size() as u64,
+            TypeVariant::Ptr(_) => 8,
+            TypeVariant::Struct(s) => *s.size() as u64,
+            TypeVariant::Union(u) => *u.size() as u64,
+            TypeVariant::Array(a) => {
+                u64::from(*a.element_count()).checked_mul(self.size(ty(*a.element_tid()))?)?
             }
-        }
-        None
+            _ => return None,
+        })
     }
 
     fn find_member(&self, record: usize, name: &str, depth: usize) -> Option<Member> {
@@ -468,18 +459,11 @@ impl Btf {
 
     /// The INT a typedef chain ends in.
     fn int_of(&self, t: Option<usize>) -> Option<&TypeVariant> {
-        let mut cur = t;
-        for _ in 0..32 {
-            let v = self.info.get().get(&(cur? as u32))?;
-            match v {
-                TypeVariant::Typedef(x) => cur = ty(*x.tid()),
-                TypeVariant::Const(x) => cur = ty(*x.tid()),
-                TypeVariant::Volatile(x) => cur = ty(*x.tid()),
-                TypeVariant::Int(_) => return Some(v),
-                _ => return None,
-            }
-        }
-        None
+        self.peel(t, true)
+            .ok()
+            .flatten()
+            .map(|(_, v)| v)
+            .filter(|v| matches!(v, TypeVariant::Int(_)))
     }
 }
 

@@ -64,15 +64,10 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         let (provider, name) = m.split_once(':').ok_or_else(|| {
             ParseError::new(at, "a marker is PROVIDER:NAME (%python:function__entry)")
         })?;
-        let ok = |t: &str| {
-            !t.is_empty()
-                && t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_*?".contains(c))
-        };
-        if !ok(provider) {
+        if !marker_word(provider) {
             return Err(ParseError::new(at, "expected a provider name before ':'"));
         }
-        if !ok(name) {
+        if !marker_word(name) {
             return Err(ParseError::new(
                 at + provider.len() + 1,
                 "expected a marker name after ':'",
@@ -269,4 +264,11 @@ fn parse_line(num: &str, at: usize) -> Result<u32, ParseError> {
     }
     num.parse()
         .map_err(|_| ParseError::new(at, format!("line number '{num}' out of range")))
+}
+
+/// A provider or marker name (or a glob of one) as perf's `%P:N` writes it.
+pub(crate) fn marker_word(t: &str) -> bool {
+    !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_*?".contains(c))
 }

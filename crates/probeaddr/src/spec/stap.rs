@@ -367,12 +367,8 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
         Point::Data { .. } => false,
         Point::Address { .. } => true,
         Point::Mark { provider, name } => {
-            let ok = |t: &str| {
-                !t.is_empty()
-                    && t.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "_*?".contains(c))
-            };
-            provider.as_ref().is_some_and(|p| ok(p.as_str())) && ok(name.as_str())
+            use super::perf::marker_word;
+            provider.as_ref().is_some_and(|p| marker_word(p.as_str())) && marker_word(name.as_str())
         }
     };
     // Text that looks like SystemTap syntax would be read back as such.
