@@ -49,8 +49,8 @@ pub fn hex(v: u64) -> String {
 /// `init_once [fs/proc/inode.c] +0x0`, `jhash (inlined into f) [x.c] +0x0 (return)`.
 pub fn describe(l: &Location) -> String {
     let mut s = match &l.inlined_into {
-        Some(c) => format!("{} (inlined into {c})", l.symbol),
-        None => l.symbol.clone(),
+        Some(c) => format!("{} (inlined into {c})", l.shown_symbol()),
+        None => l.shown_symbol(),
     };
     if let Some(f) = &l.file {
         s.push_str(&format!(" [{f}]"));
@@ -94,7 +94,7 @@ pub fn locations_table(
     let mut cells: Vec<Vec<String>> = vec![head.iter().map(|s| s.to_string()).collect()];
     for r in rows {
         let l = &r.linked.location;
-        let mut sym = l.symbol.clone();
+        let mut sym = l.shown_symbol();
         sym.push_str(l.version.as_deref().unwrap_or(""));
         if l.offset > 0 {
             sym.push_str(&format!("+{:#x}", l.offset));

@@ -203,6 +203,10 @@ pub struct Location {
     pub symbol: String,
     /// The source-level function (`helper`; for an inlined site, the inlined one).
     pub function: String,
+    /// The symbol demangled (`ns::Klass::method(int)`,
+    /// `mycrate::parse::Parser::next`), when it is a C++ or Rust name.
+    #[serde(default)]
+    pub demangled: Option<String>,
     /// Plain, clone or renamed.
     pub variant: Variant,
     /// The symbol version (`@@GLIBC_2.2.5` default, `@GLIBC_2.2.5` compat),
@@ -324,20 +328,44 @@ pub struct Variable {
 }
 
 impl Location {
+    /// The symbol as its source spells it: demangled when it is mangled,
+    /// with its compiler suffix (`ns::f(int) [clone .constprop.0]`).
+    pub fn shown_symbol(&self) -> String {
+        match &self.demangled {
+            Some(d) => match self
+                .symbol
+                .get(self.function.len()..)
+                .filter(|s| !s.is_empty())
+            {
+                Some(suffix) if self.symbol.starts_with(&self.function) => {
+                    format!("{d} [clone {suffix}]")
+                }
+                _ => d.clone(),
+            },
+            None => self.symbol.clone(),
+        }
+    }
+
     /// `helper+0x4 [b.c]`, `jhash (inlined into f) f+0x10 [x.c]`: for messages.
     pub fn describe(&self) -> String {
         let what = match &self.inlined_into {
             Some(c) => format!(
                 "{} inlined into {c} at {}+{:#x}",
-                self.function, self.symbol, self.offset
+                self.function,
+                self.shown_symbol(),
+                self.offset
             ),
             None if self.offset > 0 => format!(
                 "{}{}+{:#x}",
-                self.symbol,
+                self.shown_symbol(),
                 self.version.as_deref().unwrap_or(""),
                 self.offset
             ),
-            None => format!("{}{}", self.symbol, self.version.as_deref().unwrap_or("")),
+            None => format!(
+                "{}{}",
+                self.shown_symbol(),
+                self.version.as_deref().unwrap_or("")
+            ),
         };
         let what = match &self.marker {
             Some(m) => format!("marker {}:{} in {what}", m.provider, m.name),
@@ -355,6 +383,18 @@ impl Location {
     /// (`helper@b.c`, else `helper@src/b.c`), else its full symbol name,
     /// else its address (`0x43770`, perf's absolute address point).
     pub fn pin(&self, all: &[Location]) -> Option<String> {
+        // An overload or instantiation by its name with parameters
+        // (`ns::Klass::method(int)`), when no other location has it.
+        if self.demangled.is_some() && self.offset == 0 && self.inlined_into.is_none() {
+            use crate::index::names::{demangle, split_variant, squash};
+            let key =
+                |l: &Location| demangle(split_variant(&l.symbol).0).map(|d| squash(&d.with_params));
+            if let Some(k) = key(self) {
+                if all.iter().filter(|o| key(o).as_ref() == Some(&k)).count() == 1 {
+                    return Some(k);
+                }
+            }
+        }
         // A marker by its provider and name, when no other site has both.
         if let Some(m) = &self.marker {
             let same = all

@@ -14,9 +14,20 @@ use crate::addr::LinkAddr;
 use crate::error::Reason;
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::names::{
-    basename, closest_names, file_matches, last_component_matcher, name_matches, split_variant,
-    Variant,
+    basename, closest_names, demangled_matches, file_matches, last_component_matcher, name_matches,
+    source_spelled, split_variant, unqualified_matches, Variant,
 };
+
+/// How a function pattern is compared with symbol names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spelling {
+    /// As the symbol table spells them.
+    Symtab,
+    /// Demangled, with or without parameters (`ns::Klass::method(int)`).
+    Demangled,
+    /// Demangled, by the last component (`method`).
+    Unqualified,
+}
 use crate::index::{Binding, Symbol, SymbolIndex, SymbolKind};
 use crate::sources::debuginfo::{self, DebugSearch, FoundBy};
 use crate::sources::dwarf::CompUnits;
@@ -311,6 +322,11 @@ impl AnalysedObject {
             // symbols, not its own file's. It is where its code is.
             stt = None;
         }
+        if stt.is_some_and(|f| f.contains("-cgu.")) && unit.is_some() {
+            // rustc's STT_FILE names the codegen unit (`krate.HASH-cgu.0`),
+            // no file; DWARF's unit has the source.
+            stt = None;
+        }
         match (unit, stt) {
             (Some(u), Some(f)) if basename(&u.name) != basename(f) => Some(SourceFile {
                 shown: f.to_string(),
@@ -353,6 +369,31 @@ impl AnalysedObject {
         func: &Pattern,
         file: Option<&Pattern>,
     ) -> Result<Vec<MatchedSymbol>> {
+        if source_spelled(func) {
+            return self.match_functions_by(func, file, Spelling::Demangled);
+        }
+        let found = self.match_functions_by(func, file, Spelling::Symtab)?;
+        // A C++ or Rust function by its own name (`method` of
+        // `ns::Klass::method`), as DWARF's DW_AT_name has it: looked for
+        // only when the symbol table has no such name, since it demangles
+        // every symbol.
+        if found.is_empty()
+            && func
+                .as_str()
+                .chars()
+                .all(|c| c.is_alphanumeric() || "_*?[]".contains(c))
+        {
+            return self.match_functions_by(func, file, Spelling::Unqualified);
+        }
+        Ok(found)
+    }
+
+    fn match_functions_by(
+        &self,
+        func: &Pattern,
+        file: Option<&Pattern>,
+        spelling: Spelling,
+    ) -> Result<Vec<MatchedSymbol>> {
         let path = self.elf.path();
         // A literal name needs only its own symbols: index just those.
         // A literal name needs only its own symbols: with the full index at
@@ -360,7 +401,19 @@ impl AnalysedObject {
         // without it, index just those — cheaper than all 250,000 of a
         // large library for one name.
         let filtered;
+        // A name in its language's spelling is matched demangled, over
+        // every symbol: mangled names share no prefix with it.
+        let source = spelling != Spelling::Symtab;
+        let matches = |n: &str| match spelling {
+            Spelling::Symtab => name_matches(func, n),
+            Spelling::Demangled => demangled_matches(func, n),
+            Spelling::Unqualified => unqualified_matches(func, n),
+        };
         let (idx, candidates): (&SymbolIndex, Vec<&Symbol>) = match self.index.get() {
+            _ if source => {
+                let full = self.index().map_err(|e| e.with_path(path))?;
+                (full, full.symbols().iter().collect())
+            }
             Some(Ok(full)) if func.is_literal() => {
                 let base = split_variant(func.as_str()).0;
                 (full, full.with_base(base).collect())
@@ -390,13 +443,13 @@ impl AnalysedObject {
         let by_version = file.is_some_and(|f| {
             candidates.iter().any(|s| {
                 s.kind == SymbolKind::Function
-                    && name_matches(func, idx.name(s))
+                    && matches(idx.name(s))
                     && version_of(s).is_some_and(|v| f.matches(v))
             })
         });
         let mut matched: Vec<(&Symbol, Option<SourceFile>)> = candidates
             .into_iter()
-            .filter(|s| s.kind == SymbolKind::Function && name_matches(func, idx.name(s)))
+            .filter(|s| s.kind == SymbolKind::Function && matches(idx.name(s)))
             .map(|s| (s, self.source_file(idx, s)))
             .filter_map(|(s, sf)| {
                 let Some(f) = file else { return Some((s, sf)) };

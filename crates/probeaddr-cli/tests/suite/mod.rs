@@ -10,6 +10,7 @@ mod json_schema;
 mod kernel;
 mod lines;
 mod live;
+mod names;
 mod oracle;
 mod packages;
 mod pipeline;

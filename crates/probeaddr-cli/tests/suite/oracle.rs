@@ -726,3 +726,16 @@ pub fn readelf_sdt_notes(bin: &Path) -> Vec<SdtNote> {
     }
     out
 }
+
+/// `nm -C`: every text symbol (weak ones too: template instantiations) as
+/// binutils demangles it, `(address, name)`.
+pub fn nm_demangled(bin: &Path) -> Vec<(u64, String)> {
+    run(Command::new("nm").arg("-C").arg(bin))
+        .lines()
+        .filter_map(|l| {
+            let (addr, rest) = l.split_once(' ')?;
+            let (kind, name) = rest.split_once(' ')?;
+            matches!(kind, "T" | "t" | "W" | "w").then(|| (hex(addr), name.to_string()))
+        })
+        .collect()
+}

@@ -138,9 +138,20 @@ pub fn event_name(l: &Location, dup: bool) -> String {
     if let Some(m) = &l.marker {
         return sanitize(&m.name);
     }
+    // A C++ or Rust function by its name (`ns_Klass_method`), not its
+    // mangling; overloads are told apart by the namer.
+    let (base, _) = crate::index::names::split_variant(&l.symbol);
+    let symbol = match crate::index::names::demangle(base) {
+        Some(d) => format!(
+            "{}{}",
+            d.bare.replace("::", "_"),
+            l.symbol.get(base.len()..).unwrap_or("")
+        ),
+        None => l.symbol.clone(),
+    };
     let mut name = match &l.inlined_into {
-        Some(_) => format!("{}_in_{}", sanitize(&l.function), sanitize(&l.symbol)),
-        None => sanitize(&l.symbol),
+        Some(_) => format!("{}_in_{}", sanitize(&l.function), sanitize(&symbol)),
+        None => sanitize(&symbol),
     };
     if let (true, Some(f)) = (dup, &l.file) {
         name.push('_');

@@ -76,6 +76,116 @@ fn split_suffix(name: &str) -> (&str, Variant) {
     (base, variant)
 }
 
+/// A C++ or Rust symbol name as its source spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Demangled {
+    /// Everything the mangling says (`int ns::twice<int>(int)`), as
+    /// `nm -C` prints it.
+    pub full: String,
+    /// Without a template's return type (`ns::twice<int>(int)`): the name
+    /// that selects one overload.
+    pub with_params: String,
+    /// Without parameters (`ns::twice<int>`).
+    pub bare: String,
+}
+
+/// `name` demangled, if it is a C++ (Itanium) or Rust (legacy, v0) name; a
+/// Rust name has no parameters in its mangling, and loses its hash
+/// (`mycrate::parse::Parser::next`).
+pub fn demangle(name: &str) -> Option<Demangled> {
+    // Legacy Rust mangling is Itanium's with a hash path segment: Rust's
+    // demangler checks for it and is asked first.
+    if let Ok(sym) = rustc_demangle::try_demangle(name) {
+        // v0 writes an inherent method as `<krate::Type>::method`; the
+        // source, and legacy mangling, say `krate::Type::method`.
+        let s = format!("{sym:#}");
+        let s = match s.strip_prefix('<').and_then(|r| r.split_once(">::")) {
+            Some((ty, rest)) if !ty.contains([' ', '<']) => format!("{ty}::{rest}"),
+            _ => s,
+        };
+        return Some(Demangled {
+            full: s.clone(),
+            with_params: s.clone(),
+            bare: s,
+        });
+    }
+    if !name.starts_with("_Z") {
+        return None;
+    }
+    let sym = cpp_demangle::Symbol::new(name).ok()?;
+    let with = |o: cpp_demangle::DemangleOptions| sym.demangle_with_options(&o).ok();
+    Some(Demangled {
+        full: sym.demangle().ok()?,
+        with_params: with(cpp_demangle::DemangleOptions::new().no_return_type())?,
+        bare: with(
+            cpp_demangle::DemangleOptions::new()
+                .no_params()
+                .no_return_type(),
+        )?,
+    })
+}
+
+/// A pattern written in a language's own spelling (`ns::Klass::method`,
+/// `f(int)`, `std::vector<int>::push_back`, Go's `net/http.(*Server).Serve`),
+/// which mangled names never contain.
+pub fn source_spelled(func: &Pattern) -> bool {
+    func.as_str().contains(['(', '<', '/']) || func.as_str().contains("::")
+}
+
+/// Does `name`, demangled, match `func`: its name with parameters (spaces
+/// aside: `f(int,char)` is `f(int, char)`) or without? A compiler clone
+/// (`.constprop.0`) is its function's copy here too.
+pub fn demangled_matches(func: &Pattern, name: &str) -> bool {
+    let (base, variant) = split_variant(name);
+    if variant == Variant::Cold || name.starts_with("__pfx_") {
+        return false;
+    }
+    let Some(d) = demangle(base) else {
+        return false;
+    };
+    let squashed = Pattern::new(squash(func.as_str()));
+    func.matches(&d.bare)
+        || func.matches(&untemplated(&d.bare))
+        || squashed.matches(&squash(&d.with_params))
+        || squashed.matches(&squash(&d.full))
+}
+
+/// Does `name`, demangled, end in a component `func` matches (`method`
+/// of `ns::Klass::method`, `next` of `krate::Parser::next`)?
+pub fn unqualified_matches(func: &Pattern, name: &str) -> bool {
+    let (base, variant) = split_variant(name);
+    if variant == Variant::Cold || !(base.starts_with("_Z") || base.starts_with("_R")) {
+        return false;
+    }
+    let Some(d) = demangle(base) else {
+        return false;
+    };
+    let plain = untemplated(&d.bare);
+    func.matches(plain.rsplit("::").next().unwrap_or(&plain))
+}
+
+/// A demangled name without its spaces (`f(int,char)`): how a probe point,
+/// split on whitespace, writes it.
+pub fn squash(s: &str) -> String {
+    s.replace(' ', "")
+}
+
+/// `ns::twice<int>` as `ns::twice`: every instantiation of a template is
+/// named by the template, as gdb's `break ns::twice` takes them all.
+fn untemplated(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut depth = 0u32;
+    for c in name.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Does symbol `name` match the function pattern? `foo` matches `foo` and its
 /// clones (`foo.constprop.0`) but never `foo.cold`, nor `__pfx_foo` padding.
 /// A pattern with a `.` matches full symbol names, so a clone can be pinned.

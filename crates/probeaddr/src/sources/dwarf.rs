@@ -262,7 +262,12 @@ impl CompUnits {
                 .header_from_offset(gimli::DebugInfoOffset(off))
                 .ok()?;
             let unit = gimli::Unit::new(&dwarf, header).ok()?;
-            let name = unit.name?.to_string_lossy().into_owned();
+            let mut name = unit.name?.to_string_lossy().into_owned();
+            // rustc names a codegen unit `src/lib.rs/@/krate.HASH-cgu.0`:
+            // its source is the crate root before the `/@/`.
+            if let Some(i) = name.find("/@/") {
+                name.truncate(i);
+            }
             let full = match (&unit.comp_dir, name.starts_with('/')) {
                 (Some(dir), false) => {
                     format!("{}/{}", dir.to_string_lossy().trim_end_matches('/'), name)

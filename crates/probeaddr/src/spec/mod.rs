@@ -241,6 +241,36 @@ impl ParseError {
     }
 }
 
+/// Where a function name ends in `s`: at the first of `seps` outside
+/// parentheses and angle brackets that is not half of a `::` — C++
+/// (`ns::Klass<int>::method(int)`), Rust (`krate::module::f`) and Go
+/// (`net/http.(*Server).Serve`) names keep their `:`, `(` and `<`.
+pub(crate) fn name_end(s: &str, seps: &[char]) -> usize {
+    let b = s.as_bytes();
+    let mut depth = 0u32;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'(' | b'<' => depth += 1,
+            b')' | b'>' if depth > 0 => depth -= 1,
+            b':' if b.get(i + 1) == Some(&b':') => {
+                i += 2;
+                continue;
+            }
+            c if depth == 0 && c.is_ascii() && seps.contains(&(c as char)) => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// A character a function name may hold in perf syntax: C's, globs, and
+/// what C++, Rust and Go names are spelled with.
+pub(crate) fn name_char(c: char) -> bool {
+    c.is_alphanumeric() || "_.*?[]!^-$:<>(),&~/".contains(c)
+}
+
 /// Parse a perf-style byte offset: decimal or `0x` hex.
 pub(crate) fn parse_number(s: &str) -> Option<u64> {
     if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {

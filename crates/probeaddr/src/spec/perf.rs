@@ -153,13 +153,32 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     }
 
     // Function spec: FUNC, then any of @SRC +OFF %return :RLN in perf's order.
-    let fend = rest.find(seps).unwrap_or(rest.len());
+    let fend = super::name_end(rest, seps);
     let func = &rest[..fend];
     if func.is_empty() {
         return Err(ParseError::new(base, "expected a function name"));
     }
-    if let Some(bad) = func.find(|c: char| !(c.is_ascii_alphanumeric() || "_.*?[]!^-$".contains(c)))
-    {
+    // Brackets of C++, Rust and Go names come in pairs.
+    let mut open: Vec<(usize, char)> = Vec::new();
+    for (i, c) in func.char_indices() {
+        match c {
+            '(' | '<' => open.push((i, c)),
+            ')' | '>' if open.pop().is_none() => {
+                return Err(ParseError::new(
+                    base + i,
+                    format!("unexpected '{c}' in function name"),
+                ))
+            }
+            _ => {}
+        }
+    }
+    if let Some((i, c)) = open.first() {
+        return Err(ParseError::new(
+            base + i,
+            format!("unexpected '{c}' in function name: it is not closed"),
+        ));
+    }
+    if let Some(bad) = func.find(|c: char| !super::name_char(c)) {
         return Err(ParseError::new(
             base + bad,
             format!(

@@ -267,7 +267,7 @@ fn function_point(arg: &str, at: usize, statement: bool) -> Result<Point, ParseE
     }
     let mut file = None;
     let mut line = None;
-    let func_only = |s: &str| s.find([':', '+']);
+    let func_only = |s: &str| Some(super::name_end(s, &[':', '+'])).filter(|&i| i < s.len());
     let (func, func_line) = match (rest, func_only(func)) {
         // No file: FUNC:LINE / FUNC+RLINE are allowed too.
         (None, Some(i)) => (&func[..i], Some((&func[i..], i))),
@@ -349,10 +349,11 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
         let s = s.strip_prefix('@').filter(|r| !r.is_empty()).unwrap_or(s);
         !s.contains([';', ':', '+', '@', '%', '=']) && !s.chars().any(char::is_whitespace)
     };
+    // A name perf syntax reads back whole: its characters, and no
+    // separator where the parser would end it.
     let perf_func = |f: &Pattern| {
-        f.as_str()
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.*?[]!^-$".contains(c))
+        let s = f.as_str();
+        s.chars().all(super::name_char) && super::name_end(s, &[';', ':', '+', '@', '%']) == s.len()
     };
     let names_ok = match &spec.point {
         // FUNC:N with a '.' in FUNC would read back as FILE:N.
@@ -433,10 +434,12 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
                 }
                 Ok(())
             }
+            // `%sdt_P:N`: the `sdt_` the parser takes off is always there,
+            // so a provider that starts with it reads back whole.
             Point::Mark { provider, name } => {
                 write!(
                     f,
-                    "%{}:{name}",
+                    "%sdt_{}:{name}",
                     provider.as_ref().map_or("", |p| p.as_str())
                 )
             }

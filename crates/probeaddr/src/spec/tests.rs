@@ -179,6 +179,13 @@ fn display_round_trips() {
         "%python:gc*",
         r#"process("/usr/bin/python3.11").provider("python").mark("line")"#,
         r#"process.mark("tick")"#,
+        // C++, Rust and Go names.
+        "ns::Klass::method",
+        "ns::Klass::method(int)@a.cc",
+        "ns::twice<int>%return",
+        "mycrate::parse::Parser::next:3",
+        "net/http.(*Server).Serve",
+        r#"process("/bin/x").function("ns::Klass::method@a.cc:12")"#,
         // Symbol versions: the default (`@@`) and any (`@`).
         "pthread_create@@GLIBC_2.34",
         "realpath@GLIBC_2.2.5%return",
@@ -201,6 +208,19 @@ fn display_round_trips() {
     ));
     assert!(ProbeSpec::parse("%python").is_err());
     assert!(ProbeSpec::parse(r#"kernel.mark("x")"#).is_err());
+    // A C++ name keeps its '::' where ':' is a line.
+    let s = ProbeSpec::parse("ns::f:12").unwrap();
+    assert!(matches!(
+        s.point,
+        Point::Function { ref func, line: Some(LineSpec::Relative(12)), .. } if func.as_str() == "ns::f"
+    ));
+    let e = ProbeSpec::parse("ns::f(int").unwrap_err();
+    assert!(
+        e.message()
+            .contains("column 6: unexpected '(' in function name: it is not closed"),
+        "{}",
+        e.message()
+    );
     // A version reads back in perf syntax, as written.
     let s = ProbeSpec::parse("pthread_create@@GLIBC_2.34").unwrap();
     assert_eq!(s.to_string(), "pthread_create@@GLIBC_2.34");
@@ -211,6 +231,11 @@ fn display_round_trips() {
 /// print-and-parse-back invariant or panicked.
 #[test]
 fn fuzz_regressions() {
+    // A marker whose provider starts with perf's `sdt_` lost it on the way
+    // back (CI's smoke run found "sdt_sdt_:s").
+    let s = ProbeSpec::parse("sdt_sdt_:s").unwrap();
+    assert_eq!(s.to_string(), "%sdt_sdt_:s");
+    assert_eq!(ProbeSpec::parse(&s.to_string()).unwrap().point, s.point);
     // A ':' in a file name printed back as "b.c::6".
     let e = ProbeSpec::parse(r#"process.statement("*@b.c::06")"#).unwrap_err();
     assert!(
