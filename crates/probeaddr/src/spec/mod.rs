@@ -265,6 +265,20 @@ pub(crate) fn name_end(s: &str, seps: &[char]) -> usize {
     b.len()
 }
 
+/// Whether the brackets of a C++, Rust or Go name pair up; else the first
+/// one that does not, and whether it is one that is never closed.
+pub(crate) fn unpaired_bracket(s: &str) -> Option<(usize, char, bool)> {
+    let mut open: Vec<(usize, char)> = Vec::new();
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' | '<' => open.push((i, c)),
+            ')' | '>' if open.pop().is_none() => return Some((i, c, false)),
+            _ => {}
+        }
+    }
+    open.first().map(|&(i, c)| (i, c, true))
+}
+
 /// A character a function name may hold in perf syntax: C's, globs, and
 /// what C++, Rust and Go names are spelled with.
 pub(crate) fn name_char(c: char) -> bool {

@@ -159,24 +159,20 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         return Err(ParseError::new(base, "expected a function name"));
     }
     // Brackets of C++, Rust and Go names come in pairs.
-    let mut open: Vec<(usize, char)> = Vec::new();
-    for (i, c) in func.char_indices() {
-        match c {
-            '(' | '<' => open.push((i, c)),
-            ')' | '>' if open.pop().is_none() => {
-                return Err(ParseError::new(
-                    base + i,
-                    format!("unexpected '{c}' in function name"),
-                ))
-            }
-            _ => {}
+    match super::unpaired_bracket(func) {
+        Some((i, c, true)) => {
+            return Err(ParseError::new(
+                base + i,
+                format!("unexpected '{c}' in function name: it is not closed"),
+            ))
         }
-    }
-    if let Some((i, c)) = open.first() {
-        return Err(ParseError::new(
-            base + i,
-            format!("unexpected '{c}' in function name: it is not closed"),
-        ));
+        Some((i, c, false)) => {
+            return Err(ParseError::new(
+                base + i,
+                format!("unexpected '{c}' in function name"),
+            ))
+        }
+        None => {}
     }
     if let Some(bad) = func.find(|c: char| !super::name_char(c)) {
         return Err(ParseError::new(

@@ -353,7 +353,9 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
     // separator where the parser would end it.
     let perf_func = |f: &Pattern| {
         let s = f.as_str();
-        s.chars().all(super::name_char) && super::name_end(s, &[';', ':', '+', '@', '%']) == s.len()
+        s.chars().all(super::name_char)
+            && super::unpaired_bracket(s).is_none()
+            && super::name_end(s, &[';', ':', '+', '@', '%']) == s.len()
     };
     let names_ok = match &spec.point {
         // FUNC:N with a '.' in FUNC would read back as FILE:N.

@@ -236,6 +236,16 @@ fn fuzz_regressions() {
     let s = ProbeSpec::parse("sdt_sdt_:s").unwrap();
     assert_eq!(s.to_string(), "%sdt_sdt_:s");
     assert_eq!(ProbeSpec::parse(&s.to_string()).unwrap().point, s.point);
+    // A function with an unclosed bracket, which only SystemTap syntax can
+    // hold, printed in perf syntax.
+    let t = r#"process.statement("*module(@bf+022")"#;
+    let s = ProbeSpec::parse(t).unwrap();
+    assert_eq!(
+        ProbeSpec::parse(&s.to_string()).unwrap().point,
+        s.point,
+        "{}",
+        s
+    );
     // A ':' in a file name printed back as "b.c::6".
     let e = ProbeSpec::parse(r#"process.statement("*@b.c::06")"#).unwrap_err();
     assert!(
