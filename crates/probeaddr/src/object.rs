@@ -406,7 +406,8 @@ impl AnalysedObject {
         let source = spelling != Spelling::Symtab;
         let matches = |n: &str| match spelling {
             Spelling::Symtab => name_matches(func, n),
-            Spelling::Demangled => demangled_matches(func, n),
+            // Go spells names so in its symbol table (`net/http.(*Server).Serve`).
+            Spelling::Demangled => func.matches(n) || demangled_matches(func, n),
             Spelling::Unqualified => unqualified_matches(func, n),
         };
         let (idx, candidates): (&SymbolIndex, Vec<&Symbol>) = match self.index.get() {
