@@ -8,7 +8,7 @@ fn built(name: &str) -> std::path::PathBuf {
     let bin = fixtures::path(name);
     assert!(
         bin.exists(),
-        "{name} was not built ({}): install g++ and rustc (scripts/test installs g++)",
+        "{name} was not built ({}): install g++, rustc and golang-go (scripts/test installs g++ and golang-go)",
         std::fs::read_to_string(fixtures::path(&format!("{name}.err"))).unwrap_or_default()
     );
     bin
@@ -156,4 +156,28 @@ fn rust_names_in_both_manglings() {
             "{b}: {nm:?}"
         );
     }
+}
+
+#[test]
+fn go_names_as_the_symbol_table_spells_them() {
+    let bin = built("go-server");
+    let nm = oracle::nm_demangled(&bin);
+    for (point, name) in [
+        ("main.(*Server).Serve", "main.(*Server).Serve"),
+        ("main.(*Server).*", "main.(*Server).Serve"),
+        ("main.helper", "main.helper"),
+    ] {
+        let addr = nm.iter().find(|(_, n)| n == name).unwrap().0;
+        let got = rows(&bin, point, &[]);
+        assert_eq!(got.len(), 1, "{point}: {got:?}");
+        assert_eq!(hexfield(&got[0], "func_addr"), addr, "{point}");
+        assert_eq!(got[0]["symbol"], name);
+    }
+    assert_eq!(
+        oracle::gdb_address(&bin, "'main.(*Server).Serve'", None),
+        nm.iter()
+            .find(|(_, n)| n == "main.(*Server).Serve")
+            .unwrap()
+            .0
+    );
 }
