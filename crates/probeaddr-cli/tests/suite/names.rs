@@ -111,6 +111,12 @@ fn cpp_names_resolve_as_nm_demangles_them() {
         }
     }
     assert_eq!(checked, 2 + 2 + 5 + 2);
+    // A misspelt name is told the demangled names closest to it.
+    let e = probeaddr(["resolve", "-x", bin.to_str().unwrap(), "ns::Klass::methd"]).error();
+    assert!(
+        e.contains("closest: ns::Klass::method, ns::Klass::smethod"),
+        "{e}"
+    );
     // gdb agrees on an overload's address.
     assert_eq!(
         oracle::gdb_address(&bin, "'ns::Klass::method(int)'", None),

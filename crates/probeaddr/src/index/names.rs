@@ -266,13 +266,21 @@ pub fn basename(p: &str) -> &str {
 /// Up to five function names close to `want`: names that contain it (the
 /// shortest first), then names within a small edit distance.
 pub fn closest_names(idx: &SymbolIndex, want: &str) -> Vec<String> {
-    closest_in(
-        idx.symbols()
-            .iter()
-            .filter(|s| s.kind == SymbolKind::Function)
-            .map(|s| idx.name(s)),
-        want,
-    )
+    let functions = idx
+        .symbols()
+        .iter()
+        .filter(|s| s.kind == SymbolKind::Function)
+        .map(|s| idx.name(s));
+    if !source_spelled(&Pattern::new(want)) {
+        return closest_in(functions, want);
+    }
+    // A name in its language's spelling is closest to demangled names
+    // (`ns::Klass::method`, `ns::twice`), which are what to write back.
+    let demangled: Vec<String> = functions
+        .filter_map(|n| demangle(split_variant(n).0))
+        .map(|d| untemplated(&d.bare))
+        .collect();
+    closest_in(demangled.iter().map(String::as_str), want)
 }
 
 /// [`closest_names`] over any names (a kallsyms listing's, say).
