@@ -393,6 +393,29 @@ impl Location {
                 if all.iter().filter(|o| key(o).as_ref() == Some(&k)).count() == 1 {
                     return Some(k);
                 }
+                // File-local functions of one name in several files
+                // (`local(int)@names_a.cc`): the same rule as C names,
+                // over the names with parameters.
+                let names: Vec<Option<String>> = all.iter().map(key).collect();
+                let keys: Vec<PinKey<'_>> = all
+                    .iter()
+                    .zip(&names)
+                    .map(|(o, n)| {
+                        let mut pk = PinKey::of(o);
+                        if let Some(n) = n {
+                            pk.symbol = n;
+                            pk.function = n;
+                        }
+                        pk
+                    })
+                    .collect();
+                let mut me = PinKey::of(self);
+                me.symbol = &k;
+                me.function = &k;
+                me.by_function = false;
+                if let Some(p) = pin_among(&me, &keys) {
+                    return Some(p);
+                }
             }
         }
         // A marker by its provider and name, when no other site has both.

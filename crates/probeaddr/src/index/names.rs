@@ -114,14 +114,20 @@ pub fn demangle(name: &str) -> Option<Demangled> {
     }
     let sym = cpp_demangle::Symbol::new(name).ok()?;
     let with = |o: cpp_demangle::DemangleOptions| sym.demangle_with_options(&o).ok();
+    let bare = with(
+        cpp_demangle::DemangleOptions::new()
+            .no_params()
+            .no_return_type(),
+    )?;
     Some(Demangled {
         full: sym.demangle().ok()?,
         with_params: with(cpp_demangle::DemangleOptions::new().no_return_type())?,
-        bare: with(
-            cpp_demangle::DemangleOptions::new()
-                .no_params()
-                .no_return_type(),
-        )?,
+        // A const method's qualifier stays with its parameters
+        // (`main::{lambda(int)#1}::operator() const`).
+        bare: bare
+            .strip_suffix(" const")
+            .map(str::to_string)
+            .unwrap_or(bare),
     })
 }
 

@@ -282,7 +282,7 @@ pub(crate) fn unpaired_bracket(s: &str) -> Option<(usize, char, bool)> {
 /// A character a function name may hold in perf syntax: C's, globs, and
 /// what C++, Rust and Go names are spelled with.
 pub(crate) fn name_char(c: char) -> bool {
-    c.is_alphanumeric() || "_.*?[]!^-$:<>(),&~/".contains(c)
+    c.is_alphanumeric() || "_.*?[]!^-$:<>(),&~/{}#".contains(c)
 }
 
 /// Parse a perf-style byte offset: decimal or `0x` hex.
