@@ -79,6 +79,14 @@ fn cpp_names_resolve_as_nm_demangles_them() {
             "method",
             &["ns::Klass::method(int)", "ns::Klass::method(double)"][..],
         ),
+        // A lambda, by the name its mangling gives it.
+        (
+            "main::{lambda(int)#1}::operator()",
+            &["main::{lambda(int)#1}::operator()(int) const"][..],
+        ),
+        // File-local functions of one name in two files: both, each
+        // pinned by its name and file.
+        ("local", &["local(int)", "local(int)"][..]),
     ] {
         let got = rows(&bin, point, &[]);
         let mut names: Vec<(String, u64)> = got
@@ -90,8 +98,19 @@ fn cpp_names_resolve_as_nm_demangles_them() {
                 )
             })
             .collect();
-        let mut want: Vec<(String, u64)> =
-            want.iter().map(|n| (n.to_string(), addr_of(n))).collect();
+        // (A name twice in nm -C is at each of its addresses.)
+        let mut want: Vec<(String, u64)> = want
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let k = want[..i].iter().filter(|m| *m == n).count();
+                let at: Vec<u64> = nm.iter().filter(|(_, m)| m == n).map(|(a, _)| *a).collect();
+                (
+                    n.to_string(),
+                    *at.get(k).unwrap_or_else(|| panic!("nm -C: {n}")),
+                )
+            })
+            .collect();
         names.sort();
         want.sort();
         assert_eq!(names, want, "{point}");
@@ -110,7 +129,7 @@ fn cpp_names_resolve_as_nm_demangles_them() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 2 + 2 + 5 + 2);
+    assert_eq!(checked, 2 + 2 + 5 + 2 + 2);
     // A misspelt name is told the demangled names closest to it.
     let e = probeaddr(["resolve", "-x", bin.to_str().unwrap(), "ns::Klass::methd"]).error();
     assert!(
