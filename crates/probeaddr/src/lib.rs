@@ -90,7 +90,7 @@ pub mod study;
 pub mod tracefs;
 
 pub use addr::{FileOffset, LinkAddr, RuntimeAddr, SectionOffset};
-pub use emit::{bpftrace_probe, Form, FormChoice, ProbeDef};
+pub use emit::{attach_point, bpftrace_probe, AttachPoint, Form, FormChoice, ProbeDef};
 pub use error::{Candidate, Error, ErrorKind, Reason, Result};
 pub use link::{Linked, Linker, LinkerConfig};
 pub use location::{Anchor, Location, LocationKind, Marker, Object, Variable, VariableKind};

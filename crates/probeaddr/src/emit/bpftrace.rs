@@ -62,26 +62,21 @@ pub fn bpftrace_probe(l: &Linked) -> Result<String> {
         let kind = if ret { "uretprobe" } else { "uprobe" };
         return Ok(format!("{kind}:{path}:{:#x}", loc.addr.get()));
     }
-    let cannot = |why: String| {
-        Err(Error::new(
+    // The kernel's: a symbol and offset, as for any symbol-based API.
+    match super::attach::attach_point(l) {
+        Ok(super::attach::AttachPoint::Kprobe {
+            symbol,
+            offset,
+            retprobe,
+        }) => Ok(match (retprobe, offset) {
+            (false, 0) => format!("kprobe:{symbol}"),
+            (false, off) => format!("kprobe:{symbol}+{off:#x}"),
+            (true, _) => format!("kretprobe:{symbol}"),
+        }),
+        Ok(_) => unreachable!("a kernel location is not a file's"),
+        Err(e) => Err(Error::new(
             ErrorKind::Unrepresentable,
-            format!("bpftrace cannot name {}: {why}", loc.describe()),
-        ))
-    };
-    let form = loc.symbol_form.as_ref().or(loc.module_form.as_ref());
-    let Some(sa) = form.filter(|s| s.own && loc.name_count == Some(1)) else {
-        return cannot(match loc.name_count {
-            Some(n) if n > 1 => format!(
-                "'kprobe:{}' names its {n} symbols alike (the kernel takes the first, or since Linux 6.6 refuses), and bpftrace has no _text+OFF form",
-                loc.symbol
-            ),
-            _ => "no symbol the kernel finds once holds it".into(),
-        });
-    };
-    match (ret, sa.offset) {
-        (false, 0) => Ok(format!("kprobe:{}", sa.symbol)),
-        (false, off) => Ok(format!("kprobe:{}+{off:#x}", sa.symbol)),
-        (true, 0) => Ok(format!("kretprobe:{}", sa.symbol)),
-        (true, _) => cannot("a return probe is at a function's entry".into()),
+            format!("bpftrace cannot name it: {e}; bpftrace has no _text+OFF form"),
+        )),
     }
 }
