@@ -101,3 +101,29 @@ fn kprobe_symbol_and_offset_for_one_init_once() {
     // This machine does not run Debian's kernel: no runtime address.
     assert_eq!(f[3], "None");
 }
+
+/// A USDT marker's attach point in python3.11: the uprobe's file offset
+/// and the semaphore's, from `readelf -n`'s addresses and readelf's
+/// PT_LOADs (no `.stapsdt.base` move: the note's base is the section's).
+#[test]
+fn attach_point_of_a_usdt_marker() {
+    let py = Path::new("/usr/bin/python3.11");
+    let out = run(&mut Command::new(example("attach_point")));
+    let notes = run(Command::new("readelf").arg("-n").arg(py));
+    let mut lines = notes.lines().skip_while(|l| !l.contains("Name: function__entry"));
+    let loc = lines.nth(1).unwrap();
+    let f: Vec<u64> = loc
+        .split(',')
+        .map(|p| u64::from_str_radix(p.rsplit("0x").next().unwrap().trim(), 16).unwrap())
+        .collect();
+    let (pc, sem) = (f[0], f[2]);
+    assert_eq!(
+        out,
+        format!(
+            "{} {:#x} {:#x}\n",
+            py.display(),
+            file_offset(py, pc),
+            file_offset(py, sem)
+        )
+    );
+}
