@@ -110,7 +110,9 @@ fn attach_point_of_a_usdt_marker() {
     let py = Path::new("/usr/bin/python3.11");
     let out = run(&mut Command::new(example("attach_point")));
     let notes = run(Command::new("readelf").arg("-n").arg(py));
-    let mut lines = notes.lines().skip_while(|l| !l.contains("Name: function__entry"));
+    let mut lines = notes
+        .lines()
+        .skip_while(|l| !l.contains("Name: function__entry"));
     let loc = lines.nth(1).unwrap();
     let f: Vec<u64> = loc
         .split(',')

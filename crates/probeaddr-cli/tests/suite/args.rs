@@ -400,12 +400,7 @@ fn vars_lists_what_perf_lists_with_how_to_read_each() {
 /// refused, where perf writes a fetch argument that reads garbage.
 #[test]
 fn i386_arguments_are_stack_slots_read_live() {
-    let built = fixtures::path("args-O2-m32");
-    assert!(
-        built.exists(),
-        "args-O2-m32 was not built ({}): install gcc-multilib (scripts/test does)",
-        std::fs::read_to_string(fixtures::path("args-m32.err")).unwrap_or_default()
-    );
+    let built = fixtures::needing("args-O2-m32", "gcc-multilib");
     let (_, args) = uprobe_line(&built, "compute $arg1 $arg3 n tag counter");
     let row = &json_rows("resolve", &built, "compute")[0];
     let counter = oracle::readelf_objects(&built, "counter", None);

@@ -142,6 +142,18 @@ impl AsRef<std::ffi::OsStr> for Scratch {
     }
 }
 
+/// A fixture that needs a compiler beyond gcc (`NAME.err` holds its build
+/// error): its path, or a failure naming what to install.
+pub fn needing(name: &str, install: &str) -> PathBuf {
+    let bin = path(name);
+    assert!(
+        bin.exists(),
+        "{name} was not built ({}): install {install} (scripts/test does)",
+        std::fs::read_to_string(path(&format!("{name}.err"))).unwrap_or_default()
+    );
+    bin
+}
+
 /// A built fixture's path.
 pub fn path(name: &str) -> PathBuf {
     let p = dir().join(name);

@@ -5,13 +5,7 @@ use super::fixtures::{self, hexfield, probeaddr};
 use super::oracle;
 
 fn built(name: &str) -> std::path::PathBuf {
-    let bin = fixtures::path(name);
-    assert!(
-        bin.exists(),
-        "{name} was not built ({}): install g++, rustc and golang-go (scripts/test installs g++ and golang-go)",
-        std::fs::read_to_string(fixtures::path(&format!("{name}.err"))).unwrap_or_default()
-    );
-    bin
+    fixtures::needing(name, "g++, rustc and golang-go")
 }
 
 /// `resolve -x BIN POINT --format json` (with `extra` flags).

@@ -561,13 +561,7 @@ fn an_address_point_is_the_function_holding_it() {
 
 /// The 32-bit fixture, or a failure that says what to install.
 pub(super) fn prog32() -> std::path::PathBuf {
-    let bin = fixtures::path("prog32");
-    assert!(
-        bin.exists(),
-        "prog32 was not built ({}): install gcc-multilib (scripts/test does)",
-        std::fs::read_to_string(fixtures::path("prog32.err")).unwrap_or_default()
-    );
-    bin
+    fixtures::needing("prog32", "gcc-multilib")
 }
 
 #[test]

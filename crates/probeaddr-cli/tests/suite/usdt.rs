@@ -9,13 +9,7 @@ use super::fixtures::{self, probeaddr};
 use super::oracle;
 
 fn usdt_fixture() -> std::path::PathBuf {
-    let bin = fixtures::path("usdt");
-    assert!(
-        bin.exists(),
-        "usdt was not built ({}): install systemtap-sdt-dev (scripts/test does)",
-        std::fs::read_to_string(fixtures::path("usdt.err")).unwrap_or_default()
-    );
-    bin
+    fixtures::needing("usdt", "systemtap-sdt-dev")
 }
 
 /// `.stapsdt.base`'s address, from readelf, if the file has one.
