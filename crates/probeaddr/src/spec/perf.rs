@@ -117,10 +117,10 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     }
 
     let seps: &[char] = &[';', ':', '+', '@', '%'];
-    let is_file_spec = !rest.contains(['+', '@', '%'])
-        && rest
-            .find([':', ';'])
-            .is_some_and(|sep| rest[..sep].contains('.'));
+    // (A '::' is a C++ or Rust name's, never a line's.)
+    let line_sep = Some(super::name_end(rest, &[':', ';'])).filter(|&i| i < rest.len());
+    let is_file_spec =
+        !rest.contains(['+', '@', '%']) && line_sep.is_some_and(|sep| rest[..sep].contains('.'));
 
     let spec = |point, kind| ProbeSpec {
         target: Target::Process(None),
@@ -133,8 +133,14 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     };
 
     if is_file_spec {
-        let sep = rest.find([':', ';']).unwrap_or(rest.len());
+        let sep = line_sep.unwrap_or(rest.len());
         let file = &rest[..sep];
+        if let Some(c) = file.find(':') {
+            return Err(ParseError::new(
+                base + c,
+                "a ':' in a source file name (only FILE:LINE uses ':')",
+            ));
+        }
         if rest[sep..].starts_with(';') {
             return Err(ParseError::new(
                 base + sep,

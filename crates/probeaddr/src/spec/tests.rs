@@ -236,6 +236,14 @@ fn fuzz_regressions() {
     let s = ProbeSpec::parse("sdt_sdt_:s").unwrap();
     assert_eq!(s.to_string(), "%sdt_sdt_:s");
     assert_eq!(ProbeSpec::parse(&s.to_string()).unwrap().point, s.point);
+    // A dotted name with a '::' was read back as FILE:LINE ("zh.ste" line
+    // ":odula.f").
+    let t = "zh.ste::odula.f+0\r\r$comm\raaaax";
+    let s = ProbeSpec::parse(t).unwrap();
+    let back = ProbeSpec::parse(&s.to_string()).unwrap();
+    assert_eq!(back.point, s.point, "{}", s);
+    // A file named with '::' is refused in perf syntax as in SystemTap's.
+    assert!(ProbeSpec::parse("::..:3").is_err());
     // A function with an unclosed bracket, which only SystemTap syntax can
     // hold, printed in perf syntax.
     let t = r#"process.statement("*module(@bf+022")"#;
