@@ -242,6 +242,21 @@ fn fuzz_regressions() {
     let s = ProbeSpec::parse(t).unwrap();
     let back = ProbeSpec::parse(&s.to_string()).unwrap();
     assert_eq!(back.point, s.point, "{}", s);
+    // A file with an unpaired bracket, printed in perf syntax, read back
+    // as a function.
+    let s = ProbeSpec::parse("process.statement(\"*@<\0b.c\0vf:12\")").unwrap();
+    assert_eq!(
+        ProbeSpec::parse(&s.to_string()).unwrap().point,
+        s.point,
+        "{}",
+        s
+    );
+    // ... and one that only closes keeps perf syntax (and its event), as a
+    // function's file with one does.
+    let s = ProbeSpec::parse("6=[]\0.t).:7").unwrap();
+    assert_eq!(s.to_string(), "6=[]\0.t).:7");
+    let s = ProbeSpec::parse("kevenc527nc=277e@)").unwrap();
+    assert_eq!(s.to_string(), "kevenc527nc=277e@)");
     // A file named with '::' is refused in perf syntax as in SystemTap's.
     assert!(ProbeSpec::parse("::..:3").is_err());
     // A function with an unclosed bracket, which only SystemTap syntax can
