@@ -117,8 +117,25 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     }
 
     let seps: &[char] = &[';', ':', '+', '@', '%'];
-    // (A '::' is a C++ or Rust name's, never a line's.)
-    let line_sep = Some(super::name_end(rest, &[':', ';'])).filter(|&i| i < rest.len());
+    // The first ':' or ';' that is not half of a '::' (a C++ or Rust
+    // name's, never a line's); brackets do not matter to a file's name.
+    let line_sep = {
+        let b = rest.as_bytes();
+        let mut i = 0;
+        let mut found = None;
+        while i < b.len() {
+            match b[i] {
+                b':' if b.get(i + 1) == Some(&b':') => i += 1,
+                b':' | b';' => {
+                    found = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        found
+    };
     let is_file_spec =
         !rest.contains(['+', '@', '%']) && line_sep.is_some_and(|sep| rest[..sep].contains('.'));
 

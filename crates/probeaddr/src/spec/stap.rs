@@ -366,13 +366,7 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
                 && file.as_ref().is_none_or(perf_file)
                 && !(file.is_none() && line.is_some() && func.as_str().contains('.'))
         }
-        // A bare FILE:LINE is told from a function by where its name ends,
-        // which an unpaired bracket moves.
-        Point::Line { file, .. } => {
-            perf_file(file)
-                && file.as_str().contains('.')
-                && super::name_end(&format!("{file}:1"), &[':', ';']) == file.as_str().len()
-        }
+        Point::Line { file, .. } => perf_file(file) && file.as_str().contains('.'),
         Point::Data { .. } => false,
         Point::Address { .. } => true,
         Point::Mark { provider, name } => {

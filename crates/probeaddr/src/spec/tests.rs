@@ -257,6 +257,8 @@ fn fuzz_regressions() {
     assert_eq!(s.to_string(), "6=[]\0.t).:7");
     let s = ProbeSpec::parse("kevenc527nc=277e@)").unwrap();
     assert_eq!(s.to_string(), "kevenc527nc=277e@)");
+    // A file's ';' inside brackets is still the lazy-pattern ';'.
+    assert!(ProbeSpec::parse("6=[t(\"j;).:7").is_err());
     // A file named with '::' is refused in perf syntax as in SystemTap's.
     assert!(ProbeSpec::parse("::..:3").is_err());
     // A function with an unclosed bracket, which only SystemTap syntax can
