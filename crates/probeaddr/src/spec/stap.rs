@@ -366,7 +366,10 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
                 && file.as_ref().is_none_or(perf_file)
                 && !(file.is_none() && line.is_some() && func.as_str().contains('.'))
         }
-        Point::Line { file, .. } => perf_file(file) && file.as_str().contains('.'),
+        // (A leading '@' is a version's, after a function only.)
+        Point::Line { file, .. } => {
+            perf_file(file) && file.as_str().contains('.') && !file.as_str().starts_with('@')
+        }
         Point::Data { .. } => false,
         Point::Address { .. } => true,
         Point::Mark { provider, name } => {

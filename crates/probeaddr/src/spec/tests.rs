@@ -257,6 +257,15 @@ fn fuzz_regressions() {
     assert_eq!(s.to_string(), "6=[]\0.t).:7");
     let s = ProbeSpec::parse("kevenc527nc=277e@)").unwrap();
     assert_eq!(s.to_string(), "kevenc527nc=277e@)");
+    // A bare line's file starting with '@' (a version's spelling after a
+    // function) printed in perf syntax.
+    let s = ProbeSpec::parse("process.statement(\"*@@a.c:3\")").unwrap();
+    assert_eq!(
+        ProbeSpec::parse(&s.to_string()).unwrap().point,
+        s.point,
+        "{}",
+        s
+    );
     // A file's ';' inside brackets is still the lazy-pattern ';'.
     assert!(ProbeSpec::parse("6=[t(\"j;).:7").is_err());
     // A file named with '::' is refused in perf syntax as in SystemTap's.
