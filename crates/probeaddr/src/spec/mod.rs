@@ -265,6 +265,29 @@ pub(crate) fn name_end(s: &str, seps: &[char]) -> usize {
     b.len()
 }
 
+/// Where perf syntax ends a source file at a line's separator: the first
+/// `:` or `;` that is not half of a `::` (a C++ or Rust name's, never a
+/// line's), when the text before it has a `.` and the text has no `+`, `@`
+/// or `%` (which make it a function). Brackets do not matter to a file's
+/// name. The parser and the printer both ask this, so a name printed in
+/// perf syntax reads back as what it was.
+pub(crate) fn reads_as_file_line(text: &str) -> Option<usize> {
+    if text.contains(['+', '@', '%']) {
+        return None;
+    }
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b':' if b.get(i + 1) == Some(&b':') => i += 1,
+            b':' | b';' => return text[..i].contains('.').then_some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Whether the brackets of a C++, Rust or Go name pair up; else the first
 /// one that does not, and whether it is one that is never closed.
 pub(crate) fn unpaired_bracket(s: &str) -> Option<(usize, char, bool)> {

@@ -117,27 +117,7 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     }
 
     let seps: &[char] = &[';', ':', '+', '@', '%'];
-    // The first ':' or ';' that is not half of a '::' (a C++ or Rust
-    // name's, never a line's); brackets do not matter to a file's name.
-    let line_sep = {
-        let b = rest.as_bytes();
-        let mut i = 0;
-        let mut found = None;
-        while i < b.len() {
-            match b[i] {
-                b':' if b.get(i + 1) == Some(&b':') => i += 1,
-                b':' | b';' => {
-                    found = Some(i);
-                    break;
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        found
-    };
-    let is_file_spec =
-        !rest.contains(['+', '@', '%']) && line_sep.is_some_and(|sep| rest[..sep].contains('.'));
+    let file_line = super::reads_as_file_line(rest);
 
     let spec = |point, kind| ProbeSpec {
         target: Target::Process(None),
@@ -149,8 +129,7 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
         args: Vec::new(),
     };
 
-    if is_file_spec {
-        let sep = line_sep.unwrap_or(rest.len());
+    if let Some(sep) = file_line {
         let file = &rest[..sep];
         if let Some(c) = file.find(':') {
             return Err(ParseError::new(

@@ -358,13 +358,16 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
             && super::name_end(s, &[';', ':', '+', '@', '%']) == s.len()
     };
     let names_ok = match &spec.point {
-        // FUNC:N with a '.' in FUNC would read back as FILE:N.
+        // FUNC:N that perf's parser would take for FILE:N (a bare FUNC
+        // gets a '+0' to say otherwise).
         Point::Function {
             func, file, line, ..
         } => {
             perf_func(func)
                 && file.as_ref().is_none_or(perf_file)
-                && !(file.is_none() && line.is_some() && func.as_str().contains('.'))
+                && !(file.is_none()
+                    && line.is_some()
+                    && super::reads_as_file_line(&format!("{func}:1")).is_some())
         }
         // (A leading '@' is a version's, after a function only.)
         Point::Line { file, .. } => {
@@ -419,8 +422,15 @@ pub(crate) fn write(spec: &ProbeSpec, f: &mut fmt::Formatter<'_>) -> fmt::Result
                 if let Some(file) = file {
                     write!(f, "@{file}")?;
                 }
+                // `zh.(:x`, bare, would read back as FILE:LINE.
+                let reads_as_line = file.is_none()
+                    && line.is_none()
+                    && spec.kind != ProbeKind::Return
+                    && super::reads_as_file_line(func.as_str()).is_some();
                 if *offset != 0 {
                     write!(f, "+{offset:#x}")?;
+                } else if reads_as_line {
+                    f.write_str("+0")?;
                 }
                 if let Some(LineSpec::Relative(n)) = line {
                     write!(f, ":{n}")?;

@@ -266,6 +266,19 @@ fn fuzz_regressions() {
         "{}",
         s
     );
+    // FUNC:N whose name has a '.' only after its first ':' is no FILE:N
+    // to perf's parser, so it keeps perf syntax and its event name.
+    let t = "v00000=0($*:($*:].>].>c368nfs:20";
+    let s = ProbeSpec::parse(t).unwrap();
+    assert_eq!(s.to_string(), t);
+    // A bare FUNC that perf's parser would read as FILE:LINE (a '.' before
+    // its first ':') keeps its '+0', and so its event name.
+    let t = "zh.(:>sde::odula.f+0\r\r$comm\raaaax";
+    let s = ProbeSpec::parse(t).unwrap();
+    assert_eq!(s.to_string(), "zh.(:>sde::odula.f+0 $comm aaaax");
+    assert_eq!(ProbeSpec::parse(&s.to_string()).unwrap(), s);
+    let s = ProbeSpec::parse("ev=zh.(:>s+0").unwrap();
+    assert_eq!(s.to_string(), "ev=zh.(:>s+0");
     // A file's ';' inside brackets is still the lazy-pattern ';'.
     assert!(ProbeSpec::parse("6=[t(\"j;).:7").is_err());
     // A file named with '::' is refused in perf syntax as in SystemTap's.
