@@ -153,10 +153,8 @@ fn uprobes_read_the_values_the_program_prints() {
         return;
     }
     for b in BUILDS {
-        // uprobes attach to an inode: a private copy per test.
-        let bin = std::env::temp_dir().join(format!("probeaddr-args-{b}-{}", std::process::id()));
-        std::fs::copy(fixtures::path(b), &bin).unwrap();
-        let p = bin.to_str().unwrap();
+        let bin = fixtures::PrivateCopy::new(&fixtures::path(b), &format!("args-{b}"));
+        let p = bin.as_str();
         let run = probeaddr([
             "trace",
             "-x",
@@ -168,45 +166,35 @@ fn uprobes_read_the_values_the_program_prints() {
             "--",
             p,
         ]);
-        std::fs::remove_file(&bin).unwrap();
-        assert_eq!(run.code, 0, "{b}: {}", run.stderr);
         let mut hits = BTreeMap::new();
         // The traced program's own output goes to stderr, beside the
         // tracer's notes: stdout is the hits alone.
         let own = run.stderr.clone();
-        for l in run.stdout.lines() {
-            match serde_json::from_str::<serde_json::Value>(l) {
-                Ok(v) => {
-                    let args: BTreeMap<String, String> = v["args"]
-                        .as_object()
-                        .unwrap()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_string)))
-                        .collect();
-                    // Unoptimised code is probed after its prologue
-                    // (compute_0x1a): name hits by function.
-                    let ev = v["event"].as_str().unwrap();
-                    let key = if ev.ends_with("__return") {
-                        "compute__return"
-                    } else {
-                        ev.split('_').next().unwrap()
-                    };
-                    assert!(
-                        hits.insert(key.to_string(), args).is_none(),
-                        "{b}: {ev} twice"
-                    );
-                }
-                Err(e) => panic!("{b}: not JSON: {l}: {e}"),
-            }
+        for v in run.hits() {
+            let args: BTreeMap<String, String> = v["args"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_string)))
+                .collect();
+            // Unoptimised code is probed after its prologue
+            // (compute_0x1a): name hits by function.
+            let ev = v["event"].as_str().unwrap();
+            let key = if ev.ends_with("__return") {
+                "compute__return"
+            } else {
+                ev.split('_').next().unwrap()
+            };
+            assert!(
+                hits.insert(key.to_string(), args).is_none(),
+                "{b}: {ev} twice"
+            );
         }
         // The table shows the values by name, as the kernel formats them.
         if b == "args-O2" {
-            let bin2 =
-                std::env::temp_dir().join(format!("probeaddr-args-t-{}", std::process::id()));
-            std::fs::copy(fixtures::path(b), &bin2).unwrap();
-            let p2 = bin2.to_str().unwrap();
+            let bin2 = fixtures::PrivateCopy::new(&fixtures::path(b), "args-t");
+            let p2 = bin2.as_str();
             let table = probeaddr(["trace", "-x", p2, "compute n s->name:string", "--", p2]);
-            std::fs::remove_file(&bin2).unwrap();
             assert_eq!(table.code, 0, "{}", table.stderr);
             // The program's own output is beside the hits here (only
             // --json keeps stdout for hits alone).
@@ -431,9 +419,8 @@ fn i386_arguments_are_stack_slots_read_live() {
     let e = probeaddr(["resolve", "-x", built.to_str().unwrap(), "compute s->len"]).error();
     assert!(e.contains("which a 64-bit kernel reads as 8 bytes"), "{e}");
 
-    let bin = std::env::temp_dir().join(format!("probeaddr-args32-{}", std::process::id()));
-    std::fs::copy(&built, &bin).unwrap();
-    let p = bin.to_str().unwrap();
+    let bin = fixtures::PrivateCopy::new(&built, "args32");
+    let p = bin.as_str();
     let run = probeaddr([
         "trace",
         "-x",
@@ -444,16 +431,10 @@ fn i386_arguments_are_stack_slots_read_live() {
         "--",
         p,
     ]);
-    std::fs::remove_file(&bin).unwrap();
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let hits = run.hits();
+    // The program's own output, beside the tracer's notes.
     let printed = printed(&run.stderr, "compute ");
     let ret = super::args::printed(&run.stderr, "main ")["ret"].clone();
-    // The program's own output, beside the tracer's notes.
-    let hits: Vec<serde_json::Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(hits.len(), 2, "{}", run.stdout);
     let a = &hits[0]["args"];
     for (k, want) in [

@@ -42,10 +42,8 @@ fn printed(text: &str, prefix: &str, key: &str) -> String {
 #[test]
 fn bpftrace_attaches_where_the_specs_say_and_reads_the_arguments() {
     for b in ["args-nopie", "args-O2"] {
-        // uprobes attach to an inode: a private copy.
-        let bin = std::env::temp_dir().join(format!("probeaddr-bt-{b}-{}", std::process::id()));
-        std::fs::copy(fixtures::path(b), &bin).unwrap();
-        let p = bin.to_str().unwrap();
+        let bin = fixtures::PrivateCopy::new(&fixtures::path(b), &format!("bt-{b}"));
+        let p = bin.as_str();
         let run = probeaddr([
             "resolve",
             "-x",
@@ -93,7 +91,6 @@ fn bpftrace_attaches_where_the_specs_say_and_reads_the_arguments() {
             let (ok, out) = bpftrace(&format!("uprobe:{c}:{off:#x} {{ exit(); }}"), &bin);
             assert!(!ok && out.contains("Could not resolve address"), "{out}");
         }
-        std::fs::remove_file(&bin).unwrap();
     }
 }
 

@@ -142,6 +142,50 @@ impl AsRef<std::ffi::OsStr> for Scratch {
     }
 }
 
+/// A copy of a binary that is this test's alone, removed when dropped
+/// (also when the test fails). uprobes attach to an inode, so tests that
+/// trace one program at once each need their own, and a probe left
+/// behind by one can never fire in another.
+#[derive(Debug)]
+pub struct PrivateCopy {
+    _dir: Scratch,
+    path: PathBuf,
+}
+
+impl PrivateCopy {
+    /// `/tmp/probeaddr-TAG-PID/NAME`, a copy of `src` (named as it is).
+    pub fn new(src: &Path, tag: &str) -> PrivateCopy {
+        let dir = Scratch::new(tag);
+        let path = dir.join(src.file_name().unwrap());
+        fs::copy(src, &path).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+        PrivateCopy { _dir: dir, path }
+    }
+
+    /// The copy's path as text, for command lines.
+    pub fn as_str(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+}
+
+impl std::ops::Deref for PrivateCopy {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for PrivateCopy {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for PrivateCopy {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
 /// A fixture that needs a compiler beyond gcc (`NAME.err` holds its build
 /// error): its path, or a failure naming what to install.
 pub fn needing(name: &str, install: &str) -> PathBuf {
@@ -192,6 +236,16 @@ impl Run {
             }
             other => panic!("not a JSON document: {other}"),
         }
+    }
+
+    /// The hits `trace --json` printed, one JSON object per line, after
+    /// asserting that it succeeded.
+    pub fn hits(&self) -> Vec<serde_json::Value> {
+        assert_eq!(self.code, 0, "probeaddr failed: {}", self.stderr);
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+            .collect()
     }
 
     /// Assert a failure with exit status 2 and exactly one error line; return it.

@@ -3,7 +3,7 @@
 //! stand-ins.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::fixtures::{self, probeaddr};
@@ -36,10 +36,8 @@ fn wait_until_tracing(tracer: &mut std::process::Child) -> String {
 }
 
 /// A private copy of the prog fixture (uprobes attach to an inode).
-fn private_prog(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("probeaddr-trace-{tag}-{}", std::process::id()));
-    std::fs::copy(fixtures::path("prog"), &p).unwrap();
-    p
+fn private_prog(tag: &str) -> fixtures::PrivateCopy {
+    fixtures::PrivateCopy::new(&fixtures::path("prog"), &format!("trace-{tag}"))
 }
 
 fn uprobe_events() -> String {
@@ -94,7 +92,6 @@ fn trace_a_command_entry_return_and_line() {
     );
     // Nothing left behind.
     assert!(!uprobe_events().contains(&format!("probeaddr_{}", std::process::id())));
-    std::fs::remove_file(prog).unwrap();
 }
 
 #[test]
@@ -153,7 +150,6 @@ fn pid_filter_counts_only_that_process() {
     // 21 in the other one (n=7), which must not show.
     assert_eq!(h.values().sum::<usize>(), 15, "{h:?} {err}");
     std::fs::remove_file(fifo).unwrap();
-    std::fs::remove_file(prog).unwrap();
 }
 
 #[test]
@@ -189,7 +185,6 @@ fn ctrl_c_and_sigterm_remove_the_group() {
             .join(&group)
             .exists());
     }
-    std::fs::remove_file(prog).unwrap();
 }
 
 #[test]
@@ -219,7 +214,6 @@ fn sigkill_leaves_a_group_that_cleanup_removes() {
         run.stdout
     );
     assert!(!uprobe_events().contains(&group));
-    std::fs::remove_file(prog).unwrap();
 }
 
 #[test]
@@ -252,7 +246,6 @@ fn a_failing_probe_rolls_back_the_ones_before_it() {
     );
     assert!(!uprobe_events().contains(p), "{}", uprobe_events());
     std::fs::remove_file(f).unwrap();
-    std::fs::remove_file(prog).unwrap();
 }
 
 #[test]
@@ -374,7 +367,6 @@ fn two_traces_of_one_binary_do_not_disturb_each_other() {
         "{pa:?} {pb:?}"
     );
     assert!(!uprobe_events().contains(p));
-    std::fs::remove_file(prog).unwrap();
 }
 
 /// `trace -- CMD` counts the command and its children only (not probeaddr,
@@ -428,7 +420,6 @@ fn a_traced_command_is_its_own_process_tree_and_its_status_is_ours() {
     assert_eq!(h.values().sum::<usize>(), 15, "{h:?} {said}");
     assert_eq!(out.status.code(), Some(7), "{said}");
     std::fs::remove_file(fifo).unwrap();
-    std::fs::remove_file(prog).unwrap();
 }
 
 /// `--skip-prologue` on libc's `system`, live: `system(NULL)` returns after
@@ -462,9 +453,8 @@ fn a_32_bit_program_is_traced_like_any_other() {
         return;
     }
     let bin = super::resolve::prog32();
-    let p = std::env::temp_dir().join(format!("probeaddr-trace-32-{}", std::process::id()));
-    std::fs::copy(&bin, &p).unwrap();
-    let ps = p.to_str().unwrap();
+    let p = fixtures::PrivateCopy::new(&bin, "trace-32");
+    let ps = p.as_str();
     let run = probeaddr([
         "trace", "-x", ps, "twice", "helper", "--json", "--", ps, "3",
     ]);
@@ -472,5 +462,4 @@ fn a_32_bit_program_is_traced_like_any_other() {
     let h = hits(&run.stdout);
     assert_eq!(h["twice"], 3, "{h:?}");
     assert_eq!(h["helper"], 6, "{h:?}");
-    std::fs::remove_file(p).unwrap();
 }

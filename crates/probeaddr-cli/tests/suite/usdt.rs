@@ -113,9 +113,8 @@ fn markers_are_what_readelf_says() {
 #[test]
 fn a_marker_probe_raises_its_semaphore_and_reads_its_arguments() {
     let built = usdt_fixture();
-    let bin = std::env::temp_dir().join(format!("probeaddr-usdt-{}", std::process::id()));
-    std::fs::copy(&built, &bin).unwrap();
-    let p = bin.to_str().unwrap();
+    let bin = fixtures::PrivateCopy::new(&built, "usdt");
+    let p = bin.as_str();
     let canon = std::fs::canonicalize(&bin).unwrap();
     // Three spellings of one marker.
     let mut lines = Vec::new();
@@ -160,13 +159,7 @@ fn a_marker_probe_raises_its_semaphore_and_reads_its_arguments() {
         "--",
         p,
     ]);
-    std::fs::remove_file(&bin).unwrap();
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let hits: Vec<serde_json::Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let hits = run.hits();
     // The program saw its semaphore raised at each marker (the kernel
     // counts attached uprobes in it), and the values it passed.
     assert_eq!(run.stderr.matches("armed i=").count(), 3, "{}", run.stderr);
@@ -195,9 +188,8 @@ fn a_marker_probe_raises_its_semaphore_and_reads_its_arguments() {
 #[test]
 fn bpftrace_takes_a_marker_by_name() {
     let built = usdt_fixture();
-    let bin = std::env::temp_dir().join(format!("probeaddr-usdt-bt-{}", std::process::id()));
-    std::fs::copy(&built, &bin).unwrap();
-    let p = bin.to_str().unwrap();
+    let bin = fixtures::PrivateCopy::new(&built, "usdt-bt");
+    let p = bin.as_str();
     let r = probeaddr(["resolve", "-x", p, "%fixture:tick", "--format", "bpftrace"]);
     let canon = std::fs::canonicalize(&bin).unwrap();
     assert_eq!(
@@ -213,7 +205,6 @@ fn bpftrace_takes_a_marker_by_name() {
         ])
         .output()
         .expect("bpftrace");
-    std::fs::remove_file(&bin).unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
