@@ -80,6 +80,39 @@ pub struct MatchedSymbol {
     pub aliases: Vec<String>,
     /// The symbol version its name carried (`@@GLIBC_2.2.5`), if any.
     pub version: Option<String>,
+    /// The compat versions of its name (`realpath@GLIBC_2.2.5`), when this
+    /// is the default one and a name without a version left them out.
+    pub other_versions: Vec<String>,
+}
+
+/// A name without a version means its default version (`@@`), as the
+/// dynamic linker binds a plain reference: a compat version (`@`, kept for
+/// binaries linked against an older library) of a name that has a default
+/// is left out, and named on the default so that the user learns of it.
+/// A name with only compat versions keeps them all.
+fn default_versions_only(out: &mut Vec<MatchedSymbol>) {
+    let is_default = |m: &MatchedSymbol| m.version.as_deref().is_some_and(|v| v.starts_with("@@"));
+    let defaults: std::collections::HashSet<String> = out
+        .iter()
+        .filter(|m| is_default(m))
+        .map(|m| m.name.clone())
+        .collect();
+    let mut others: std::collections::HashMap<String, Vec<String>> = Default::default();
+    out.retain(|m| match &m.version {
+        Some(v) if !v.starts_with("@@") && defaults.contains(&m.name) => {
+            others
+                .entry(m.name.clone())
+                .or_default()
+                .push(format!("{}{v}", m.name));
+            false
+        }
+        _ => true,
+    });
+    for m in out.iter_mut().filter(|m| is_default(m)) {
+        if let Some(o) = others.get(&m.name) {
+            m.other_versions = o.clone();
+        }
+    }
 }
 
 /// An ELF object opened for analysis.
@@ -434,18 +467,21 @@ impl AnalysedObject {
         // `NAME@VERSION` (`realpath@GLIBC_2.2.5`) and `NAME@@VERSION` (the
         // default one) select a symbol version, where one is so spelled;
         // else `@` names a source file, as in perf.
-        let version_of = |s: &Symbol| -> Option<&str> {
+        // (`NAME@@VERSION` leaves `@VERSION` as the file: the default
+        // version only; `NAME@VERSION` names either kind.)
+        let version_of = |s: &Symbol| -> Option<String> {
             let v = idx.version(s)?;
-            Some(match file?.as_str().strip_prefix("@") {
-                Some(_) => v.strip_prefix("@@").map(|_| &v[1..]).unwrap_or(v),
-                None => v.trim_start_matches('@'),
+            Some(match file?.as_str().starts_with('@') {
+                true if v.default => format!("@{}", v.name),
+                true => return None,
+                false => v.name.to_string(),
             })
         };
         let by_version = file.is_some_and(|f| {
             candidates.iter().any(|s| {
                 s.kind == SymbolKind::Function
                     && matches(idx.name(s))
-                    && version_of(s).is_some_and(|v| f.matches(v))
+                    && version_of(s).is_some_and(|v| f.matches(&v))
             })
         });
         let mut matched: Vec<(&Symbol, Option<SourceFile>)> = candidates
@@ -456,7 +492,7 @@ impl AnalysedObject {
                 let Some(f) = file else { return Some((s, sf)) };
                 if by_version {
                     return version_of(s)
-                        .is_some_and(|v| f.matches(v))
+                        .is_some_and(|v| f.matches(&v))
                         .then_some((s, sf));
                 }
                 let unit_ok = sf.as_ref().is_some_and(|sf| {
@@ -499,8 +535,12 @@ impl AnalysedObject {
                 sym: *s,
                 file: sf,
                 aliases: Vec::new(),
-                version: idx.version(s).map(str::to_string),
+                version: idx.version(s).map(|v| v.to_string()),
+                other_versions: Vec::new(),
             });
+        }
+        if !by_version {
+            default_versions_only(&mut out);
         }
         Ok(out)
     }
@@ -517,7 +557,8 @@ impl AnalysedObject {
                 sym: *s,
                 file: self.source_file(idx, s),
                 aliases: Vec::new(),
-                version: idx.version(s).map(str::to_string),
+                version: idx.version(s).map(|v| v.to_string()),
+                other_versions: Vec::new(),
             }))
     }
 
@@ -538,7 +579,8 @@ impl AnalysedObject {
                 sym: *s,
                 file: self.source_file(idx, s),
                 aliases: Vec::new(),
-                version: idx.version(s).map(str::to_string),
+                version: idx.version(s).map(|v| v.to_string()),
+                other_versions: Vec::new(),
             })
             .collect())
     }
@@ -566,6 +608,27 @@ impl AnalysedObject {
                 s.kind == SymbolKind::Function && split_variant(idx.name(s)).1 != Variant::Cold
             })
             .collect();
+        // `NAME@@VERSION` / `NAME@VERSION` where the name has versions, but
+        // not that one: say which it has.
+        let versions: Vec<String> = funcs
+            .iter()
+            .filter_map(|s| idx.version(s).map(|v| format!("{func}{v}")))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if let Some(v) = file
+            .and_then(|fp| fp.as_str().strip_prefix('@'))
+            .filter(|v| versions.contains(&format!("{func}@{v}")))
+        {
+            return Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "'{spec}': {func}@{v} is a compat version, not the default ('@@'): write '{func}@{v}'; its versions: {}",
+                    versions.join(", ")
+                ),
+            )
+            .with_path(path);
+        }
         if let (Some(fp), false) = (file, funcs.is_empty()) {
             let files: BTreeSet<String> = funcs
                 .iter()
@@ -580,12 +643,18 @@ impl AnalysedObject {
             return Error::new(
                 ErrorKind::NotFound,
                 format!(
-                    "'{spec}': '{func}' exists but not in a file matching '{fp}'; it is in: {}{}",
+                    "'{spec}': '{func}' exists but not in a file {}matching '{fp}'; it is in: {}{}{}",
+                    if versions.is_empty() { "" } else { "or version " },
                     files.into_iter().collect::<Vec<_>>().join(", "),
                     if only_basenames {
                         " (the symbol table records only file names as compiled; directories need DWARF)"
                     } else {
                         ""
+                    },
+                    if versions.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; its versions: {}", versions.join(", "))
                     }
                 ),
             )
@@ -652,7 +721,7 @@ fn rank(idx: &SymbolIndex, s: &Symbol, func: &Pattern) -> (bool, u8, bool, u8, u
         Binding::Local => 2,
     };
     // Of two versions at one address, the default (`@@`) names it.
-    let compat = idx.version(s).is_some_and(|v| !v.starts_with("@@"));
+    let compat = idx.version(s).is_some_and(|v| !v.default);
     (name != func.as_str(), v, compat, t, b, name.len())
 }
 

@@ -58,11 +58,53 @@ struct NameRef {
     len: u32,
 }
 
+/// A `.dynsym` name with its version: number in [`SymbolIndex::versions`]
+/// and whether it is the default.
+type Exported = (Box<[u8]>, u16, bool);
+
+/// The number (place plus one) of version name `v` in `versions`, added
+/// if new; 0 (no version) for an empty name, one that is not text, or past
+/// the 65,535 a `.gnu.version` entry can number.
+fn intern(versions: &mut Vec<Box<str>>, v: &[u8]) -> u16 {
+    let Ok(v) = std::str::from_utf8(v) else {
+        return 0;
+    };
+    if v.is_empty() {
+        return 0;
+    }
+    match versions.iter().position(|x| &**x == v) {
+        Some(i) => i as u16 + 1,
+        None if versions.len() < usize::from(u16::MAX) => {
+            versions.push(v.into());
+            versions.len() as u16
+        }
+        None => 0,
+    }
+}
+
 /// `Symbol::file` when the symbol has no `STT_FILE`.
 const NO_FILE: u32 = u32::MAX;
 
 /// Tags that tell indexes apart; see [`Symbol`].
 static NEXT_OWNER: AtomicU32 = AtomicU32::new(1);
+
+/// A symbol version (`GLIBC_2.2.5`): the default one, which a plain
+/// reference binds to, or a hidden compat one kept for old binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SymbolVersion<'a> {
+    /// The version's name.
+    pub name: &'a str,
+    /// The default version (readelf's `@@`), not a compat one (`@`).
+    pub default: bool,
+}
+
+impl std::fmt::Display for SymbolVersion<'_> {
+    /// readelf's spelling: `@@GLIBC_2.34`, `@GLIBC_2.2.5`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = if self.default { "@@" } else { "@" };
+        write!(f, "{at}{}", self.name)
+    }
+}
 
 /// One symbol. Accessors on [`SymbolIndex`] give its name and file.
 #[derive(Debug, Clone, Copy)]
@@ -71,9 +113,10 @@ pub struct Symbol {
     /// valid UTF-8 at `name`.
     owner: u32,
     name: NameRef,
-    /// `@@GLIBC_2.2.5` / `@GLIBC_2.2.5` when the name carried a version
-    /// (length 0: none).
-    version: NameRef,
+    /// Its version's place in [`SymbolIndex::versions`] plus one (0: none).
+    version: u16,
+    /// That version is the default one (`@@`), not a compat one (`@`).
+    version_default: bool,
     /// Link-time address (`st_value`).
     pub addr: LinkAddr,
     /// `st_size` (0 when the assembler did not record it).
@@ -103,6 +146,9 @@ pub struct SymbolIndex {
     source: Option<Arc<Bytes>>,
     symbols: Vec<Symbol>,
     files: Vec<NameRef>,
+    /// The distinct version names (`GLIBC_2.2.5`: a few dozen), owned:
+    /// they come from a debug file's `.symtab` or the object's `.dynstr`.
+    versions: Vec<Box<str>>,
     by_addr: OnceLock<Vec<u32>>,
     /// `(hash of the name's base, position)`, sorted: built once names are
     /// looked up often enough to pay for it (see [`SymbolIndex::count_named`]).
@@ -133,6 +179,7 @@ impl SymbolIndex {
             source: None,
             symbols: Vec::new(),
             files: Vec::new(),
+            versions: Vec::new(),
             by_addr: OnceLock::new(),
             by_name: OnceLock::new(),
             scans: AtomicU32::new(0),
@@ -141,6 +188,9 @@ impl SymbolIndex {
             Some(st) => {
                 index.source = Some(st.bytes().clone());
                 index.add_table(st, SymbolTableKind::Symtab, &keep)?;
+                if object.has_dynsym() {
+                    index.add_dynsym_versions(object, &keep)?;
+                }
             }
             None if object.has_dynsym() => {
                 index.source = Some(object.bytes().clone());
@@ -163,6 +213,7 @@ impl SymbolIndex {
         let owner = self.owner;
         let files = &mut self.files;
         let symbols = &mut self.symbols;
+        let versions = &mut self.versions;
         obj.for_each_symbol(table, |raw| {
             let name = NameRef {
                 off: raw.name_offset,
@@ -191,8 +242,8 @@ impl SymbolIndex {
                 return;
             }
             // `fopen@@GLIBC_2.2.5`, `realpath@GLIBC_2.2.5`: a debug file's
-            // .symtab spells symbol versions into the name (the .dynsym
-            // keeps them in .gnu.version). The name is the part before the
+            // .symtab spells symbol versions into the name; the .dynsym
+            // keeps them in .gnu.version. The name is the part before the
             // `@`; the version is kept beside it.
             let at = raw.name.iter().position(|&b| b == b'@').filter(|&i| i > 0);
             let base = at.map_or(raw.name, |i| &raw.name[..i]);
@@ -200,18 +251,20 @@ impl SymbolIndex {
                 Ok(n) if keep(&n[..base.len()]) => {}
                 _ => return,
             }
-            let (name, version) = match at {
-                Some(i) => (
-                    NameRef {
-                        off: name.off,
-                        len: i as u32,
-                    },
-                    NameRef {
-                        off: name.off + i as u32,
-                        len: name.len - i as u32,
-                    },
-                ),
-                None => (name, NameRef { off: 0, len: 0 }),
+            let (name, (version, version_default)) = match (at, raw.version) {
+                (Some(i), _) => {
+                    let default = raw.name.get(i + 1) == Some(&b'@');
+                    let v = &raw.name[i + 1 + usize::from(default)..];
+                    (
+                        NameRef {
+                            off: name.off,
+                            len: i as u32,
+                        },
+                        (intern(versions, v), default),
+                    )
+                }
+                (None, Some(v)) => (name, (intern(versions, v.name), v.default)),
+                (None, None) => (name, (0, false)),
             };
             let binding = match raw.bind {
                 elf::STB_LOCAL => Binding::Local,
@@ -244,6 +297,7 @@ impl SymbolIndex {
                 owner,
                 name,
                 version,
+                version_default,
                 addr: LinkAddr(value),
                 size: raw.size,
                 kind,
@@ -275,16 +329,64 @@ impl SymbolIndex {
         }
     }
 
-    /// The symbol version its name carried (`@@GLIBC_2.2.5` for the
-    /// default version, `@GLIBC_2.2.5` for a compat one), if any.
-    pub fn version(&self, sym: &Symbol) -> Option<&str> {
-        (sym.version.len > 0).then(|| {
-            if sym.owner == self.owner {
-                self.str_of(sym.version)
-            } else {
-                self.checked_str_of(sym.version)
-            }
+    /// The symbol's version — spelled into a debug file's `.symtab` name,
+    /// or given to a `.dynsym` entry by `.gnu.version` — if any.
+    pub fn version(&self, sym: &Symbol) -> Option<SymbolVersion<'_>> {
+        let name = self
+            .versions
+            .get(usize::from(sym.version).checked_sub(1)?)?;
+        Some(SymbolVersion {
+            name,
+            default: sym.version_default,
         })
+    }
+
+    /// Give `.symtab` symbols the versions `object`'s `.dynsym` gives the
+    /// same name at the same address. A debug file spells a version into a
+    /// name only where the source chose it (`.symver`); the dynamic
+    /// linker's version of every other export (`_Exit@@GLIBC_2.2.5`) is
+    /// in `.gnu.version` alone, and `NAME@VERSION` must find it either way.
+    fn add_dynsym_versions(
+        &mut self,
+        object: &ElfObject,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<()> {
+        // By address, then name: a lookup allocates nothing.
+        let mut exported: std::collections::HashMap<u64, Vec<Exported>> =
+            std::collections::HashMap::new();
+        let versions = &mut self.versions;
+        object.for_each_symbol(SymbolTableKind::Dynsym, |raw| {
+            let Some(v) = raw.version else { return };
+            if raw.shndx == u32::from(elf::SHN_UNDEF)
+                || !std::str::from_utf8(raw.name).is_ok_and(keep)
+            {
+                return;
+            }
+            exported.entry(raw.value).or_default().push((
+                raw.name.into(),
+                intern(versions, v.name),
+                v.default,
+            ));
+        })?;
+        if exported.is_empty() {
+            return Ok(());
+        }
+        let source = self.source.clone();
+        let data = source.as_deref().map_or(&[][..], |d| &d[..]);
+        for sym in self.symbols.iter_mut().filter(|s| s.version == 0) {
+            if sym.binding == Binding::Local {
+                continue;
+            }
+            let name = name_bytes(data, sym.name);
+            let found = exported
+                .get(&sym.addr.get())
+                .and_then(|at| at.iter().find(|e| &*e.0 == name));
+            if let Some(&(_, v, d)) = found {
+                sym.version = v;
+                sym.version_default = d;
+            }
+        }
+        Ok(())
     }
 
     /// The source file of a local symbol (its `STT_FILE`), if known.
@@ -425,6 +527,7 @@ mod tests {
             source: Some(Arc::new(Bytes::Owned(bytes))),
             symbols: Vec::new(),
             files: vec![NameRef { off: 1, len: 5 }],
+            versions: Vec::new(),
             by_addr: OnceLock::new(),
             by_name: OnceLock::new(),
             scans: AtomicU32::new(0),
@@ -434,7 +537,8 @@ mod tests {
         ours.symbols.push(Symbol {
             owner: ours.owner,
             name: NameRef { off: 1, len: 5 },
-            version: NameRef { off: 0, len: 0 },
+            version: 0,
+            version_default: false,
             addr: LinkAddr(0x1000),
             size: 1,
             kind: SymbolKind::Function,

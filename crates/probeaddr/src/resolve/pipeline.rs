@@ -558,6 +558,14 @@ impl ElfTarget<'_> {
             kprobe_refused: None,
             ifunc_slot: None,
         };
+        if !c.host.other_versions.is_empty() && c.inlined.is_none() {
+            loc.notes.push(format!(
+                "{name}{} is the default version, which a name without one means (as the dynamic linker binds it); binaries linked against older versions call {} instead: probe {} by name, or every version with '{name}@*'",
+                c.host.version.as_deref().unwrap_or(""),
+                c.host.other_versions.join(", "),
+                if c.host.other_versions.len() == 1 { "it" } else { "each" },
+            ));
+        }
         // (A marker in a cold part is where the marker is: nothing to say.)
         if variant == crate::index::names::Variant::Cold && c.marker.is_none() {
             loc.notes.push(format!(

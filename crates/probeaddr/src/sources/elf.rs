@@ -553,12 +553,34 @@ impl ElfObject {
             .map_err(|e| malformed(path, format!("symbol table: {e}")))?;
         let strings = symtab.strings();
         let base = data.as_ptr() as usize;
+        // `.gnu.version` gives each `.dynsym` entry its version (a debug
+        // file's `.symtab` spells it into the name instead).
+        let versions = match table {
+            SymbolTableKind::Dynsym => sects
+                .versions(endian, data)
+                .map_err(|e| malformed(path, format!("symbol versions (.gnu.version): {e}")))?,
+            SymbolTableKind::Symtab => None,
+        };
         for (i, sym) in symtab.symbols().iter().enumerate().skip(1) {
             use object::read::elf::Sym;
             let name = sym
                 .name(endian, strings)
                 .map_err(|e| malformed(path, format!("symbol {i}: name: {e}")))?;
+            let version = match &versions {
+                // Undefined entries name versions they need, not define.
+                Some(v) if !sym.is_undefined(endian) => {
+                    let index = v.version_index(endian, object::SymbolIndex(i));
+                    v.version(index)
+                        .map_err(|e| malformed(path, format!("symbol {i}: version: {e}")))?
+                        .map(|ver| RawVersion {
+                            name: ver.name(),
+                            default: !index.is_hidden(),
+                        })
+                }
+                _ => None,
+            };
             f(RawSymbol {
+                version,
                 name,
                 name_offset: (name.as_ptr() as usize - base) as u32,
                 value: sym.st_value(endian).into(),
@@ -591,6 +613,19 @@ pub struct RawSymbol<'a> {
     pub bind: u8,
     /// Section index (extended indexes resolved).
     pub shndx: u32,
+    /// The version `.gnu.version` gives a `.dynsym` entry, if any.
+    pub version: Option<RawVersion<'a>>,
+}
+
+/// A `.dynsym` entry's symbol version (`GLIBC_2.2.5`), borrowed from the
+/// file.
+#[derive(Debug, Clone, Copy)]
+pub struct RawVersion<'a> {
+    /// The version's name (no NUL).
+    pub name: &'a [u8],
+    /// The default version (`@@`, which a plain reference binds to), not
+    /// a hidden compat one (`@`).
+    pub default: bool,
 }
 
 fn find_build_id<H: FileHeader<Endian = Endianness>>(
