@@ -124,6 +124,9 @@ pub struct AnalysedObject {
     searched: Vec<PathBuf>,
     notes: Vec<String>,
     index: OnceLock<std::result::Result<SymbolIndex, String>>,
+    /// [`SymbolIndex::notes`] of the first index built (a filtered one
+    /// counts every symbol too), with the path.
+    table_notes: OnceLock<Vec<String>>,
     units: OnceLock<Option<CompUnits>>,
     /// Why DWARF that is present could not be read, if so.
     units_error: OnceLock<String>,
@@ -185,6 +188,7 @@ impl AnalysedObject {
             searched,
             notes,
             index: OnceLock::new(),
+            table_notes: OnceLock::new(),
             units: OnceLock::new(),
             units_error: OnceLock::new(),
             sup_error: OnceLock::new(),
@@ -206,8 +210,23 @@ impl AnalysedObject {
         &self.source
     }
     /// Things the user should know (e.g. only `.dynsym` was available).
-    pub fn notes(&self) -> &[String] {
-        &self.notes
+    pub fn notes(&self) -> Vec<String> {
+        let mut out = self.notes.clone();
+        // What the symbol table says of itself, once it has been read.
+        if let Some(n) = self.table_notes.get() {
+            out.extend(n.iter().cloned());
+        }
+        out
+    }
+
+    fn keep_table_notes(&self, idx: &SymbolIndex) {
+        let path = self.elf.path().display();
+        let _ = self.table_notes.set(
+            idx.notes()
+                .into_iter()
+                .map(|n| format!("{path}: {n}"))
+                .collect(),
+        );
     }
 
     fn symtab_from(&self) -> Option<&ElfObject> {
@@ -222,7 +241,12 @@ impl AnalysedObject {
     pub fn index(&self) -> Result<&SymbolIndex> {
         self.index
             .get_or_init(|| {
-                SymbolIndex::build(&self.elf, self.symtab_from()).map_err(|e| e.to_string())
+                let idx =
+                    SymbolIndex::build(&self.elf, self.symtab_from()).map_err(|e| e.to_string());
+                if let Ok(i) = &idx {
+                    self.keep_table_notes(i);
+                }
+                idx
             })
             .as_ref()
             .map_err(|m| Error::new(ErrorKind::Malformed, m.clone()))
@@ -457,6 +481,7 @@ impl AnalysedObject {
                     name_matches(func, n)
                 })
                 .map_err(|e| e.with_path(path))?;
+                self.keep_table_notes(&filtered);
                 (&filtered, filtered.symbols().iter().collect())
             }
             _ => {

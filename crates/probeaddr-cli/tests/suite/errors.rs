@@ -450,6 +450,68 @@ fn symbol_names_without_nul_and_overlapping_sections() {
     assert!(!run.stderr.contains("panicked"));
 }
 
+/// A `.symtab` function whose `st_shndx` names a section that does not
+/// hold it is corrupt: left out, and said so — not probed at an address
+/// its own table contradicts. The other copies still resolve.
+#[test]
+fn a_function_outside_its_section_is_left_out_and_said_so() {
+    let b = std::fs::read(fixtures::path("prog")).unwrap();
+    let symtab = section_header(&b, 2);
+    let (off, size) = (
+        u64_at(&b, symtab + 24) as usize,
+        u64_at(&b, symtab + 32) as usize,
+    );
+    let strtab = u64_at(&b, symtab_strtab(&b) + 24) as usize;
+    let dynsym = (0..u16_at(&b, 0x3c) as usize)
+        .find(|&i| {
+            let sh = u64_at(&b, 0x28) as usize + i * 64;
+            u32::from_le_bytes(b[sh + 4..sh + 8].try_into().unwrap()) == 11
+        })
+        .unwrap() as u16;
+    let entry = (off..off + size)
+        .step_by(24)
+        .find(|&e| {
+            let name = strtab + u32::from_le_bytes(b[e..e + 4].try_into().unwrap()) as usize;
+            b[name..].starts_with(b"helper\0") && b[e + 4] & 0xf == 2
+        })
+        .unwrap();
+    let moved = u64_at(&b, entry + 8);
+    // Point it at .dynsym (allocated, not code, not where helper is).
+    let p = patched("prog", "outside", |b| {
+        b[entry + 6..entry + 8].copy_from_slice(&dynsym.to_le_bytes());
+    });
+    let mut want: Vec<u64> = super::oracle::readelf_funcs(&fixtures::path("prog"), false)
+        .iter()
+        .filter(|f| f.name == "helper" && f.value != moved)
+        .map(|f| f.value)
+        .collect();
+    want.sort();
+    assert_eq!(want.len(), 2);
+    let run = probeaddr([
+        "resolve".as_ref(),
+        "-x".as_ref(),
+        p.as_os_str(),
+        "helper".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    let mut got: Vec<u64> = run
+        .json()
+        .iter()
+        .map(|l| fixtures::hexfield(l, "func_addr"))
+        .collect();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(
+        run.stderr.contains(&format!(
+            "note: {}: 1 function lies outside the section named and outside every executable section (e.g. helper at {moved:#x} names section {dynsym} (.dynsym, 0x",
+            p.display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn stt_file_without_locals_attributes_nothing() {
     let p = fixtures::path("prog-nolocal");

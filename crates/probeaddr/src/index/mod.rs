@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::addr::LinkAddr;
 use crate::error::Result;
-use crate::sources::elf::{ElfObject, SymbolTableKind};
+use crate::sources::elf::{ElfObject, Section, SymbolTableKind};
 use crate::sources::Bytes;
 
 /// What a symbol names.
@@ -56,6 +56,17 @@ pub enum Binding {
 struct NameRef {
     off: u32,
     len: u32,
+}
+
+/// Functions whose `st_shndx` names a section that does not hold them.
+#[derive(Debug, Default)]
+struct Misplaced {
+    /// `.dynsym` entries placed in the executable section that does.
+    moved: u32,
+    /// Entries no executable section holds, left out.
+    dropped: u32,
+    /// The first of them, described.
+    example: Option<String>,
 }
 
 /// A `.dynsym` name with its version: number in [`SymbolIndex::versions`]
@@ -146,6 +157,8 @@ pub struct SymbolIndex {
     source: Option<Arc<Bytes>>,
     symbols: Vec<Symbol>,
     files: Vec<NameRef>,
+    /// Functions that lie outside the section they name.
+    misplaced: Misplaced,
     /// The distinct version names (`GLIBC_2.2.5`: a few dozen), owned:
     /// they come from a debug file's `.symtab` or the object's `.dynstr`.
     versions: Vec<Box<str>>,
@@ -180,6 +193,7 @@ impl SymbolIndex {
             symbols: Vec::new(),
             files: Vec::new(),
             versions: Vec::new(),
+            misplaced: Misplaced::default(),
             by_addr: OnceLock::new(),
             by_name: OnceLock::new(),
             scans: AtomicU32::new(0),
@@ -214,6 +228,7 @@ impl SymbolIndex {
         let files = &mut self.files;
         let symbols = &mut self.symbols;
         let versions = &mut self.versions;
+        let misplaced = &mut self.misplaced;
         obj.for_each_symbol(table, |raw| {
             let name = NameRef {
                 off: raw.name_offset,
@@ -240,6 +255,62 @@ impl SymbolIndex {
                 || raw.shndx == u32::from(elf::SHN_ABS)
             {
                 return;
+            }
+            let mut shndx = raw.shndx;
+            let mut sec = sections.get(shndx as usize);
+            // A relocatable object's values are offsets into their section:
+            // add the address the section is laid out at (see
+            // `ElfObject::lay_out`), so that addresses are unique and match
+            // its relocated DWARF.
+            let value = match sec.filter(|_| relocatable) {
+                Some(s) => raw.value.saturating_add(s.addr.get()),
+                None => raw.value,
+            };
+            // A function must lie inside the section it names. (Checked
+            // before the name filter, so that every index counts alike.)
+            let holds = |s: &Section| {
+                s.size > 0
+                    && s.flags & u64::from(elf::SHF_ALLOC) != 0
+                    && value >= s.addr.get()
+                    && value.saturating_add(raw.size) <= s.addr.get().saturating_add(s.size)
+            };
+            let alloc = |s: &&Section| s.size > 0 && s.flags & u64::from(elf::SHF_ALLOC) != 0;
+            if kind == SymbolKind::Function && sec.filter(alloc).is_some_and(|s| !holds(s)) {
+                // The dynamic linker goes by address alone, and objcopy,
+                // removing a section, renumbers the headers but leaves
+                // .dynsym's indexes: place such an entry by its address.
+                // In .symtab (rewritten whole) it is corruption, and
+                // probing it would hit the wrong code.
+                let by_addr = match table {
+                    SymbolTableKind::Dynsym => {
+                        sections.iter().position(|s| s.is_exec() && holds(s))
+                    }
+                    SymbolTableKind::Symtab => None,
+                };
+                let first = misplaced.moved + misplaced.dropped == 0;
+                if first {
+                    misplaced.example = Some(format!(
+                        "{} at {value:#x} names section {shndx} ({})",
+                        String::from_utf8_lossy(raw.name),
+                        sec.map_or(String::new(), |s| format!(
+                            "{}, {:#x}-{:#x}",
+                            s.name,
+                            s.addr.get(),
+                            s.addr.get().saturating_add(s.size)
+                        )),
+                    ));
+                }
+                match by_addr {
+                    Some(i) => {
+                        misplaced.moved += 1;
+                        shndx = i as u32;
+                        sec = sections.get(i);
+                    }
+                    None => {
+                        misplaced.dropped += 1;
+                        return;
+                    }
+                }
             }
             // `fopen@@GLIBC_2.2.5`, `realpath@GLIBC_2.2.5`: a debug file's
             // .symtab spells symbol versions into the name; the .dynsym
@@ -271,28 +342,7 @@ impl SymbolIndex {
                 elf::STB_GLOBAL => Binding::Global,
                 _ => Binding::Weak,
             };
-            let sec = sections.get(raw.shndx as usize);
             let in_exec_section = sec.is_some_and(|s| s.is_exec());
-            // A relocatable object's values are offsets into their section:
-            // add the address the section is laid out at (see
-            // `ElfObject::lay_out`), so that addresses are unique and match
-            // its relocated DWARF.
-            let value = match sec.filter(|_| relocatable) {
-                Some(s) => raw.value.saturating_add(s.addr.get()),
-                None => raw.value,
-            };
-            // A function must lie inside the section it names: anything
-            // else is a corrupt table, and probing it would hit the wrong code.
-            if kind == SymbolKind::Function {
-                if let Some(sec) =
-                    sec.filter(|s| s.size > 0 && s.flags & u64::from(elf::SHF_ALLOC) != 0)
-                {
-                    let (lo, hi) = (sec.addr.get(), sec.addr.get().saturating_add(sec.size));
-                    if value < lo || value.saturating_add(raw.size) > hi {
-                        return;
-                    }
-                }
-            }
             symbols.push(Symbol {
                 owner,
                 name,
@@ -303,7 +353,7 @@ impl SymbolIndex {
                 kind,
                 ifunc: raw.kind == elf::STT_GNU_IFUNC,
                 binding,
-                section: raw.shndx,
+                section: shndx,
                 in_exec_section,
                 table,
                 file: match (binding, current_file) {
@@ -339,6 +389,37 @@ impl SymbolIndex {
             name,
             default: sym.version_default,
         })
+    }
+
+    /// What the user should know about the table: functions that lie
+    /// outside the section they name, placed by address or left out.
+    pub fn notes(&self) -> Vec<String> {
+        let m = &self.misplaced;
+        let e = m.example.as_deref().unwrap_or("");
+        let mut out = Vec::new();
+        if m.moved > 0 {
+            let (what, verb) = if m.moved == 1 {
+                ("function", "names")
+            } else {
+                ("functions", "name")
+            };
+            out.push(format!(
+                "{} .dynsym {what} {verb} a section that does not hold them (e.g. {e}): the section headers were renumbered after linking, as objcopy does when it removes a section, so they are placed by address, as the dynamic linker places them",
+                m.moved
+            ));
+        }
+        if m.dropped > 0 {
+            let (what, verb) = if m.dropped == 1 {
+                ("function", "lies")
+            } else {
+                ("functions", "lie")
+            };
+            out.push(format!(
+                "{} {what} {verb} outside the section named and outside every executable section (e.g. {e}): the symbol table is corrupt there, so they are left out",
+                m.dropped
+            ));
+        }
+        out
     }
 
     /// Give `.symtab` symbols the versions `object`'s `.dynsym` gives the
@@ -528,6 +609,7 @@ mod tests {
             symbols: Vec::new(),
             files: vec![NameRef { off: 1, len: 5 }],
             versions: Vec::new(),
+            misplaced: Misplaced::default(),
             by_addr: OnceLock::new(),
             by_name: OnceLock::new(),
             scans: AtomicU32::new(0),

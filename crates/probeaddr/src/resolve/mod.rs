@@ -214,13 +214,13 @@ impl Resolver {
         let mut out: Vec<String> = users
             .values()
             .filter_map(|u| u.as_ref().ok())
-            .flat_map(|u| u.obj.notes().iter().cloned())
+            .flat_map(|u| u.obj.notes())
             .collect();
         if let Some(Ok(vm)) = self.vmlinux.get() {
-            out.extend(vm.obj.notes().iter().cloned());
+            out.extend(vm.obj.notes());
         }
         for m in self.modules_at_hand() {
-            out.extend(m.obj.notes().iter().cloned());
+            out.extend(m.obj.notes());
         }
         out
     }

@@ -818,7 +818,7 @@ impl ElfTarget<'_> {
         }
         Ok(Resolution {
             locations,
-            notes: self.obj.notes().to_vec(),
+            notes: self.obj.notes(),
             warnings,
         })
     }
