@@ -34,7 +34,7 @@ impl Pattern {
         if self.is_literal() {
             return self.text == name;
         }
-        glob_match(self.text.as_bytes(), name.as_bytes())
+        glob_match(&self.text, name)
     }
 }
 
@@ -51,13 +51,18 @@ impl fmt::Display for Pattern {
 }
 
 /// Iterative glob matcher with single-star backtracking: linear in practice,
-/// never exponential, never recursive (patterns come from users).
-fn glob_match(pat: &[u8], name: &[u8]) -> bool {
+/// never exponential, never recursive (patterns come from users). `?` and
+/// a class match one character, not one byte (`caf?` matches `café`).
+fn glob_match(pat: &str, name: &str) -> bool {
+    let (pb, nb) = (pat.as_bytes(), name.as_bytes());
     let (mut p, mut n) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        if p < pat.len() {
-            match pat[p] {
+    // The character at byte `i` of `s` (a char boundary), and its width.
+    let at = |s: &str, i: usize| s[i..].chars().next().map(|c| (c, c.len_utf8()));
+    while n < nb.len() {
+        let (c, w) = at(name, n).expect("a char boundary");
+        if p < pb.len() {
+            match pb[p] {
                 b'*' => {
                     star = Some((p, n));
                     p += 1;
@@ -65,70 +70,78 @@ fn glob_match(pat: &[u8], name: &[u8]) -> bool {
                 }
                 b'?' => {
                     p += 1;
-                    n += 1;
+                    n += w;
                     continue;
                 }
                 b'[' => {
-                    if let Some((matched, next)) = class_match(pat, p, name[n]) {
+                    if let Some((matched, next)) = class_match(pat, p, c) {
                         if matched {
                             p = next;
-                            n += 1;
+                            n += w;
                             continue;
                         }
-                    } else if name[n] == b'[' {
+                    } else if c == '[' {
                         // An unterminated '[' is a literal.
                         p += 1;
                         n += 1;
                         continue;
                     }
                 }
-                c if c == name[n] => {
-                    p += 1;
-                    n += 1;
-                    continue;
+                _ => {
+                    let (pc, pw) = at(pat, p).expect("a char boundary");
+                    if pc == c {
+                        p += pw;
+                        n += w;
+                        continue;
+                    }
                 }
-                _ => {}
             }
         }
         match star {
             Some((sp, sn)) => {
+                let next = sn + at(name, sn).map_or(1, |(_, w)| w);
                 p = sp + 1;
-                n = sn + 1;
-                star = Some((sp, sn + 1));
+                n = next;
+                star = Some((sp, next));
             }
             None => return false,
         }
     }
-    pat[p..].iter().all(|&c| c == b'*')
+    pb[p..].iter().all(|&c| c == b'*')
 }
 
-/// Match one byte against the class starting at `pat[start] == b'['`.
+/// Match one character against the class starting at `pat[start] == '['`.
 /// Returns `(matched, index after ']')`, or `None` if the class is unterminated.
-fn class_match(pat: &[u8], start: usize, c: u8) -> Option<(bool, usize)> {
-    let mut i = start + 1;
-    let negate = matches!(pat.get(i), Some(b'!') | Some(b'^'));
+fn class_match(pat: &str, start: usize, c: char) -> Option<(bool, usize)> {
+    let mut chars = pat[start + 1..]
+        .char_indices()
+        .map(|(i, ch)| (start + 1 + i, ch))
+        .peekable();
+    let negate = matches!(chars.peek(), Some((_, '!' | '^')));
     if negate {
-        i += 1;
+        chars.next();
     }
     let mut matched = false;
     let mut first = true;
     loop {
-        let &lo = pat.get(i)?;
-        if lo == b']' && !first {
+        let (i, lo) = chars.next()?;
+        if lo == ']' && !first {
             return Some((matched != negate, i + 1));
         }
         first = false;
-        if pat.get(i + 1) == Some(&b'-') && pat.get(i + 2).is_some_and(|&h| h != b']') {
-            let hi = pat[i + 2];
-            if lo <= c && c <= hi {
-                matched = true;
+        let mut ahead = chars.clone();
+        match (ahead.next(), ahead.next()) {
+            (Some((_, '-')), Some((_, hi))) if hi != ']' => {
+                if lo <= c && c <= hi {
+                    matched = true;
+                }
+                chars = ahead;
             }
-            i += 3;
-        } else {
-            if lo == c {
-                matched = true;
+            _ => {
+                if lo == c {
+                    matched = true;
+                }
             }
-            i += 1;
         }
     }
 }
@@ -166,6 +179,21 @@ mod tests {
         assert!(m("[]x].c", "].c"));
         assert!(m("a[", "a["));
         assert!(!m("[a-c].c", "d.c"));
+    }
+
+    /// `?` and classes take one character, not one byte.
+    #[test]
+    fn characters_not_bytes() {
+        assert!(m("caf?", "café"));
+        assert!(!m("caf??", "café"));
+        assert!(m("*é", "xé"));
+        assert!(m("*?", "é"));
+        assert!(!m("*??", "é"));
+        assert!(m("gr[ö]*", "größe"));
+        assert!(m("[à-ü]", "é"));
+        assert!(!m("[!é]", "é"));
+        assert!(m("[!é]", "e"));
+        assert!(m("*ß*", "größe"));
     }
 
     #[test]
