@@ -79,6 +79,23 @@ pub fn in_function(
         .into_iter()
         .filter(|r| in_ranges(&sp, r.addr))
         .collect();
+    // `FUNC:0` is the function's entry, as perf has it: the declaration
+    // line often has no code of its own (kernel style puts the `{` on the
+    // next line).
+    if line == LineSpec::Relative(0) {
+        let e = entry.get();
+        let row = rows
+            .iter()
+            .find(|r| r.addr == e && r.is_stmt)
+            .or_else(|| rows.iter().find(|r| r.addr == e));
+        if let Some(r) = row {
+            return Ok(vec![LineAddr {
+                addr: e,
+                line: r.line,
+                file: r.rel.clone(),
+            }]);
+        }
+    }
     let (target, matches): (u64, RowFilter) = match line {
         LineSpec::Relative(n) => {
             let decl = sp

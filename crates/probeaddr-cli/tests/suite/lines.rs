@@ -29,9 +29,12 @@ fn line_probes_match_perf_probe() {
     ] {
         let bin = fixtures::path(name);
         // FUNC:N counts from the declaration line (helper in b.c is declared
-        // on line 9, so :3 is line 12); SRC:N is absolute.
+        // on line 9, so :3 is line 12); SRC:N is absolute. FUNC:0 is the
+        // entry, also where the declaration line has no code ('{' below).
         for point in [
             "helper@b.c:3",
+            "helper@b.c:0",
+            "a_call:0",
             "b.c:22",
             "b.c:19",
             "sub/b.c:5",
