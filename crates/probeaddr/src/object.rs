@@ -83,6 +83,20 @@ pub struct MatchedSymbol {
     /// The compat versions of its name (`realpath@GLIBC_2.2.5`), when this
     /// is the default one and a name without a version left them out.
     pub other_versions: Vec<String>,
+    /// The function's DWARF name, when it was matched by that because the
+    /// symbol table names it otherwise (`int visible() asm("hidden")`).
+    pub dwarf_name: Option<String>,
+}
+
+/// What DWARF adds to the symbols matched by name: inlined sites, and
+/// out-of-line copies the symbol table names otherwise.
+#[derive(Debug, Default)]
+pub struct DwarfMatches {
+    /// Every inlined site.
+    pub inlined: Vec<InlineMatch>,
+    /// Out-of-line copies whose symbol has another name (an `asm` label, a
+    /// `DW_AT_linkage_name` of the source's choosing), as perf finds them.
+    pub renamed: Vec<MatchedSymbol>,
 }
 
 /// A name without a version means its default version (`@@`), as the
@@ -379,6 +393,21 @@ impl AnalysedObject {
             // symbols, not its own file's. It is where its code is.
             stt = None;
         }
+        // A Go unit is a package: the function's file is where DWARF
+        // declares it (`main.go`, shown by its name as STT_FILE would be).
+        if let Some(decl) = unit
+            .as_ref()
+            .filter(|u| u.package)
+            .and_then(|_| self.compile_units()?.subprogram_at(s.addr))
+            .and_then(|sp| sp.decl_file)
+        {
+            return Some(SourceFile {
+                shown: basename(&decl).to_string(),
+                full: Some(decl),
+                decl: None,
+                disagreement: None,
+            });
+        }
         if stt.is_some_and(|f| f.contains("-cgu.")) && unit.is_some() {
             // rustc's STT_FILE names the codegen unit (`krate.HASH-cgu.0`),
             // no file; DWARF's unit has the source.
@@ -562,6 +591,7 @@ impl AnalysedObject {
                 aliases: Vec::new(),
                 version: idx.version(s).map(|v| v.to_string()),
                 other_versions: Vec::new(),
+                dwarf_name: None,
             });
         }
         if !by_version {
@@ -584,6 +614,7 @@ impl AnalysedObject {
                 aliases: Vec::new(),
                 version: idx.version(s).map(|v| v.to_string()),
                 other_versions: Vec::new(),
+                dwarf_name: None,
             }))
     }
 
@@ -606,6 +637,7 @@ impl AnalysedObject {
                 aliases: Vec::new(),
                 version: idx.version(s).map(|v| v.to_string()),
                 other_versions: Vec::new(),
+                dwarf_name: None,
             })
             .collect())
     }
@@ -793,9 +825,9 @@ impl AnalysedObject {
         func: &Pattern,
         file: Option<&Pattern>,
         copies: &[MatchedSymbol],
-    ) -> Result<Vec<InlineMatch>> {
+    ) -> Result<DwarfMatches> {
         let Some(cu) = self.compile_units() else {
-            return Ok(Vec::new());
+            return Ok(DwarfMatches::default());
         };
         let want = |n: &str| func.matches(n);
         let mut only: Option<Vec<usize>> = None;
@@ -866,7 +898,7 @@ impl AnalysedObject {
             }
             None => cu.inlined_sites(&want, None, only.as_deref()),
         };
-        let mut out = Vec::new();
+        let mut out = DwarfMatches::default();
         for s in sites {
             if let Some(f) = file {
                 let decl_ok = s
@@ -878,10 +910,24 @@ impl AnalysedObject {
                     continue;
                 }
             }
-            let Some(host) = self.function_at(LinkAddr(s.addr))? else {
+            let Some(mut host) = self.function_at(LinkAddr(s.addr))? else {
                 continue;
             };
-            out.push(InlineMatch {
+            if s.out_of_line {
+                // Only where a symbol of another name starts there (a
+                // clone, `check.part.0`, is matched by name or left out on
+                // purpose) and no symbol matched by name is that copy.
+                if host.sym.addr.get() == s.addr
+                    && split_variant(&host.name).0 != s.name
+                    && !copies.iter().any(|c| c.sym.addr == host.sym.addr)
+                    && !out.renamed.iter().any(|c| c.sym.addr == host.sym.addr)
+                {
+                    host.dwarf_name = Some(s.name);
+                    out.renamed.push(host);
+                }
+                continue;
+            }
+            out.inlined.push(InlineMatch {
                 offset: s.addr - host.sym.addr.get(),
                 host,
                 name: s.name,

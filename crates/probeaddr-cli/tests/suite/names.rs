@@ -166,8 +166,22 @@ fn rust_names_in_both_manglings() {
             // The source file, not rustc's codegen unit.
             assert_eq!(got[0]["file"], "names.rs", "{b}");
         }
-        // nm -C spells v0's inherent method `<mycrate::parse::Parser>::next`.
+        // A non-ASCII name (legacy mangling escapes it as `$u..$`, v0 as
+        // punycode) by its source spelling, at nm -C's address.
+        // (binutils 2.40 leaves legacy's escapes as they are:
+        // `mycrate::gr$uf6$$udf$e` is U+00F6 ö and U+00DF ß.)
         let nm = oracle::nm_demangled(&bin);
+        let at = nm
+            .iter()
+            .find(|(_, n)| n == "mycrate::größe" || n == "mycrate::gr$uf6$$udf$e")
+            .unwrap_or_else(|| panic!("{b}: {nm:?}"))
+            .0;
+        for point in ["mycrate::größe", "größe", "mycrate::grö*"] {
+            let got = rows(&bin, point, &["--unique"]);
+            assert_eq!(hexfield(&got[0], "func_addr"), at, "{b} {point}");
+            assert_eq!(got[0]["demangled"], "mycrate::größe", "{b} {point}");
+        }
+        // nm -C spells v0's inherent method `<mycrate::parse::Parser>::next`.
         assert!(
             nm.iter()
                 .any(|(a, n)| *a == addr && n.ends_with("Parser>::next")
@@ -191,6 +205,19 @@ fn go_names_as_the_symbol_table_spells_them() {
         assert_eq!(got.len(), 1, "{point}: {got:?}");
         assert_eq!(hexfield(&got[0], "func_addr"), addr, "{point}");
         assert_eq!(got[0]["symbol"], name);
+        // A Go unit is a package ("main"): the file is the function's
+        // declaration file, as llvm-dwarfdump gives it.
+        let dd = oracle::llvm_dwarfdump_name(&bin, name);
+        let decl = dd
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("DW_AT_decl_file\t(\""))
+            .and_then(|l| l.strip_suffix("\")"))
+            .unwrap_or_else(|| panic!("{dd}"));
+        assert!(decl.ends_with("/go/main.go"), "{decl}");
+        assert_eq!(got[0]["file"], "main.go", "{point}");
+        assert_eq!(got[0]["source_path"], decl, "{point}");
+        let pinned = rows(&bin, &format!("{point}@main.go"), &["--unique"]);
+        assert_eq!(hexfield(&pinned[0], "func_addr"), addr, "{point}@main.go");
     }
     assert_eq!(
         oracle::gdb_address(&bin, "'main.(*Server).Serve'", None),
@@ -199,4 +226,113 @@ fn go_names_as_the_symbol_table_spells_them() {
             .unwrap()
             .0
     );
+}
+
+/// Functions whose symbols are asm labels (`int visible() asm("hidden_label")`)
+/// are found by their source names through DWARF, as perf finds them: the
+/// out-of-line copy at the label's symbol (readelf's address), named so in
+/// a note, beside the inlined site; for a return probe and a line too.
+#[test]
+fn functions_the_symbol_table_names_otherwise_are_found_by_their_dwarf_names() {
+    let bin = fixtures::path("renamed");
+    let funcs = oracle::readelf_funcs(&bin, false);
+    let at = |n: &str| funcs.iter().find(|f| f.name == n).unwrap().value;
+    let (hidden, quiet) = (at("hidden_label"), at("quiet_impl"));
+    // DWARF names the label's code by the source's name.
+    let dd = oracle::llvm_dwarfdump_name(&bin, "visible");
+    assert!(
+        dd.contains(&format!("DW_AT_low_pc\t({hidden:#018x})")),
+        "{dd}"
+    );
+    assert!(!funcs
+        .iter()
+        .any(|f| f.name == "visible" || f.name == "quiet"));
+
+    let r = rows(&bin, "visible", &[]);
+    let mut offsets: Vec<u64> = r.iter().map(|l| hexfield(&l["anchor"], "offset")).collect();
+    offsets.sort();
+    assert_eq!(offsets, oracle::perf_probe_offsets(&bin, "visible"));
+    assert_eq!(r.len(), 2, "{r:?}");
+    let copy = r.iter().find(|l| l["inlined_into"].is_null()).unwrap();
+    assert_eq!(hexfield(copy, "func_addr"), hidden);
+    assert_eq!(copy["symbol"], "hidden_label");
+    assert!(
+        copy["notes"].to_string().contains(
+            "the symbol table names this copy of visible 'hidden_label'; DWARF's DW_AT_name is visible (an asm label"
+        ),
+        "{}",
+        copy["notes"]
+    );
+    let site = r.iter().find(|l| l["inlined_into"] == "main").unwrap();
+    assert_eq!(site["function"], "visible");
+    // Each pin selects its location alone.
+    for l in &r {
+        let pin = l["pin"].as_str().unwrap();
+        let again = rows(&bin, pin, &["--unique"]);
+        assert_eq!(again.len(), 1, "{pin}");
+        assert_eq!(again[0]["addr"], l["addr"], "{pin}");
+    }
+
+    // Never inlined: the one copy, also for a return probe and a line.
+    let q = rows(&bin, "quiet", &["--unique"]);
+    assert_eq!(hexfield(&q[0], "func_addr"), quiet);
+    assert_eq!(oracle::perf_probe_offsets(&bin, "quiet"), [quiet]);
+    let r = rows(&bin, "quiet%return", &["--unique"]);
+    assert_eq!(
+        (hexfield(&r[0], "func_addr"), r[0]["kind"].as_str()),
+        (quiet, Some("return"))
+    );
+    // quiet:2 is line 10, which gdb (naming it <quiet>) places at the
+    // entry; perf refuses it for sharing that address with line 9, and
+    // takes quiet:0 (the entry) instead.
+    let l = rows(&bin, "quiet:2", &["--unique"]);
+    assert_eq!(hexfield(&l[0], "func_addr"), quiet);
+    assert_eq!(l[0]["line"]["line"], 10, "{:?}", l[0]);
+    assert_eq!(
+        hexfield(&l[0], "addr"),
+        oracle::gdb_line_address(&bin, "renamed.c:10")
+    );
+    let l = rows(&bin, "quiet:0", &["--unique"]);
+    assert_eq!(
+        vec![hexfield(&l[0]["anchor"], "offset")],
+        oracle::perf_probe_offsets(&bin, "quiet:0")
+    );
+}
+
+/// A C function named in UTF-8 (`café`): the parser takes the name, and it
+/// resolves at nm's and gdb's address, with perf agreeing. (readelf 2.40
+/// prints such a name cut to `caf` and one byte unless told
+/// `--unicode=escape`, which gives `caf\u00e9`: nm prints the bytes.)
+#[test]
+fn a_name_that_is_not_ascii_resolves() {
+    let bin = fixtures::path("nonascii");
+    let addr = oracle::nm_demangled(&bin)
+        .into_iter()
+        .find(|(_, n)| n == "café")
+        .unwrap()
+        .0;
+    assert_eq!(oracle::gdb_address(&bin, "café", None), addr);
+    for point in ["café", "caf?", "café@nonascii.c"] {
+        let got = rows(&bin, point, &["--unique"]);
+        assert_eq!(hexfield(&got[0], "func_addr"), addr, "{point}");
+        assert_eq!(got[0]["symbol"], "café");
+    }
+    // perf cannot name the event itself ("café" is an invalid event name):
+    // given one, it agrees. probeaddr names it from the ASCII it can keep.
+    assert_eq!(
+        oracle::perf_probe_offsets(&bin, "caf=café"),
+        [oracle::readelf_file_offset(&bin, addr)]
+    );
+    let u = probeaddr([
+        "resolve",
+        "-x",
+        bin.to_str().unwrap(),
+        "café",
+        "--format",
+        "uprobe",
+    ]);
+    assert!(u.stdout.starts_with("p:probeaddr/caf "), "{}", u.stdout);
+    // A syntax error after it still points at its column.
+    let e = probeaddr(["resolve", "-x", bin.to_str().unwrap(), "café:x"]).error();
+    assert!(e.contains("at column 6"), "{e}");
 }

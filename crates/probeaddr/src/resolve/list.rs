@@ -160,8 +160,16 @@ impl Resolver {
     pub fn list(&self, spec: &ProbeSpec) -> Result<(Vec<ListedFunction>, Vec<String>)> {
         let (r, (func, file)) = self.analysed_for(spec)?;
         let obj = self.analysed(&r)?;
-        let copies = obj.match_functions(func, file)?;
-        let inlined = obj.match_inlined(func, file, &copies)?;
+        let mut copies = obj.match_functions(func, file)?;
+        let d = obj.match_inlined(func, file, &copies)?;
+        copies.extend(d.renamed);
+        let inlined = d.inlined;
+        // A copy's function: its DWARF name where the symbol has another.
+        let function = |m: &crate::object::MatchedSymbol| {
+            m.dwarf_name
+                .clone()
+                .unwrap_or_else(|| split_variant(&m.name).0.to_string())
+        };
         if copies.is_empty() && inlined.is_empty() {
             return Err(obj.not_found(spec, func, file));
         }
@@ -179,13 +187,13 @@ impl Resolver {
                 binding: Some(m.sym.binding),
                 inlined_sites: inlined
                     .iter()
-                    .filter(|i| i.name == split_variant(&m.name).0)
+                    .filter(|i| i.name == function(m))
                     .map(|i| site(obj, i))
                     .collect(),
             });
         }
         for i in &inlined {
-            if copies.iter().any(|m| split_variant(&m.name).0 == i.name) {
+            if copies.iter().any(|m| function(m) == i.name) {
                 continue;
             }
             out.push(ListedFunction {
@@ -213,7 +221,11 @@ impl Resolver {
     pub fn lines(&self, spec: &ProbeSpec) -> Result<Vec<FunctionLines>> {
         let (r, (func, file)) = self.analysed_for(spec)?;
         let obj = self.analysed(&r)?;
-        let copies = obj.match_functions(func, file)?;
+        let mut copies = obj.match_functions(func, file)?;
+        if copies.is_empty() {
+            // A function the symbol table names otherwise (an asm label).
+            copies = obj.match_inlined(func, file, &copies)?.renamed;
+        }
         if copies.is_empty() {
             return Err(obj.not_found(spec, func, file));
         }

@@ -326,11 +326,23 @@ impl ElfTarget<'_> {
             && spec.inlines != InlineFilter::CallOnly
             && (spec.kind == ProbeKind::Entry || matched.is_empty())
             && obj.compile_units().is_some();
-        let inlined = if want_inlines {
-            obj.match_inlined(func, file, &matched)?
-        } else {
-            Vec::new()
-        };
+        // Out-of-line copies the symbol table names otherwise (an asm
+        // label) come from the same walk; it is also made when nothing
+        // matched by name, for any kind of point.
+        let dwarf_here = obj.compile_units().is_some();
+        let want_renamed = dwarf_here
+            && spec.inlines != InlineFilter::InlineOnly
+            && (want_inlines || matched.is_empty());
+        let mut inlined = Vec::new();
+        if want_inlines || want_renamed {
+            let d = obj.match_inlined(func, file, &matched)?;
+            if want_inlines {
+                inlined = d.inlined;
+            }
+            if want_renamed {
+                matched.extend(d.renamed);
+            }
+        }
         if matched.is_empty() && inlined.is_empty() {
             return Err(obj.not_found(spec, func, file));
         }
@@ -517,7 +529,13 @@ impl ElfTarget<'_> {
             requested_event: spec.event.clone(),
             object: self.object.clone(),
             symbol: name.to_string(),
-            function: function.to_string(),
+            // (The source's name, where the symbol is an asm label: the
+            // point names this copy by it, and pins must know.)
+            function: c
+                .host
+                .dwarf_name
+                .clone()
+                .unwrap_or_else(|| function.to_string()),
             demangled: crate::index::names::demangle(function).map(|d| d.full),
             variant,
             version: c.host.version.clone(),
@@ -558,6 +576,11 @@ impl ElfTarget<'_> {
             kprobe_refused: None,
             ifunc_slot: None,
         };
+        if let (Some(dn), None) = (&c.host.dwarf_name, &c.inlined) {
+            loc.notes.push(format!(
+                "the symbol table names this copy of {dn} '{name}'; DWARF's DW_AT_name is {dn} (an asm label, a linkage name of the source's choosing, or a damaged string table)"
+            ));
+        }
         if !c.host.other_versions.is_empty() && c.inlined.is_none() {
             loc.notes.push(format!(
                 "{name}{} is the default version, which a name without one means (as the dynamic linker binds it); binaries linked against older versions call {} instead: probe {} by name, or every version with '{name}@*'",

@@ -31,6 +31,9 @@ pub struct UnitFile {
     pub name: String,
     /// `DW_AT_name` joined to `DW_AT_comp_dir` when relative.
     pub full: String,
+    /// The unit is a Go package (`main`, `net/http`), not a file: its
+    /// functions' files are their declaration files.
+    pub package: bool,
 }
 
 /// Where a section's bytes are: in the mapped file, or decompressed.
@@ -263,6 +266,18 @@ impl CompUnits {
                 .ok()?;
             let unit = gimli::Unit::new(&dwarf, header).ok()?;
             let mut name = unit.name?.to_string_lossy().into_owned();
+            let package = {
+                let mut entries = unit.entries();
+                let lang = entries
+                    .next_dfs()
+                    .ok()
+                    .flatten()
+                    .and_then(|(_, die)| die.attr_value(gimli::DW_AT_language).ok().flatten());
+                matches!(
+                    lang,
+                    Some(gimli::AttributeValue::Language(gimli::DW_LANG_Go))
+                )
+            };
             // rustc names a codegen unit `src/lib.rs/@/krate.HASH-cgu.0`:
             // its source is the crate root before the `/@/`.
             if let Some(i) = name.find("/@/") {
@@ -277,6 +292,7 @@ impl CompUnits {
             Some(Arc::new(UnitFile {
                 name,
                 full: normalize(&full),
+                package,
             }))
         })();
         if let Ok(mut m) = self.names.lock() {
@@ -722,6 +738,10 @@ pub struct InlinedSite {
     pub decl_file: Option<(String, String)>,
     /// The unit's name.
     pub unit: String,
+    /// A concrete out-of-line instance (`DW_TAG_subprogram` with code),
+    /// not an inlined one: found in the same walk, for functions the
+    /// symbol table names otherwise (an `asm` label).
+    pub out_of_line: bool,
 }
 
 impl CompUnits {
@@ -881,8 +901,9 @@ impl CompUnits {
         })
     }
 
-    /// Every inlined copy of a function whose name passes `want`, in units
-    /// whose line table names a file passing `unit_file` (all units if `None`).
+    /// Every inlined copy of a function whose name passes `want`, and every
+    /// out-of-line one ([`InlinedSite::out_of_line`]), in units whose line
+    /// table names a file passing `unit_file` (all units if `None`).
     /// Reads whole units: slow on a kernel when no file narrows the search.
     pub fn inlined_sites(
         &self,
@@ -962,10 +983,7 @@ impl CompUnits {
                 // has no recursion (xfs_attr3_rmt_blocks). perf skips them;
                 // gdb lists them and so would double-count every call.
                 let nested = stack.iter().any(|(_, _, o)| *o == key);
-                if tag == gimli::DW_TAG_inlined_subroutine
-                    && !nested
-                    && name.as_deref().is_some_and(want)
-                {
+                if !nested && name.as_deref().is_some_and(want) {
                     // An instance with no code of its own (low_pc ==
                     // high_pc: `ERR_PTR`, a cast) is kept at its entry, as
                     // perf keeps it; gdb drops it.
@@ -977,14 +995,15 @@ impl CompUnits {
                             caller: stack.iter().rev().find_map(|(_, n, _)| n.clone()),
                             decl_file: decl.clone(),
                             unit: unit_name.clone(),
+                            out_of_line: tag == gimli::DW_TAG_subprogram,
                         });
                     }
                 }
                 stack.push((depth, name, key));
             }
         }
-        out.sort_by_key(|s| s.addr);
-        out.dedup_by_key(|s| s.addr);
+        out.sort_by_key(|s| (s.addr, s.out_of_line));
+        out.dedup_by(|a, b| a.addr == b.addr && a.out_of_line == b.out_of_line);
         out
     }
 }
