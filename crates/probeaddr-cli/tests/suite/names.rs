@@ -195,10 +195,17 @@ fn rust_names_in_both_manglings() {
 fn go_names_as_the_symbol_table_spells_them() {
     let bin = built("go-server");
     let nm = oracle::nm_demangled(&bin);
-    for (point, name) in [
-        ("main.(*Server).Serve", "main.(*Server).Serve"),
-        ("main.(*Server).*", "main.(*Server).Serve"),
-        ("main.helper", "main.helper"),
+    // Two methods named (*Server).Serve, one in package main and one in a
+    // package with an import path (as net/http.(*Server).Serve): '/' and
+    // '.' belong to the name, and a glob on one package leaves the other.
+    let srv = "example.com/fixture/srv.(*Server).Serve";
+    for (point, name, file) in [
+        ("main.(*Server).Serve", "main.(*Server).Serve", "main.go"),
+        ("main.(*Server).*", "main.(*Server).Serve", "main.go"),
+        ("main.helper", "main.helper", "main.go"),
+        (srv, srv, "srv.go"),
+        ("example.com/fixture/srv.*", srv, "srv.go"),
+        ("example.com/*/srv.(*Server).Serve", srv, "srv.go"),
     ] {
         let addr = nm.iter().find(|(_, n)| n == name).unwrap().0;
         let got = rows(&bin, point, &[]);
@@ -213,19 +220,27 @@ fn go_names_as_the_symbol_table_spells_them() {
             .find_map(|l| l.trim().strip_prefix("DW_AT_decl_file\t(\""))
             .and_then(|l| l.strip_suffix("\")"))
             .unwrap_or_else(|| panic!("{dd}"));
-        assert!(decl.ends_with("/go/main.go"), "{decl}");
-        assert_eq!(got[0]["file"], "main.go", "{point}");
+        let want_decl = if file == "main.go" {
+            "/go/main.go"
+        } else {
+            "/go/srv/srv.go"
+        };
+        assert!(decl.ends_with(want_decl), "{decl}");
+        assert_eq!(got[0]["file"], file, "{point}");
         assert_eq!(got[0]["source_path"], decl, "{point}");
-        let pinned = rows(&bin, &format!("{point}@main.go"), &["--unique"]);
-        assert_eq!(hexfield(&pinned[0], "func_addr"), addr, "{point}@main.go");
+        let pinned = rows(&bin, &format!("{point}@{file}"), &["--unique"]);
+        assert_eq!(hexfield(&pinned[0], "func_addr"), addr, "{point}@{file}");
     }
-    assert_eq!(
-        oracle::gdb_address(&bin, "'main.(*Server).Serve'", None),
-        nm.iter()
-            .find(|(_, n)| n == "main.(*Server).Serve")
-            .unwrap()
-            .0
-    );
+    for name in ["main.(*Server).Serve", srv] {
+        assert_eq!(
+            oracle::gdb_address(&bin, &format!("'{name}'"), None),
+            nm.iter().find(|(_, n)| n == name).unwrap().0,
+            "{name}"
+        );
+    }
+    // The two methods are different functions at different addresses.
+    let both = rows(&bin, "*.(*Server).Serve", &[]);
+    assert_eq!(both.len(), 2, "{both:?}");
 }
 
 /// Functions whose symbols are asm labels (`int visible() asm("hidden_label")`)
