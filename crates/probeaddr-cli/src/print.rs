@@ -15,12 +15,33 @@ pub fn report(e: &probeaddr::Error) {
 }
 
 /// Notes and warnings, each printed once per run.
+///
+/// What is said about one location (it is unique in the vmlinux, the kernel
+/// refuses a kprobe there) is said once per kind: a glob over the kernel
+/// gives thousands of locations, and one line per location would bury the
+/// answer. Up to [`Notes::EACH`] locations of a kind are told one by one;
+/// past that one line names the first and counts the rest. Those lines are
+/// printed by [`Notes::flush`] (or when the notes are dropped).
 #[derive(Default)]
 pub struct Notes {
     seen: HashSet<String>,
+    /// Per-location notes by kind (the text with its subject taken out),
+    /// in the order first seen.
+    kinds: Vec<Kind>,
+}
+
+/// The notes of one kind about several locations.
+struct Kind {
+    warn: bool,
+    template: String,
+    /// Each location's full text and the subject it was said about.
+    said: Vec<(String, String)>,
 }
 
 impl Notes {
+    /// Per-location notes of one kind told one by one, at most.
+    pub const EACH: usize = 3;
+
     /// `probeaddr: note: …`, unless already said.
     pub fn note(&mut self, text: &str) {
         if self.seen.insert(format!("n{text}")) {
@@ -33,6 +54,88 @@ impl Notes {
         if self.seen.insert(format!("w{text}")) {
             eprintln!("probeaddr: warning: {text}");
         }
+    }
+
+    /// A note (or warning) about the location `l`, grouped with the notes
+    /// of the same kind about other locations.
+    pub fn about(&mut self, l: &Location, text: &str, warn: bool) {
+        if !self
+            .seen
+            .insert(format!("{}{text}", if warn { 'w' } else { 'n' }))
+        {
+            return;
+        }
+        // The subject is what the text names the location by: its
+        // description (`f [a.c]`), else its symbol or function, with its
+        // file or not. Every name of it is taken out of the kind, longest
+        // first (`f.cold` before `f`).
+        let mut names = vec![l.describe()];
+        for n in [&l.symbol, &l.function] {
+            if let Some(f) = &l.file {
+                names.push(format!("{n} [{f}]"));
+            }
+            names.push(n.clone());
+        }
+        // The function a clone or cold part belongs to (`f` of `f.cold`),
+        // and the host of an inlined site.
+        names.extend(l.symbol.split_once('.').map(|(base, _)| base.to_string()));
+        names.extend(l.inlined_into.clone());
+        names.retain(|n| !n.is_empty() && text.contains(n.as_str()));
+        let Some(subject) = names.first().cloned() else {
+            // Nothing location-specific in it: an ordinary note.
+            self.seen
+                .remove(&format!("{}{text}", if warn { 'w' } else { 'n' }));
+            return if warn {
+                self.warn(text)
+            } else {
+                self.note(text)
+            };
+        };
+        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        let template = names
+            .iter()
+            .fold(text.to_string(), |t, n| t.replace(n.as_str(), "\u{0}"));
+        let said = (text.to_string(), subject.to_string());
+        match self
+            .kinds
+            .iter_mut()
+            .find(|k| k.warn == warn && k.template == template)
+        {
+            Some(k) => k.said.push(said),
+            None => self.kinds.push(Kind {
+                warn,
+                template,
+                said: vec![said],
+            }),
+        }
+    }
+
+    /// Print the grouped per-location notes said so far.
+    pub fn flush(&mut self) {
+        for k in std::mem::take(&mut self.kinds) {
+            let level = if k.warn { "warning" } else { "note" };
+            if k.said.len() <= Self::EACH {
+                for (text, _) in &k.said {
+                    eprintln!("probeaddr: {level}: {text}");
+                }
+                continue;
+            }
+            let more: Vec<&str> = k.said[1..].iter().map(|(_, s)| s.as_str()).collect();
+            let shown = more.len().min(Self::EACH);
+            eprintln!(
+                "probeaddr: {level}: {} [and {} more like it: {}{}; --format json gives each location's notes]",
+                k.said[0].0,
+                more.len(),
+                more[..shown].join(", "),
+                if more.len() > shown { ", …" } else { "" }
+            );
+        }
+    }
+}
+
+impl Drop for Notes {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

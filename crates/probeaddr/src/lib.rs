@@ -79,6 +79,7 @@ mod lines;
 pub mod link;
 pub mod location;
 mod object;
+mod pin;
 pub mod plan;
 pub mod resolve;
 mod source;
@@ -94,6 +95,7 @@ pub use emit::{attach_point, bpftrace_probe, AttachPoint, Form, FormChoice, Prob
 pub use error::{Candidate, Error, ErrorKind, Reason, Result};
 pub use link::{Linked, Linker, LinkerConfig};
 pub use location::{Anchor, Location, LocationKind, Marker, Object, Variable, VariableKind};
+pub use pin::pins;
 pub use plan::Plan;
 pub use resolve::{Resolution, ResolveOptions, Resolver};
 pub use source::{KernelSymbols, Source};

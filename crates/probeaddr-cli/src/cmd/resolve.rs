@@ -120,10 +120,24 @@ fn resolve_points_with(
         for w in &r.warnings {
             notes.warn(w);
         }
-        for n in r.locations.iter().flat_map(|l| &l.notes) {
-            notes.note(n);
+        for l in &r.locations {
+            for n in &l.notes {
+                notes.about(l, n, false);
+            }
         }
-        if r.locations.len() > 1 {
+        if r.locations.len() > MATCHES_LISTED {
+            // A glob over a kernel: the count and how to see each.
+            let inlined = r
+                .locations
+                .iter()
+                .filter(|l| l.inlined_into.is_some())
+                .count();
+            notes.note(&format!(
+                "'{text}' matches {} locations ({} out of line, {inlined} inlined sites); --format json gives each with the pin that selects it; add --unique to make this an error",
+                r.locations.len(),
+                r.locations.len() - inlined,
+            ));
+        } else if r.locations.len() > 1 {
             let listed: Vec<String> = r.locations.iter().map(Location::describe).collect();
             let pins: Vec<String> = r
                 .pins()
@@ -148,8 +162,13 @@ fn resolve_points_with(
         }
         points.push((text, locations));
     }
+    notes.flush();
     Ok((Some(Resolved { setup, points }), ok))
 }
+
+/// A point with more locations than this is summarised in one note
+/// (counts, and where the list and pins are) rather than listed.
+const MATCHES_LISTED: usize = 16;
 
 /// Link every location of every point; a point with a location that
 /// cannot be linked (not mapped in the process) fails as a whole.
@@ -178,11 +197,12 @@ pub fn link_points(
         // indirect function); the resolver's own notes were said already.
         for (l, r) in linked.iter().zip(locs) {
             for n in l.location.notes.iter().skip(r.notes.len()) {
-                notes.note(n);
+                notes.about(&l.location, n, false);
             }
         }
         out.push((text.clone(), locs.len(), linked));
     }
+    notes.flush();
     (out, ok)
 }
 
@@ -268,8 +288,12 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
             let mut i = 0;
             for (_, matches, ls) in &points {
                 let locs: Vec<Location> = ls.iter().map(|l| l.location.clone()).collect();
-                for l in ls {
-                    let pin = (*matches > 1).then(|| l.location.pin(&locs)).flatten();
+                let pins = if *matches > 1 {
+                    probeaddr::pins(&locs)
+                } else {
+                    vec![None; locs.len()]
+                };
+                for (l, pin) in ls.iter().zip(pins) {
                     entries.push(Entry::new(l, *matches, pin, &events[i], lines[i].clone()));
                     i += 1;
                 }
@@ -296,9 +320,9 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
                     // The library's reasons already say so.
                     let e = e.to_string();
                     if e.contains("no probe definition") {
-                        notes.warn(&e);
+                        notes.about(&l.location, &e, true);
                     } else {
-                        notes.warn(&format!("no {kind} definition: {e}"));
+                        notes.about(&l.location, &format!("no {kind} definition: {e}"), true);
                     }
                 }
             }

@@ -110,8 +110,12 @@ pub fn link(args: &LinkArgs, out: &mut dyn Write) -> Result<bool> {
             let mut entries: Vec<Entry<'_>> = Vec::new();
             for g in linked.chunk_by(|a, b| a.0.location.point == b.0.location.point) {
                 let locs: Vec<Location> = g.iter().map(|(l, _)| l.location.clone()).collect();
-                for (l, d) in g {
-                    let pin = (g.len() > 1).then(|| l.location.pin(&locs)).flatten();
+                let pins = if g.len() > 1 {
+                    probeaddr::pins(&locs)
+                } else {
+                    vec![None; locs.len()]
+                };
+                for ((l, d), pin) in g.iter().zip(pins) {
                     entries.push(Entry::new(l, g.len(), pin, &d.event, Ok(d.line(&group))));
                 }
             }

@@ -1124,3 +1124,74 @@ fn module_statics_are_read_through_their_own_unique_symbols() {
     .error();
     assert!(e.contains("'pfkey_net_id' is a module's static"), "{e}");
 }
+
+/// `get_current`, an `__always_inline` helper, is inlined at thousands of
+/// sites (perf: "Failed to find symbol get_current"). Every site is
+/// answered with a pin of its own that selects it alone, and what is said
+/// about the sites is summarised, one line per kind, not one per site.
+#[test]
+fn a_helper_inlined_everywhere_gets_every_site_and_one_line_per_kind_of_note() {
+    let r = root();
+    let v = vmlinux(&r);
+    let run = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "get_current",
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    let rows = run.json();
+    assert!(rows.len() > 5000, "{}", rows.len());
+    assert!(rows.iter().all(|r| r["inlined_into"].is_string()));
+    let pins: Vec<&str> = rows.iter().map(|r| r["pin"].as_str().unwrap()).collect();
+    let distinct: BTreeSet<&str> = pins.iter().copied().collect();
+    assert_eq!(distinct.len(), rows.len(), "two sites share a pin");
+    // A sample of the pins, every 97th, each selects its site alone.
+    let sample: Vec<usize> = (0..rows.len()).step_by(97).collect();
+    let mut args = vec!["resolve".to_string(), "-k".into(), v.clone()];
+    args.extend(sample.iter().map(|&i| pins[i].to_string()));
+    args.extend(["--offline", "--format", "json"].map(String::from));
+    let again = probeaddr(&args).json();
+    assert_eq!(again.len(), sample.len());
+    for (&i, a) in sample.iter().zip(&again) {
+        assert_eq!(a["addr"], rows[i]["addr"], "{}", pins[i]);
+    }
+    // The notes: one summary of the match, and each kind of note once.
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(lines.len() < 30, "{}", run.stderr);
+    let matched: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("'get_current' matches"))
+        .collect();
+    assert_eq!(
+        matched,
+        [&format!(
+            "probeaddr: note: 'get_current' matches {n} locations (0 out of line, {n} inlined sites); --format json gives each with the pin that selects it; add --unique to make this an error",
+            n = rows.len()
+        )
+        .as_str()]
+    );
+    let unique: BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r["notes"].as_array().unwrap())
+        .filter_map(|n| n.as_str())
+        .filter(|n| {
+            n.ends_with(
+                " is unique in this vmlinux; loaded modules were not checked (give --kallsyms)",
+            )
+        })
+        .collect();
+    assert!(unique.len() > 100, "{}", unique.len());
+    let said: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("is unique in this vmlinux"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", run.stderr);
+    assert!(
+        said[0].contains(&format!("[and {} more like it: ", unique.len() - 1)),
+        "{}",
+        said[0]
+    );
+}

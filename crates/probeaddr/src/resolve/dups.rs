@@ -9,8 +9,8 @@ use crate::addr::{LinkAddr, RuntimeAddr};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::names::{split_variant, Variant};
 use crate::index::{Binding, Symbol, SymbolIndex, SymbolKind};
-use crate::location::{pin_among, PinKey};
 use crate::object::AnalysedObject;
+use crate::pin::{PinKey, PinSet};
 use crate::resolve::Resolver;
 
 /// A name the kernel's probe API finds more than once.
@@ -255,14 +255,15 @@ fn duplicate(name: &str, mut instances: Vec<Instance>, clones: &[FileOf]) -> Dup
     let links: Vec<Option<u64>> = instances.iter().map(|i| i.link).collect();
     // When no name singles a copy out (its unit's file is the one every
     // other copy #includes), its vmlinux address does, as resolve's pins.
-    let pins: Vec<Option<String>> = keys[..files.len()]
+    let set = PinSet::new(keys);
+    let pins: Vec<Option<String>> = set.keys()[..files.len()]
         .iter()
         .zip(&instances)
         .zip(links)
         .map(|((k, i), link)| {
             let text = matches!(i.kind.as_str(), "t" | "T" | "w" | "W");
             k.file.filter(|_| text).and_then(|_| {
-                pin_among(k, &keys).filter(|p| p.contains('@')).or_else(|| {
+                set.pin(k).filter(|p| p.contains('@')).or_else(|| {
                     link.filter(|_| i.module.is_none())
                         .map(|a| format!("{a:#x}"))
                 })

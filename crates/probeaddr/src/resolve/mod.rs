@@ -92,10 +92,7 @@ pub struct Resolution {
 impl Resolution {
     /// The probe point that names each location alone among these, if any.
     pub fn pins(&self) -> Vec<Option<String>> {
-        self.locations
-            .iter()
-            .map(|l| l.pin(&self.locations))
-            .collect()
+        crate::pin::pins(&self.locations)
     }
 }
 
@@ -654,8 +651,7 @@ impl Resolver {
 fn ambiguity(spec: &ProbeSpec, locs: &[Location]) -> Error {
     let mut detail = String::new();
     let mut candidates = Vec::new();
-    for l in locs {
-        let pin = l.pin(locs);
+    for (l, pin) in locs.iter().zip(crate::pin::pins(locs)) {
         detail.push_str(&format!(
             "  {} at {} ({}){}\n",
             l.describe(),
