@@ -32,7 +32,7 @@ pub struct Notes {
 
 /// The notes of one kind about several locations.
 struct Kind {
-    warn: bool,
+    level: &'static str,
     template: String,
     /// Each location's full text and the subject it was said about.
     said: Vec<(String, String)>,
@@ -56,13 +56,10 @@ impl Notes {
         }
     }
 
-    /// A note (or warning) about the location `l`, grouped with the notes
-    /// of the same kind about other locations.
-    pub fn about(&mut self, l: &Location, text: &str, warn: bool) {
-        if !self
-            .seen
-            .insert(format!("{}{text}", if warn { 'w' } else { 'n' }))
-        {
+    /// A note, warning or error (`level`) about the location `l`, grouped
+    /// with those of the same kind about other locations.
+    pub fn about(&mut self, l: &Location, text: &str, level: &'static str) {
+        if !self.seen.insert(format!("{level}:{text}")) {
             return;
         }
         // The subject is what the text names the location by: its
@@ -71,7 +68,10 @@ impl Notes {
         // first (`f.cold` before `f`).
         let mut names = vec![l.describe()];
         for n in [&l.symbol, &l.function] {
-            if let Some(f) = &l.file {
+            for f in [l.file.as_deref(), l.source_path.as_deref(), Some("?")]
+                .into_iter()
+                .flatten()
+            {
                 names.push(format!("{n} [{f}]"));
             }
             names.push(n.clone());
@@ -82,13 +82,12 @@ impl Notes {
         names.extend(l.inlined_into.clone());
         names.retain(|n| !n.is_empty() && text.contains(n.as_str()));
         let Some(subject) = names.first().cloned() else {
-            // Nothing location-specific in it: an ordinary note.
-            self.seen
-                .remove(&format!("{}{text}", if warn { 'w' } else { 'n' }));
-            return if warn {
-                self.warn(text)
-            } else {
-                self.note(text)
+            // Nothing location-specific in it: said as it is.
+            self.seen.remove(&format!("{level}:{text}"));
+            return match level {
+                "note" => self.note(text),
+                "warning" => self.warn(text),
+                _ => eprintln!("probeaddr: {level}: {text}"),
             };
         };
         names.sort_by_key(|n| std::cmp::Reverse(n.len()));
@@ -99,11 +98,11 @@ impl Notes {
         match self
             .kinds
             .iter_mut()
-            .find(|k| k.warn == warn && k.template == template)
+            .find(|k| k.level == level && k.template == template)
         {
             Some(k) => k.said.push(said),
             None => self.kinds.push(Kind {
-                warn,
+                level,
                 template,
                 said: vec![said],
             }),
@@ -113,7 +112,7 @@ impl Notes {
     /// Print the grouped per-location notes said so far.
     pub fn flush(&mut self) {
         for k in std::mem::take(&mut self.kinds) {
-            let level = if k.warn { "warning" } else { "note" };
+            let level = k.level;
             if k.said.len() <= Self::EACH {
                 for (text, _) in &k.said {
                     eprintln!("probeaddr: {level}: {text}");

@@ -122,7 +122,7 @@ fn resolve_points_with(
         }
         for l in &r.locations {
             for n in &l.notes {
-                notes.about(l, n, false);
+                notes.about(l, n, "note");
             }
         }
         if r.locations.len() > MATCHES_LISTED {
@@ -197,7 +197,7 @@ pub fn link_points(
         // indirect function); the resolver's own notes were said already.
         for (l, r) in linked.iter().zip(locs) {
             for n in l.location.notes.iter().skip(r.notes.len()) {
-                notes.about(&l.location, n, false);
+                notes.about(&l.location, n, "note");
             }
         }
         out.push((text.clone(), locs.len(), linked));
@@ -256,7 +256,7 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
                 match line {
                     Ok(line) => writeln!(out, "{line}")?,
                     Err(e) => {
-                        eprintln!("probeaddr: error: {e}");
+                        notes.about(&l.location, e, "error");
                         ok = false;
                     }
                 }
@@ -320,9 +320,13 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
                     // The library's reasons already say so.
                     let e = e.to_string();
                     if e.contains("no probe definition") {
-                        notes.about(&l.location, &e, true);
+                        notes.about(&l.location, &e, "warning");
                     } else {
-                        notes.about(&l.location, &format!("no {kind} definition: {e}"), true);
+                        notes.about(
+                            &l.location,
+                            &format!("no {kind} definition: {e}"),
+                            "warning",
+                        );
                     }
                 }
             }

@@ -52,6 +52,10 @@ pub struct CompUnits {
     ranges: Vec<(u64, u64, usize)>,
     /// Names of units already read, by unit offset.
     names: Mutex<HashMap<usize, Option<Arc<UnitFile>>>>,
+    /// Per unit read: the entry of each of its subprograms with the DIE's
+    /// offset in the unit, sorted, so that finding the function at an
+    /// address walks a unit once, not once per function asked for.
+    subprograms: Mutex<HashMap<usize, Entries>>,
     /// Set when an origin chain was cut at [`MAX_ORIGIN_DEPTH`] links.
     cut_chain: std::sync::atomic::AtomicBool,
     /// `.debug_info` offsets of every unit, with code or not (read once).
@@ -65,6 +69,9 @@ pub struct CompUnits {
     /// 32 or 64: register names and pointer sizes of fetch arguments.
     pub(super) bits: u32,
 }
+
+/// A unit's subprograms: `(entry, DIE offset in the unit)`, sorted.
+type Entries = Arc<Vec<(u64, usize)>>;
 
 /// An inlined site's origin in the supplementary file is keyed by its
 /// offset there with this bit set: the two files' offsets overlap.
@@ -157,6 +164,7 @@ impl CompUnits {
             sections,
             ranges: Vec::new(),
             names: Mutex::new(HashMap::new()),
+            subprograms: Mutex::new(HashMap::new()),
             cut_chain: std::sync::atomic::AtomicBool::new(false),
             unit_starts: std::sync::OnceLock::new(),
             sup: None,
@@ -431,28 +439,44 @@ impl CompUnits {
         let dwarf = self.dwarf();
         let off = self.unit_offset_at(entry.get())?;
         let unit = self.unit_at_offset(&dwarf, off)?;
-        let mut cursor = unit.entries();
-        while let Ok(Some((_, die))) = cursor.next_dfs() {
-            if die.tag() != gimli::DW_TAG_subprogram {
-                continue;
+        let cached = self.subprograms.lock().unwrap().get(&off).cloned();
+        let entries = match cached {
+            Some(e) => e,
+            None => {
+                let mut e = Vec::new();
+                let mut cursor = unit.entries();
+                while let Ok(Some((_, die))) = cursor.next_dfs() {
+                    if die.tag() != gimli::DW_TAG_subprogram {
+                        continue;
+                    }
+                    if let Some((first, _)) = entry_and_ranges(&dwarf, &unit, die) {
+                        e.push((first, die.offset().0));
+                    }
+                }
+                // By entry, then in DIE order: the first DIE of an entry
+                // is the one a walk would find.
+                e.sort_unstable();
+                let e = Arc::new(e);
+                self.subprograms.lock().unwrap().insert(off, e.clone());
+                e
             }
-            let Some((first, ranges)) = entry_and_ranges(&dwarf, &unit, die) else {
-                continue;
-            };
-            if first != entry.get() {
-                continue;
-            }
-            let (name, decl, decl_line) = self.describe(&dwarf, &unit, die.offset());
-            let (decl_file, decl_file_rel) = decl.map_or((None, None), |(a, b)| (Some(a), Some(b)));
-            return Some(Subprogram {
-                name: name.unwrap_or_default(),
-                decl_file,
-                decl_file_rel,
-                decl_line,
-                ranges,
-            });
+        };
+        let at = entries.partition_point(|&(a, _)| a < entry.get());
+        let &(first, die_off) = entries.get(at)?;
+        if first != entry.get() {
+            return None;
         }
-        None
+        let die = unit.entry(gimli::UnitOffset(die_off)).ok()?;
+        let (_, ranges) = entry_and_ranges(&dwarf, &unit, &die)?;
+        let (name, decl, decl_line) = self.describe(&dwarf, &unit, die.offset());
+        let (decl_file, decl_file_rel) = decl.map_or((None, None), |(a, b)| (Some(a), Some(b)));
+        Some(Subprogram {
+            name: name.unwrap_or_default(),
+            decl_file,
+            decl_file_rel,
+            decl_line,
+            ranges,
+        })
     }
 
     /// Who compiled the unit holding `addr`, as gdb tells them apart for
