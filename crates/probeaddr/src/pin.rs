@@ -203,6 +203,29 @@ fn last_component(p: &str) -> Option<&str> {
     p.split('/').rfind(|c| !c.is_empty() && *c != ".")
 }
 
+/// The file pins `l` may take, shortest first: every suffix of its file's
+/// and source path's components (`b.c`, `src/b.c`, `/home/src/b.c`).
+fn suffixes(l: &PinKey<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for path in [l.file, l.source_path].into_iter().flatten() {
+        let comps: Vec<&str> = path
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
+        for k in 1..=comps.len() {
+            let mut s = comps[comps.len() - k..].join("/");
+            if k == comps.len() && path.starts_with('/') {
+                s.insert(0, '/');
+            }
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    out.sort_by_key(|s| s.len());
+    out
+}
+
 impl<'a> PinSet<'a> {
     pub(crate) fn new(keys: Vec<PinKey<'a>>) -> PinSet<'a> {
         let mut by_name: HashMap<&'a str, Vec<u32>> = HashMap::new();
@@ -336,23 +359,7 @@ impl<'a> PinSet<'a> {
                 p
             }
         };
-        let mut suffixes: Vec<String> = Vec::new();
-        for path in [l.file, l.source_path].into_iter().flatten() {
-            let comps: Vec<&str> = path
-                .split('/')
-                .filter(|c| !c.is_empty() && *c != ".")
-                .collect();
-            for k in 1..=comps.len() {
-                let mut s = comps[comps.len() - k..].join("/");
-                if k == comps.len() && path.starts_with('/') {
-                    s.insert(0, '/');
-                }
-                if !suffixes.contains(&s) {
-                    suffixes.push(s);
-                }
-            }
-        }
-        suffixes.sort_by_key(|s| s.len());
+        let suffixes = suffixes(l);
         let names = if l.by_function {
             vec![l.function, l.symbol]
         } else {
@@ -452,20 +459,7 @@ mod tests {
             }
         };
         let offset_pin = |sym: &str| l.offset > 0 && !(l.inlined && sym == l.function);
-        let mut suffixes: Vec<String> = Vec::new();
-        for path in [l.file, l.source_path].into_iter().flatten() {
-            let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-            for k in 1..=comps.len() {
-                let mut s = comps[comps.len() - k..].join("/");
-                if k == comps.len() && path.starts_with('/') {
-                    s.insert(0, '/');
-                }
-                if !suffixes.contains(&s) {
-                    suffixes.push(s);
-                }
-            }
-        }
-        suffixes.sort_by_key(|s| s.len());
+        let suffixes = suffixes(l);
         for sym in [l.function, l.symbol] {
             for f in &suffixes {
                 if count(sym, Some(&Pattern::new(f.as_str())), offset_pin(sym)) == 1 {
