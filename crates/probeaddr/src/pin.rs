@@ -226,6 +226,23 @@ fn suffixes(l: &PinKey<'_>) -> Vec<String> {
     out
 }
 
+/// How many of `hits` there are: 0, 1, or 2 for "more" (it stops at the
+/// second). With `offset_pin`, keys of one host in one file count once.
+fn one_or_more<'k, 'a: 'k>(hits: impl Iterator<Item = &'k PinKey<'a>>, offset_pin: bool) -> usize {
+    if !offset_pin {
+        return hits.take(2).count();
+    }
+    let mut first = None;
+    for h in hits.map(|o| (o.symbol, o.file, o.source_path)) {
+        match first {
+            None => first = Some(h),
+            Some(f) if f != h => return 2,
+            Some(_) => {}
+        }
+    }
+    usize::from(first.is_some())
+}
+
 impl<'a> PinSet<'a> {
     pub(crate) fn new(keys: Vec<PinKey<'a>>) -> PinSet<'a> {
         let mut by_name: HashMap<&'a str, Vec<u32>> = HashMap::new();
@@ -328,20 +345,7 @@ impl<'a> PinSet<'a> {
         let hits = scan
             .map(|i| &self.keys[i as usize])
             .filter(|o| Self::names_it(o, sym) && file.is_none_or(|f| Self::in_file(o, f)));
-        // Only "one" or "more" matters: stop at the second.
-        if offset_pin {
-            let mut first = None;
-            for h in hits.map(|o| (o.symbol, o.file, o.source_path)) {
-                match first {
-                    None => first = Some(h),
-                    Some(f) if f != h => return 2,
-                    Some(_) => {}
-                }
-            }
-            usize::from(first.is_some())
-        } else {
-            hits.take(2).count()
-        }
+        one_or_more(hits, offset_pin)
     }
 
     /// The one pinning rule (see [`Location::pin`]): the pin of `l` among
@@ -444,19 +448,7 @@ mod tests {
             let hits = all
                 .iter()
                 .filter(|o| PinSet::names_it(o, sym) && file.is_none_or(|f| PinSet::in_file(o, f)));
-            if offset_pin {
-                let mut first = None;
-                for h in hits.map(|o| (o.symbol, o.file, o.source_path)) {
-                    match first {
-                        None => first = Some(h),
-                        Some(f) if f != h => return 2,
-                        Some(_) => {}
-                    }
-                }
-                usize::from(first.is_some())
-            } else {
-                hits.take(2).count()
-            }
+            one_or_more(hits, offset_pin)
         };
         let offset_pin = |sym: &str| l.offset > 0 && !(l.inlined && sym == l.function);
         let suffixes = suffixes(l);
