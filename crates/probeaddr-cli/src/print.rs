@@ -1,7 +1,8 @@
 //! Printing: errors and notes on stderr, tables for people; JSON is the
 //! library's `Serialize` types.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use probeaddr::{Anchor, Linked, Location, LocationKind};
@@ -28,12 +29,14 @@ pub struct Notes {
     /// Per-location notes by kind (the text with its subject taken out),
     /// in the order first seen.
     kinds: Vec<Kind>,
+    /// Where each kind is in `kinds`, by level and template: a note that
+    /// carries an address is a kind of its own, and there may be thousands.
+    kind_at: HashMap<(&'static str, String), usize>,
 }
 
 /// The notes of one kind about several locations.
 struct Kind {
     level: &'static str,
-    template: String,
     /// Each location's full text and the subject it was said about.
     said: Vec<(String, String)>,
 }
@@ -95,22 +98,21 @@ impl Notes {
             .iter()
             .fold(text.to_string(), |t, n| t.replace(n.as_str(), "\u{0}"));
         let said = (text.to_string(), subject.to_string());
-        match self
-            .kinds
-            .iter_mut()
-            .find(|k| k.level == level && k.template == template)
-        {
-            Some(k) => k.said.push(said),
-            None => self.kinds.push(Kind {
-                level,
-                template,
-                said: vec![said],
-            }),
+        match self.kind_at.entry((level, template)) {
+            Entry::Occupied(at) => self.kinds[*at.get()].said.push(said),
+            Entry::Vacant(at) => {
+                at.insert(self.kinds.len());
+                self.kinds.push(Kind {
+                    level,
+                    said: vec![said],
+                });
+            }
         }
     }
 
     /// Print the grouped per-location notes said so far.
     pub fn flush(&mut self) {
+        self.kind_at.clear();
         for k in std::mem::take(&mut self.kinds) {
             let level = k.level;
             if k.said.len() <= Self::EACH {
