@@ -867,6 +867,10 @@ impl AnalysedObject {
                 units.dedup();
                 only = Some(units);
             }
+        } else if let Some(units) = cu.units_matching(&want) {
+            // A pattern, with the name index: exactly the units that have
+            // a subprogram of a matching name (the copies' among them).
+            only = Some(units);
         } else if only.is_some() {
             // A pattern: the copies' units miss a matching static inlined
             // only elsewhere. The names it matches are in the string

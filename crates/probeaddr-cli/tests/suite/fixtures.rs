@@ -272,8 +272,18 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    probeaddr_env(args, &[])
+}
+
+/// Run the probeaddr binary with `env` added to its environment.
+pub fn probeaddr_env<I, S>(args: I, env: &[(&str, &std::ffi::OsStr)]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
     let out: Output = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     Run {

@@ -17,4 +17,5 @@ mod pipeline;
 mod qemu;
 mod resolve;
 mod trace;
+mod unitnames;
 mod usdt;

@@ -20,6 +20,7 @@ use object::{Object, ObjectSection};
 use crate::addr::LinkAddr;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sources::elf::ElfObject;
+use crate::sources::unitnames::{self, Fingerprint, UnitNames};
 use crate::sources::Bytes;
 
 pub(super) type Slice<'a> = gimli::EndianSlice<'a, gimli::LittleEndian>;
@@ -60,6 +61,12 @@ pub struct CompUnits {
     cut_chain: std::sync::atomic::AtomicBool,
     /// `.debug_info` offsets of every unit, with code or not (read once).
     unit_starts: std::sync::OnceLock<Vec<usize>>,
+    /// The build-id of the file the DWARF is in: the key of its name index
+    /// on disk.
+    build_id: Option<Vec<u8>>,
+    /// Subprogram names → units (read or built on first use; `None` when
+    /// it cannot be complete for this DWARF or is turned off).
+    unit_names: std::sync::OnceLock<Option<UnitNames>>,
     /// The dwz supplementary file's DWARF (`.gnu_debugaltlink`,
     /// `.debug_sup`): declarations and strings this object's DWARF refers
     /// to with `DW_FORM_GNU_ref_alt` / `DW_FORM_GNU_strp_alt`.
@@ -167,6 +174,8 @@ impl CompUnits {
             subprograms: Mutex::new(HashMap::new()),
             cut_chain: std::sync::atomic::AtomicBool::new(false),
             unit_starts: std::sync::OnceLock::new(),
+            build_id: elf.build_id().map(<[u8]>::to_vec),
+            unit_names: std::sync::OnceLock::new(),
             sup: None,
             eh_frame_addr,
             bits: elf.bits(),
@@ -787,6 +796,9 @@ impl CompUnits {
     /// (`DW_FORM_strx` through `.debug_str_offsets`).
     pub fn units_naming(&self, name: &str) -> Option<Vec<usize>> {
         use memchr::memmem;
+        if let Some(index) = self.unit_names() {
+            return Some(index.units_named(name));
+        }
         if !self.section(gimli::SectionId::DebugStrOffsets).is_empty() {
             return None;
         }
@@ -849,6 +861,40 @@ impl CompUnits {
         out.sort_unstable();
         out.dedup();
         Some(out)
+    }
+
+    /// The units holding a subprogram whose name passes `want` (from the
+    /// name index), or `None` without an index.
+    pub fn units_matching(&self, want: &dyn Fn(&str) -> bool) -> Option<Vec<usize>> {
+        Some(self.unit_names()?.units_matching(want))
+    }
+
+    /// The name → units index: from the cache on disk, else built by one
+    /// walk over the DIEs and stored there. `None` with a supplementary
+    /// file (its names are elsewhere), for DWARF the index cannot cover
+    /// completely ([`UnitNames::build`]), or with `PROBEADDR_UNIT_INDEX=off`
+    /// (every query then scans `.debug_info`, as the test comparing the two
+    /// does).
+    fn unit_names(&self) -> Option<&UnitNames> {
+        self.unit_names
+            .get_or_init(|| {
+                if self.sup.is_some()
+                    || std::env::var_os("PROBEADDR_UNIT_INDEX").is_some_and(|v| v == "off")
+                {
+                    return None;
+                }
+                let fp = Fingerprint::of(self.section(gimli::SectionId::DebugInfo));
+                let path = self.build_id.as_deref().and_then(unitnames::cache_path);
+                if let Some(ix) = path.as_deref().and_then(|p| unitnames::load(p, fp)) {
+                    return Some(ix);
+                }
+                let ix = UnitNames::build(&self.dwarf(), &self.unit_offsets(), fp)?;
+                if let Some(p) = &path {
+                    unitnames::store(p, &ix);
+                }
+                Some(ix)
+            })
+            .as_ref()
     }
 
     /// The distinct strings of `.debug_str` (and the supplementary file's)

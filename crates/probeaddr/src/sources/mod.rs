@@ -15,6 +15,7 @@ pub mod relocate;
 pub mod sdt;
 pub mod sidetable;
 pub mod sysfs;
+pub mod unitnames;
 pub mod vars;
 
 use std::fs::File;
