@@ -16,10 +16,8 @@
 //! there is no kernel text any more (`check_kprobe_address_safe`).
 //! `/sys/kernel/debug/kprobes/blacklist` lists the result on a live system.
 
-use std::collections::HashSet;
-
 use crate::index::names::split_variant;
-use crate::index::{SymbolIndex, SymbolKind};
+use crate::index::{Symbol, SymbolIndex, SymbolKind};
 use crate::object::AnalysedObject;
 use crate::LinkAddr;
 
@@ -28,12 +26,12 @@ use crate::LinkAddr;
 pub(crate) struct KprobeBlacklist {
     /// Text areas refused whole: `(start, end, why)`.
     areas: Vec<(u64, u64, String)>,
-    /// Functions refused whole: `(start, end, why)`, sorted by start.
-    functions: Vec<(u64, u64, String)>,
-    /// Names of the functions `NOKPROBE_SYMBOL()` lists (for clones).
-    nokprobe: HashSet<String>,
+    /// The addresses `NOKPROBE_SYMBOL()` lists, sorted: each is the start of
+    /// a function the kernel refuses whole. They are matched against the
+    /// function a probe is in when one is asked about, so that reading the
+    /// list costs nothing per symbol of the kernel.
+    entries: Vec<u64>,
 }
-
 /// The area markers the kernel blacklists, with what to call them.
 const AREAS: [(&str, &str, &str); 3] = [
     (
@@ -98,43 +96,41 @@ impl KprobeBlacklist {
                         .get(o..o.checked_add(usize::try_from(stop - start).ok()?)?)
                 })
                 .unwrap_or(&[]);
-            for entry in bytes.chunks_exact(8) {
-                let a = u64::from_le_bytes(entry.try_into().expect("8 bytes"));
-                if let Some(f) = function_at(idx, a) {
-                    let name = idx.name(f).to_string();
-                    bl.functions.push((
-                        f.addr.get(),
-                        f.addr.get() + f.size.max(1),
-                        format!("NOKPROBE_SYMBOL({name}) lists it (_kprobe_blacklist)"),
-                    ));
-                    bl.nokprobe.insert(name);
-                }
-            }
+            bl.entries = bytes
+                .chunks_exact(8)
+                .map(|e| u64::from_le_bytes(e.try_into().expect("8 bytes")))
+                .collect();
+            bl.entries.sort_unstable();
+            bl.entries.dedup();
         }
-        bl.functions.sort_by_key(|r| r.0);
         bl
     }
 
-    /// Why the kernel refuses a kprobe at `addr` in function `symbol`, or
-    /// `None` when it does not.
-    pub fn refuses(&self, addr: LinkAddr, symbol: &str) -> Option<String> {
+    /// Why the kernel refuses a kprobe at `addr` in `function` (the
+    /// function symbol holding it, named `name`), or `None` when it does
+    /// not. `idx` is the vmlinux's symbol index (for a clone's original).
+    pub fn refuses(
+        &self,
+        idx: &SymbolIndex,
+        addr: LinkAddr,
+        function: &Symbol,
+        name: &str,
+    ) -> Option<String> {
         let a = addr.get();
         if let Some(r) = self.areas.iter().find(|r| r.0 <= a && a < r.1) {
             return Some(r.2.clone());
         }
-        let i = self.functions.partition_point(|r| r.0 <= a);
-        if let Some(r) = self.functions[..i].iter().rev().take(8).find(|r| a < r.1) {
-            return Some(r.2.clone());
+        let listed = |s: &Symbol| {
+            s.kind == SymbolKind::Function && self.entries.binary_search(&s.addr.get()).is_ok()
+        };
+        if listed(function) && a.wrapping_sub(function.addr.get()) < function.size.max(1) {
+            return Some(format!(
+                "NOKPROBE_SYMBOL({name}) lists it (_kprobe_blacklist)"
+            ));
         }
-        let (base, _) = split_variant(symbol);
-        (base != symbol && self.nokprobe.contains(base)).then(|| {
+        let (base, _) = split_variant(name);
+        (base != name && idx.named(base).any(listed)).then(|| {
             format!("it is a clone of {base}, which NOKPROBE_SYMBOL({base}) lists (within_kprobe_blacklist checks the name before the '.')")
         })
     }
-}
-
-/// The function symbol starting at `a` (the first, for aliases).
-fn function_at(idx: &SymbolIndex, a: u64) -> Option<&crate::index::Symbol> {
-    idx.functions_containing(LinkAddr(a))
-        .find(|s| s.addr.get() == a && s.kind == SymbolKind::Function)
 }

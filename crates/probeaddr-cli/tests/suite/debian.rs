@@ -817,6 +817,42 @@ fn functions_the_kernel_refuses_to_kprobe_are_said_and_never_written() {
         "it is in .init.text, which the kernel frees after boot"
     );
     assert!(why("vfs_read").is_null());
+    // A listed function with a second name at its address: ftrace.S's
+    // zero-size `ftrace_ops_list_func` label sits on
+    // arch_ftrace_ops_list_func, which NOKPROBE_SYMBOL lists (objdump
+    // reads the entry). The kernel blacklists the whole function
+    // (kallsyms_lookup_size_offset: up to the next symbol), not one byte
+    // of the zero-size name: a probe inside it is refused too. (Before,
+    // probeaddr took the list's range from the zero-size name.)
+    let listed = sym("arch_ftrace_ops_list_func");
+    assert!(all
+        .iter()
+        .any(|s| s.0 == "ftrace_ops_list_func" && s.1 == listed && s.2 == "FUNC"));
+    let kbl = sym("_kbl_addr_arch_ftrace_ops_list_func");
+    let dump = oracle::run(std::process::Command::new("objdump").args([
+        "-s".to_string(),
+        format!("--start-address={kbl:#x}"),
+        format!("--stop-address={:#x}", kbl + 8),
+        v.clone(),
+    ]));
+    let words: Vec<&str> = dump.lines().last().unwrap().split_whitespace().collect();
+    let le = |w: &str| u32::from_str_radix(w, 16).unwrap().swap_bytes() as u64;
+    assert_eq!(le(words[1]) | le(words[2]) << 32, listed, "{dump}");
+    let inside = probeaddr([
+        "resolve",
+        "-k",
+        &v,
+        "--offline",
+        "--format",
+        "json",
+        "arch_ftrace_ops_list_func+0x2e",
+    ])
+    .json();
+    assert_eq!(inside.len(), 1);
+    assert_eq!(
+        inside[0]["kprobe_refused"],
+        "NOKPROBE_SYMBOL(arch_ftrace_ops_list_func) lists it (_kprobe_blacklist)"
+    );
     // No definition is written for them: the kernel would say EINVAL.
     let run = probeaddr([
         "resolve",

@@ -166,8 +166,10 @@ pub struct SymbolIndex {
     /// `(hash of the name's base, position)`, sorted: built once names are
     /// looked up often enough to pay for it (see [`SymbolIndex::count_named`]).
     by_name: OnceLock<Vec<(u64, u32)>>,
-    /// How many counts were answered by a scan.
+    /// How many name lookups were answered by a scan.
     scans: AtomicU32,
+    /// How many address lookups were answered by a scan.
+    addr_scans: AtomicU32,
 }
 
 impl SymbolIndex {
@@ -197,6 +199,7 @@ impl SymbolIndex {
             by_addr: OnceLock::new(),
             by_name: OnceLock::new(),
             scans: AtomicU32::new(0),
+            addr_scans: AtomicU32::new(0),
         };
         match symtab_from.filter(|o| o.has_symtab()) {
             Some(st) => {
@@ -518,27 +521,52 @@ impl SymbolIndex {
     }
 
     /// How many symbols are named exactly `name` (the kernel's uniqueness
-    /// rule). The first counts scan the names (a few hundred microseconds
-    /// each, for one probe point's few candidates); once more are asked — a
-    /// glob's hundreds of locations — the name index is built and every
-    /// count is a binary search. Cost grows with the work.
+    /// rule): a scan or a binary search (see [`SymbolIndex::with_base`]).
     pub fn count_named(&self, name: &str) -> usize {
+        match self.name_index() {
+            None => self.named(name).count(),
+            Some(_) => self
+                .with_base(split_variant(name).0)
+                .filter(|s| self.str_of(s.name) == name)
+                .count(),
+        }
+    }
+
+    /// Every symbol named `base` or a compiler variant of it (`base.isra.0`,
+    /// `base.cold`), in symbol-table order. The first lookups scan the
+    /// names (a few hundred microseconds each, for one probe point's few
+    /// candidates); once more are asked — a glob's hundreds of locations —
+    /// an index of the names' base hashes is built and every lookup is a
+    /// binary search. Cost grows with the work.
+    pub fn with_base<'a>(&'a self, base: &'a str) -> Box<dyn Iterator<Item = &'a Symbol> + 'a> {
+        let is_base = move |s: &&Symbol| {
+            let n = self.str_of(s.name);
+            n.starts_with(base) && split_variant(n).0 == base
+        };
+        let Some(index) = self.name_index() else {
+            return Box::new(self.symbols.iter().filter(is_base));
+        };
+        let h = fnv1a(base);
+        let start = index.partition_point(|&(x, _)| x < h);
+        Box::new(
+            index[start..]
+                .iter()
+                .take_while(move |&&(x, _)| x == h)
+                .map(|&(_, i)| &self.symbols[i as usize])
+                .filter(is_base),
+        )
+    }
+
+    /// The index of names by base hash, once lookups have scanned often
+    /// enough to pay for building it; `None` until then.
+    fn name_index(&self) -> Option<&[(u64, u32)]> {
         const SCANS_BEFORE_INDEX: u32 = 64;
         if self.by_name.get().is_none()
             && self.scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_INDEX
         {
-            return self.named(name).count();
+            return None;
         }
-        self.with_base(split_variant(name).0)
-            .filter(|s| self.str_of(s.name) == name)
-            .count()
-    }
-
-    /// Every symbol named `base` or a compiler variant of it (`base.isra.0`,
-    /// `base.cold`): a binary search in an index of the names' base hashes,
-    /// built on first use.
-    pub fn with_base<'a>(&'a self, base: &str) -> impl Iterator<Item = &'a Symbol> + 'a {
-        let index = self.by_name.get_or_init(|| {
+        Some(self.by_name.get_or_init(|| {
             let mut v: Vec<(u64, u32)> = self
                 .symbols
                 .iter()
@@ -547,36 +575,98 @@ impl SymbolIndex {
                 .collect();
             v.sort_unstable();
             v
-        });
-        let h = fnv1a(base);
-        let start = index.partition_point(|&(x, _)| x < h);
-        index[start..]
-            .iter()
-            .take_while(move |&&(x, _)| x == h)
-            .map(|&(_, i)| &self.symbols[i as usize])
+        }))
     }
 
     /// Symbol positions sorted by address (built on first use).
     pub fn by_address(&self) -> &[u32] {
         self.by_addr.get_or_init(|| {
             let mut v: Vec<u32> = (0..self.symbols.len() as u32).collect();
-            v.sort_by_key(|&i| (self.symbols[i as usize].addr, i));
+            // (Positions are distinct: an unstable sort gives one order.)
+            v.sort_unstable_by_key(|&i| (self.symbols[i as usize].addr, i));
             v
         })
     }
 
-    /// The function symbols whose range holds `addr`.
-    pub fn functions_containing(&self, addr: LinkAddr) -> impl Iterator<Item = &Symbol> {
+    /// Whether an address query may still scan the table instead of
+    /// sorting it: the first few may (a probe point's few sites), later
+    /// ones (a glob's thousands) pay for the sort once.
+    fn may_scan_by_address(&self) -> bool {
+        const SCANS_BEFORE_SORT: u32 = 32;
+        self.addr_scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_SORT
+    }
+
+    /// The symbols at or before `addr`, nearest first (the latest in the
+    /// table first among those at one address). Consumers stop at the
+    /// first that suits them (the nearest unique symbol), nearly always
+    /// within a few KiB: the first few queries scan the table for the
+    /// 64 KiB below `addr` and sort only those; going further sorts the
+    /// whole table by address, once.
+    pub fn at_or_before(&self, addr: LinkAddr) -> Box<dyn Iterator<Item = &Symbol> + '_> {
+        const WINDOW: u64 = 64 << 10;
+        let sorted_below = move |limit: LinkAddr| {
+            let order = self.by_address();
+            let end = order.partition_point(|&i| self.symbols[i as usize].addr <= limit);
+            order[..end]
+                .iter()
+                .rev()
+                .map(|&i| &self.symbols[i as usize])
+        };
+        if self.by_addr.get().is_some() || !self.may_scan_by_address() {
+            return Box::new(sorted_below(addr));
+        }
+        let lo = addr.get().saturating_sub(WINDOW);
+        let mut near: Vec<(LinkAddr, usize)> = self
+            .symbols
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.addr <= addr && s.addr.get() >= lo)
+            .map(|(i, s)| (s.addr, i))
+            .collect();
+        near.sort_unstable_by(|a, b| b.cmp(a));
+        // Past the window (rarely reached): the whole table, sorted.
+        let rest = std::iter::once(()).flat_map(move |()| {
+            lo.checked_sub(1)
+                .map(|below| sorted_below(LinkAddr(below)))
+                .into_iter()
+                .flatten()
+        });
+        Box::new(near.into_iter().map(|(_, i)| &self.symbols[i]).chain(rest))
+    }
+
+    /// The function symbols whose range holds `addr`, nearest first (the
+    /// latest in the table first among those at one address). The first
+    /// few queries scan the table (a probe point's few sites); later ones,
+    /// a glob's thousands, sort it by address once and search.
+    pub fn functions_containing(&self, addr: LinkAddr) -> Box<dyn Iterator<Item = &Symbol> + '_> {
+        // (Within 16 MiB below: a bogus size does not reach across the
+        // whole kernel; the sorted search stops there too.)
+        let holds = move |s: &&Symbol| {
+            s.kind == SymbolKind::Function
+                && s.addr <= addr
+                && addr.get() - s.addr.get() < s.size.max(1).min(1 << 24)
+        };
+        if self.by_addr.get().is_none() && self.may_scan_by_address() {
+            let mut found: Vec<(LinkAddr, usize)> = self
+                .symbols
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| holds(s))
+                .map(|(i, s)| (s.addr, i))
+                .collect();
+            found.sort_unstable_by(|a, b| b.cmp(a));
+            return Box::new(found.into_iter().map(|(_, i)| &self.symbols[i]));
+        }
         let order = self.by_address();
         let end = order.partition_point(|&i| self.symbols[i as usize].addr <= addr);
-        order[..end]
-            .iter()
-            .rev()
-            .map(|&i| &self.symbols[i as usize])
-            .take_while(move |s| addr.get() - s.addr.get() < (1 << 24))
-            .filter(move |s| {
-                s.kind == SymbolKind::Function && addr.get() - s.addr.get() < s.size.max(1)
-            })
+        Box::new(
+            order[..end]
+                .iter()
+                .rev()
+                .map(|&i| &self.symbols[i as usize])
+                .take_while(move |s| addr.get() - s.addr.get() < (1 << 24))
+                .filter(holds),
+        )
     }
 }
 
@@ -613,6 +703,7 @@ mod tests {
             by_addr: OnceLock::new(),
             by_name: OnceLock::new(),
             scans: AtomicU32::new(0),
+            addr_scans: AtomicU32::new(0),
         };
         let mut ours = make(text);
         let theirs = make(junk);

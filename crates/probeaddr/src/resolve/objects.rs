@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::addr::LinkAddr;
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::SymbolIndex;
 use crate::object::{AnalysedObject, SymbolSource};
 use crate::source::KernelSymbols;
 use crate::sources::debuginfo::DebugSearch;
@@ -77,14 +76,12 @@ impl Vmlinux {
         {
             return Err(stripped(""));
         }
-        let idx =
-            SymbolIndex::build_filtered(obj.elf(), obj.debug_file().or(Some(obj.elf())), |n| {
-                n == "_text"
-            })?;
-        let text = idx
-            .symbols()
-            .iter()
-            .find(|s| idx.name(s) == "_text")
+        // The whole index: every kernel query needs it, and reading the
+        // table once for `_text` alone would read it twice.
+        let text = obj
+            .index()?
+            .named("_text")
+            .next()
             .map(|s| s.addr)
             .ok_or_else(|| {
                 Error::new(ErrorKind::Unsupported, "not a vmlinux: no _text symbol").with_path(path)

@@ -610,7 +610,7 @@ impl ElfTarget<'_> {
         }
         if let ElfKind::Vmlinux { blacklist, .. } = self.kind {
             if c.kind != LocationKind::Data {
-                loc.kprobe_refused = blacklist.refuses(addr, name);
+                loc.kprobe_refused = blacklist.refuses(self.obj.index()?, addr, &s, name);
             }
         }
         if let Some(names) = names {
@@ -777,7 +777,7 @@ impl ElfTarget<'_> {
                     || {
                         nearest_unique(
                             addr.get(),
-                            preceding(idx, addr)
+                            idx.at_or_before(addr)
                                 .take_while(|c| c.section == s.section || c.addr.get() >= lo)
                                 .filter(section)
                                 .map(|c| (idx.name(c), c.addr.get())),
@@ -799,7 +799,7 @@ impl ElfTarget<'_> {
                     || {
                         nearest_unique(
                             addr.get(),
-                            preceding(idx, addr)
+                            idx.at_or_before(addr)
                                 .filter(section)
                                 .map(|c| (idx.name(c), c.addr.get())),
                             |n| idx.count_named(n),
@@ -845,16 +845,6 @@ impl ElfTarget<'_> {
             warnings,
         })
     }
-}
-
-/// The symbols at or before `addr`, nearest first.
-fn preceding(idx: &SymbolIndex, addr: LinkAddr) -> impl Iterator<Item = &Symbol> {
-    let order = idx.by_address();
-    let end = order.partition_point(|&i| idx.symbols()[i as usize].addr <= addr);
-    order[..end]
-        .iter()
-        .rev()
-        .map(|&i| &idx.symbols()[i as usize])
 }
 
 fn not_unique(name: &str, count: usize) -> String {
