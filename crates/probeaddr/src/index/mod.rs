@@ -644,7 +644,7 @@ impl SymbolIndex {
         let holds = move |s: &&Symbol| {
             s.kind == SymbolKind::Function
                 && s.addr <= addr
-                && addr.get() - s.addr.get() < s.size.max(1).min(1 << 24)
+                && addr.get() - s.addr.get() < s.size.clamp(1, 1 << 24)
         };
         if self.by_addr.get().is_none() && self.may_scan_by_address() {
             let mut found: Vec<(LinkAddr, usize)> = self
