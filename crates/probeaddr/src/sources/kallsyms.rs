@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use crate::addr::RuntimeAddr;
@@ -47,7 +48,11 @@ pub struct Kallsyms {
     text: String,
     syms: Vec<KSym>,
     modules: Vec<String>,
-    by_name: OnceLock<HashMap<u64, Vec<u32>>>,
+    /// `(hash of the name, position)`, sorted: built once lookups are many
+    /// (see [`Kallsyms::lookup`]).
+    by_name: OnceLock<Vec<(u64, u32)>>,
+    /// How many lookups were answered by a scan.
+    scans: AtomicU32,
     by_addr: OnceLock<Vec<u32>>,
 }
 
@@ -55,54 +60,97 @@ pub struct Kallsyms {
 impl Kallsyms {
     /// Read and parse a file (`/proc/kallsyms`, a saved copy, or a System.map).
     pub fn read(path: &Path) -> Result<Kallsyms> {
+        use std::io::Read;
         crate::sources::regular_file(path)?;
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        // /proc/kallsyms has no size: start with room for a kernel's
+        // listing (122k lines are 5.5 MB), so that reading it is the
+        // kernel's formatting and little else (no copies as it grows).
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut buf: Vec<u8> = Vec::with_capacity(8 << 20);
+        f.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+        let text = String::from_utf8(buf).map_err(|e| {
+            Error::new(
+                ErrorKind::BadInput,
+                format!(
+                    "not text (byte {} is not UTF-8)",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+            .with_path(path)
+        })?;
         Kallsyms::parse(text, path)
     }
 
     /// Parse listing text. Blank lines are skipped; anything else that is not
     /// `HEX TYPE NAME [\[MODULE\]]` is an error naming the line.
+    ///
+    /// A scanner over the bytes (memchr for the line ends, fields read in
+    /// place): nothing is allocated per line, so reading the listing costs
+    /// little more than the kernel's printing it.
     pub fn parse(text: String, origin: &Path) -> Result<Kallsyms> {
         let mut syms = Vec::with_capacity(text.len() / 40);
         let mut modules: Vec<String> = Vec::new();
         let mut module_ids: HashMap<&str, u32> = HashMap::new();
-        let base = text.as_ptr() as usize;
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() || line.starts_with('#') {
-                continue;
-            }
+        let bytes = text.as_bytes();
+        let mut at = 0usize;
+        let mut n = 0usize;
+        while at < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |e| at + e);
+            let start = at;
+            at = end + 1;
+            n += 1;
+            let line = &text[start..end];
             let bad = |what: &str| {
                 let shown: String = line.chars().take(80).collect();
-                Error::new(
-                    ErrorKind::BadInput,
-                    format!("line {}: {what}: {shown:?}", n + 1),
-                )
-                .with_path(origin)
+                Error::new(ErrorKind::BadInput, format!("line {n}: {what}: {shown:?}"))
+                    .with_path(origin)
             };
-            let mut it = line.splitn(3, ' ');
-            let (Some(a), Some(t), Some(rest)) = (it.next(), it.next(), it.next()) else {
+            let lb = line.as_bytes();
+            if lb.first() == Some(&b'#') || lb.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            // ADDRESS: 1 to 16 hex digits, then one space.
+            let Some(sp) = memchr::memchr(b' ', lb) else {
                 return Err(bad("not a kallsyms line (ADDRESS TYPE NAME)"));
             };
-            if a.is_empty() || a.len() > 16 {
+            if sp == 0 || sp > 16 {
                 return Err(bad("bad address"));
             }
-            let addr = u64::from_str_radix(a, 16).map_err(|_| bad("bad address"))?;
-            let tb = t.as_bytes();
-            if tb.len() != 1 || !tb[0].is_ascii_alphabetic() && tb[0] != b'?' {
-                return Err(bad("bad symbol type"));
+            let mut addr = 0u64;
+            for &c in &lb[..sp] {
+                let d = match c {
+                    b'0'..=b'9' => c - b'0',
+                    b'a'..=b'f' => c - b'a' + 10,
+                    b'A'..=b'F' => c - b'A' + 10,
+                    _ => return Err(bad("bad address")),
+                };
+                addr = addr << 4 | u64::from(d);
             }
-            let (name, module) = match rest.split_once('\t') {
-                Some((name, m)) => {
-                    let m = m.trim();
+            // TYPE: one letter (or '?'), then one space.
+            let kind = match lb.get(sp + 1..sp + 3) {
+                Some([t, b' ']) if t.is_ascii_alphabetic() || *t == b'?' => *t,
+                Some([_, b' ']) => return Err(bad("bad symbol type")),
+                _ if lb.len() <= sp + 2 => {
+                    return Err(bad("not a kallsyms line (ADDRESS TYPE NAME)"))
+                }
+                _ => return Err(bad("bad symbol type")),
+            };
+            let rest = &line[sp + 3..];
+            let (name, module) = match memchr::memchr(b'\t', rest.as_bytes()) {
+                Some(tab) => {
+                    let m = rest[tab + 1..].trim();
                     let m = m
                         .strip_prefix('[')
                         .and_then(|m| m.strip_suffix(']'))
                         .ok_or_else(|| bad("bad module column"))?;
-                    (name, Some(m))
+                    (&rest[..tab], Some(m))
                 }
                 None => (rest.trim_end(), None),
             };
-            if name.is_empty() || name.contains(char::is_whitespace) {
+            if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace()) {
+                return Err(bad("bad symbol name"));
+            }
+            if !name.is_ascii() && name.contains(char::is_whitespace) {
                 return Err(bad("bad symbol name"));
             }
             let module = module.map(|m| {
@@ -112,18 +160,18 @@ impl Kallsyms {
                 })
             });
             // `path|name`: the 2008 proposal's view of kallsyms.
-            let (file, name) = match name.rsplit_once('|') {
-                Some((f, n)) if !f.is_empty() && !n.is_empty() => (
-                    Some(((f.as_ptr() as usize - base) as u32, f.len() as u32)),
-                    n,
+            let (file, name_at, name_len) = match memchr::memrchr(b'|', name.as_bytes()) {
+                Some(bar) if bar > 0 && bar + 1 < name.len() => (
+                    Some(((start + sp + 3) as u32, bar as u32)),
+                    start + sp + 3 + bar + 1,
+                    name.len() - bar - 1,
                 ),
-                _ => (None, name),
+                _ => (None, start + sp + 3, name.len()),
             };
-            let off = name.as_ptr() as usize - base;
             syms.push(KSym {
                 addr: RuntimeAddr(addr),
-                kind: tb[0],
-                name: (off as u32, name.len() as u32),
+                kind,
+                name: (name_at as u32, name_len as u32),
                 module,
                 file,
             });
@@ -141,6 +189,7 @@ impl Kallsyms {
             syms,
             modules,
             by_name: OnceLock::new(),
+            scans: AtomicU32::new(0),
             by_addr: OnceLock::new(),
         })
     }
@@ -199,36 +248,57 @@ impl Kallsyms {
         Ok(())
     }
 
-    fn name_index(&self) -> &HashMap<u64, Vec<u32>> {
-        // Keyed by a hash of the name so that no name is copied; lookups
-        // compare the names of the (few) entries under one hash.
+    /// Positions by name hash, sorted (built on first use). Keyed by a hash
+    /// so that no name is copied; a lookup compares the names of the (few)
+    /// entries under one hash.
+    fn name_index(&self) -> &[(u64, u32)] {
         self.by_name.get_or_init(|| {
-            let mut m: HashMap<u64, Vec<u32>> = HashMap::with_capacity(self.syms.len());
-            for (i, s) in self.syms.iter().enumerate() {
-                m.entry(hash_name(self.name(s))).or_default().push(i as u32);
-            }
-            m
+            let mut v: Vec<(u64, u32)> = self
+                .syms
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (hash_name(self.name(s)), i as u32))
+                .collect();
+            v.sort_unstable();
+            v
         })
     }
 
-    /// Every entry named `name`, vmlinux and modules.
+    /// Every entry named `name`, vmlinux and modules, in listing order.
+    /// The first lookups scan the entries (a probe point's few names, a
+    /// fraction of a millisecond each); once more are asked, the index by
+    /// name is built and each is a binary search. Cost grows with the work.
     pub fn lookup(&self, name: &str) -> Vec<&KSym> {
-        self.name_index()
-            .get(&hash_name(name))
-            .map_or_else(Vec::new, |v| {
-                v.iter()
-                    .map(|&i| &self.syms[i as usize])
-                    .filter(|s| self.name(s) == name)
-                    .collect()
-            })
+        const SCANS_BEFORE_INDEX: u32 = 64;
+        if self.by_name.get().is_none()
+            && self.scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_INDEX
+        {
+            return self
+                .syms
+                .iter()
+                .filter(|s| s.name.1 as usize == name.len() && self.name(s) == name)
+                .collect();
+        }
+        let index = self.name_index();
+        let h = hash_name(name);
+        let from = index.partition_point(|&(x, _)| x < h);
+        index[from..]
+            .iter()
+            .take_while(|&&(x, _)| x == h)
+            .map(|&(_, i)| &self.syms[i as usize])
+            .filter(|s| self.name(s) == name)
+            .collect()
     }
 
     /// Every name that occurs more than once, with its entries, sorted by name.
     pub fn duplicates(&self) -> Vec<(&str, Vec<&KSym>)> {
         let mut out: Vec<(&str, Vec<&KSym>)> = Vec::new();
-        for v in self.name_index().values().filter(|v| v.len() > 1) {
+        for group in self.name_index().chunk_by(|a, b| a.0 == b.0) {
+            if group.len() < 2 {
+                continue;
+            }
             let mut by: HashMap<&str, Vec<&KSym>> = HashMap::new();
-            for &i in v {
+            for &(_, i) in group {
                 let s = &self.syms[i as usize];
                 by.entry(self.name(s)).or_default().push(s);
             }
@@ -442,5 +512,62 @@ ffffffffc0a1b040 t fixmod_create\t[fixmod]
             Kallsyms::parse("ffffffff81000000 t x\tfixmod\n".into(), Path::new("k")).unwrap_err();
         assert!(e.to_string().contains("bad module column"));
         assert!(Kallsyms::parse("\n".into(), Path::new("k")).is_err());
+        // Each malformed field, by the scanner, with the line it is on.
+        for (text, want) in [
+            ("ffffffff81000000 T\n", "line 1: not a kallsyms line"),
+            ("ffffffff81000000  T x\n", "line 1: bad symbol type"),
+            ("ffffffff81000000 1 x\n", "line 1: bad symbol type"),
+            ("+fffffff81000000 T x\n", "line 1: bad address"),
+            ("01234567890abcdef0 T x\n", "line 1: bad address"),
+            (" ffffffff81000000 T x\n", "line 1: bad address"),
+            ("# c\n\nffffffff81000000 T \n", "line 3: bad symbol name"),
+            ("ffffffff81000000 T a b\n", "line 1: bad symbol name"),
+            ("ffffffff81000000 T a\u{2003}b\n", "line 1: bad symbol name"),
+        ] {
+            let e = Kallsyms::parse(text.into(), Path::new("k")).unwrap_err();
+            assert!(e.to_string().contains(want), "{text:?}: {e}");
+        }
+        // CRLF line ends, upper-case hex, a last line without its newline,
+        // a module and a `file|name` entry: fields are read in place.
+        let k = Kallsyms::parse(
+            "FFFFFFFF81000000 T _text\r\nffffffffc0001000 t f\t[m]\r\nffffffff81000010 t a/b.c|g"
+                .into(),
+            Path::new("k"),
+        )
+        .unwrap();
+        let got: Vec<(u64, &str, Option<&str>, Option<&str>)> = k
+            .symbols()
+            .iter()
+            .map(|s| (s.addr.get(), k.name(s), k.module(s), k.file(s)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0xffffffff81000000, "_text", None, None),
+                (0xffffffffc0001000, "f", Some("m"), None),
+                (0xffffffff81000010, "g", None, Some("a/b.c")),
+            ]
+        );
+    }
+
+    #[test]
+    fn lookups_by_scan_and_by_index_agree() {
+        let k = ks();
+        let names = ["init_once", "vfs_read", "after", "nope", "fixmod_create"];
+        let scanned: Vec<Vec<KSym>> = names
+            .iter()
+            .map(|n| k.lookup(n).into_iter().copied().collect())
+            .collect();
+        // Past the scans allowed, lookups go through the index.
+        for _ in 0..64 {
+            k.lookup("_text");
+        }
+        assert!(k.by_name.get().is_some());
+        for (n, want) in names.iter().zip(&scanned) {
+            let got: Vec<KSym> = k.lookup(n).into_iter().copied().collect();
+            assert_eq!(&got, want, "{n}");
+        }
+        assert_eq!(scanned[0].len(), 3);
+        assert_eq!(k.duplicates().len(), 1);
     }
 }
