@@ -539,9 +539,9 @@ impl SymbolIndex {
     /// an index of the names' base hashes is built and every lookup is a
     /// binary search. Cost grows with the work.
     pub fn with_base<'a>(&'a self, base: &'a str) -> Box<dyn Iterator<Item = &'a Symbol> + 'a> {
+        // (Not a prefix test: `__GI_fopen`'s base is `fopen`.)
         let is_base = move |s: &&Symbol| {
-            let n = self.str_of(s.name);
-            n.starts_with(base) && split_variant(n).0 == base
+            s.name.len as usize >= base.len() && split_variant(self.str_of(s.name)).0 == base
         };
         let Some(index) = self.name_index() else {
             return Box::new(self.symbols.iter().filter(is_base));
