@@ -129,7 +129,10 @@ impl KprobeBlacklist {
             ));
         }
         let (base, _) = split_variant(name);
-        (base != name && idx.named(base).any(listed)).then(|| {
+        (base != name
+            && idx
+                .with_base(base)
+                .any(|s| listed(&s) && idx.name(s) == base)).then(|| {
             format!("it is a clone of {base}, which NOKPROBE_SYMBOL({base}) lists (within_kprobe_blacklist checks the name before the '.')")
         })
     }
