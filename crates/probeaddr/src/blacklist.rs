@@ -132,7 +132,7 @@ impl KprobeBlacklist {
         (base != name
             && idx
                 .with_base(base)
-                .any(|s| listed(&s) && idx.name(s) == base)).then(|| {
+                .any(|s| listed(s) && idx.name(s) == base)).then(|| {
             format!("it is a clone of {base}, which NOKPROBE_SYMBOL({base}) lists (within_kprobe_blacklist checks the name before the '.')")
         })
     }
