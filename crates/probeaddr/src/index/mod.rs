@@ -93,6 +93,10 @@ fn intern(versions: &mut Vec<Box<str>>, v: &[u8]) -> u16 {
     }
 }
 
+/// One address in this many of the address order is kept in a small
+/// array searched first.
+const SAMPLE: usize = 64;
+
 /// `Symbol::file` when the symbol has no `STT_FILE`.
 const NO_FILE: u32 = u32::MAX;
 
@@ -162,7 +166,11 @@ pub struct SymbolIndex {
     /// The distinct version names (`GLIBC_2.2.5`: a few dozen), owned:
     /// they come from a debug file's `.symtab` or the object's `.dynstr`.
     versions: Vec<Box<str>>,
-    by_addr: OnceLock<Vec<u32>>,
+    /// Positions sorted by address, and beside them their addresses: a
+    /// binary search reads one compact array, not a symbol per step.
+    by_addr: OnceLock<(Vec<u32>, Vec<LinkAddr>)>,
+    /// Every [`SAMPLE`]th address of `by_addr`'s (see `at_or_below`).
+    addr_sample: OnceLock<Vec<LinkAddr>>,
     /// `(hash of the name's base, position)`, sorted: built once names are
     /// looked up often enough to pay for it (see [`SymbolIndex::count_named`]).
     by_name: OnceLock<Vec<(u64, u32)>>,
@@ -197,6 +205,7 @@ impl SymbolIndex {
             versions: Vec::new(),
             misplaced: Misplaced::default(),
             by_addr: OnceLock::new(),
+            addr_sample: OnceLock::new(),
             by_name: OnceLock::new(),
             scans: AtomicU32::new(0),
             addr_scans: AtomicU32::new(0),
@@ -580,11 +589,43 @@ impl SymbolIndex {
 
     /// Symbol positions sorted by address (built on first use).
     pub fn by_address(&self) -> &[u32] {
+        &self.address_order().0
+    }
+
+    /// [`SymbolIndex::by_address`] and the address of each position in it.
+    fn address_order(&self) -> &(Vec<u32>, Vec<LinkAddr>) {
         self.by_addr.get_or_init(|| {
             let mut v: Vec<u32> = (0..self.symbols.len() as u32).collect();
             // (Positions are distinct: an unstable sort gives one order.)
             v.sort_unstable_by_key(|&i| (self.symbols[i as usize].addr, i));
-            v
+            let keys = v.iter().map(|&i| self.symbols[i as usize].addr).collect();
+            (v, keys)
+        })
+    }
+
+    /// How many symbols in address order are at or below `addr`. A search
+    /// of every 64th address first (a few KiB, in cache), then of the 64
+    /// between: a symbolizer asks this millions of times, and a plain
+    /// binary search over the whole array misses the cache at each step.
+    fn at_or_below(&self, addr: LinkAddr) -> usize {
+        let (keys, sample) = (&self.address_order().1, self.address_sample());
+        let block = sample.partition_point(|&a| a <= addr);
+        // Keys before block `block - 1`'s first are all <= addr; those from
+        // block `block`'s first on are all > addr.
+        let lo = block.saturating_sub(1) * SAMPLE;
+        let hi = (block * SAMPLE).min(keys.len());
+        lo + keys[lo..hi.max(lo)].partition_point(|&a| a <= addr)
+    }
+
+    /// Every [`SAMPLE`]th address of the address order.
+    fn address_sample(&self) -> &[LinkAddr] {
+        self.addr_sample.get_or_init(|| {
+            self.address_order()
+                .1
+                .iter()
+                .step_by(SAMPLE)
+                .copied()
+                .collect()
         })
     }
 
@@ -606,7 +647,7 @@ impl SymbolIndex {
         const WINDOW: u64 = 64 << 10;
         let sorted_below = move |limit: LinkAddr| {
             let order = self.by_address();
-            let end = order.partition_point(|&i| self.symbols[i as usize].addr <= limit);
+            let end = self.at_or_below(limit);
             order[..end]
                 .iter()
                 .rev()
@@ -658,7 +699,7 @@ impl SymbolIndex {
             return Box::new(found.into_iter().map(|(_, i)| &self.symbols[i]));
         }
         let order = self.by_address();
-        let end = order.partition_point(|&i| self.symbols[i as usize].addr <= addr);
+        let end = self.at_or_below(addr);
         Box::new(
             order[..end]
                 .iter()
@@ -701,6 +742,7 @@ mod tests {
             versions: Vec::new(),
             misplaced: Misplaced::default(),
             by_addr: OnceLock::new(),
+            addr_sample: OnceLock::new(),
             by_name: OnceLock::new(),
             scans: AtomicU32::new(0),
             addr_scans: AtomicU32::new(0),
