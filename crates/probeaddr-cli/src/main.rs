@@ -10,6 +10,7 @@
 mod cmd;
 mod flags;
 mod print;
+mod progress;
 mod setup;
 
 use std::io::{self, Write};

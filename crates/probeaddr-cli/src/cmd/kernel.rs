@@ -38,7 +38,10 @@ pub fn dups(args: &DupsArgs, out: &mut dyn Write) -> Result<bool> {
     let Some(setup) = kernel_setup(&args.kernel, !args.no_build_id_check, &mut notes) else {
         return Ok(false);
     };
-    let groups = match setup.resolver.duplicates(args.functions) {
+    let progress = crate::progress::Progress::start("finding every ambiguous name".into());
+    let groups = setup.resolver.duplicates(args.functions);
+    drop(progress);
+    let groups = match groups {
         Ok(g) => g,
         Err(e) => {
             report(&e);

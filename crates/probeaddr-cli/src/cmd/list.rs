@@ -92,7 +92,10 @@ pub fn list(args: &ListArgs, out: &mut dyn Write) -> Result<bool> {
     if args.usdt {
         return markers(args, out);
     }
-    let (functions, warnings) = match open(args).and_then(|(spec, r)| r.list(&spec)) {
+    let progress = crate::progress::Progress::start("listing every instance".into());
+    let listed = open(args).and_then(|(spec, r)| r.list(&spec));
+    drop(progress);
+    let (functions, warnings) = match listed {
         Ok(x) => x,
         Err(e) => {
             report(&e);

@@ -100,7 +100,13 @@ fn resolve_points_with(
         specs.retain(|(_, s)| !s.in_user_space(args.exec.is_some()));
     }
     let just_specs: Vec<ProbeSpec> = specs.iter().map(|(_, s)| s.clone()).collect();
+    let what = match specs.as_slice() {
+        [(text, _)] => format!("resolving '{text}'"),
+        _ => format!("resolving {} probe points", specs.len()),
+    };
+    let progress = crate::progress::Progress::start(what);
     let results = setup.resolver.resolve_all(&just_specs);
+    drop(progress);
     for n in setup.resolver.notes() {
         notes.note(&n);
     }
