@@ -341,8 +341,15 @@ impl AnalysedObject {
     /// The compile units for what `spec` needs of DWARF (line tables), or
     /// the error that says why they are missing and what to install:
     /// unreadable DWARF, none at all, or split DWARF (`-gsplit-dwarf`). One
-    /// message for every object kind; `install` is the kind's hint.
-    pub fn dwarf_for(&self, spec: &ProbeSpec, install: &str) -> Result<&CompUnits> {
+    /// message for every object kind; `install` is the kind's hint. `at`:
+    /// the function the point is in, whose unit alone is checked for split
+    /// DWARF (`None`: a `FILE:N` point, any unit).
+    pub fn dwarf_for(
+        &self,
+        spec: &ProbeSpec,
+        install: &str,
+        at: Option<LinkAddr>,
+    ) -> Result<&CompUnits> {
         let path = self.elf.path();
         let cu = self.compile_units().ok_or_else(|| {
             if let Some(why) = self.dwarf_error() {
@@ -358,7 +365,13 @@ impl AnalysedObject {
             )
             .with_path(path)
         })?;
-        if cu.has_split_units() {
+        // The unit of the function the point is in, when there is one:
+        // checking every unit's header would read all of .debug_info.
+        let split = match at {
+            Some(a) => cu.is_split_at(a),
+            None => cu.has_split_units(),
+        };
+        if split {
             return Err(Error::new(
                 ErrorKind::Unsupported,
                 "split DWARF (-gsplit-dwarf: skeleton units, code in .dwo files) is not supported; build without -gsplit-dwarf",

@@ -204,6 +204,10 @@ fn no_dwarf_and_split_dwarf_are_clear_errors() {
     let s = fixtures::path("prog-split");
     let e = probeaddr(["resolve", "-x", s.to_str().unwrap(), "b.c:22"]).error();
     assert!(e.contains("split DWARF (-gsplit-dwarf"), "{e}");
+    // A line of one function: only that function's unit is checked, and
+    // it is a skeleton too.
+    let e = probeaddr(["resolve", "-x", s.to_str().unwrap(), "main:2"]).error();
+    assert!(e.contains("split DWARF (-gsplit-dwarf"), "{e}");
 }
 
 #[test]

@@ -148,21 +148,19 @@ impl ElfTarget<'_> {
     }
 
     /// DWARF for line tables, or why there is none, in the same words for
-    /// every object kind (with the kind's hint of what to install).
-    fn dwarf_for_lines(&self, spec: &ProbeSpec) -> Result<&crate::sources::dwarf::CompUnits> {
-        match self.kind {
-            ElfKind::Module { .. } => self.obj.dwarf_for(
-                spec,
-                "use the module from the kernel's debug package (Debian: linux-image-*-dbg, /usr/lib/debug/lib/modules/)",
-            ),
-            ElfKind::User => self
-                .obj
-                .dwarf_for(spec, "install its debug info (or build with -g)"),
-            ElfKind::Vmlinux { .. } => self.obj.dwarf_for(
-                spec,
-                "use the unstripped vmlinux of the debug package (Debian: linux-image-*-dbg)",
-            ),
-        }
+    /// every object kind (with the kind's hint of what to install). `at`:
+    /// the function the point is in, if one is (see `dwarf_for`).
+    fn dwarf_for_lines(
+        &self,
+        spec: &ProbeSpec,
+        at: Option<LinkAddr>,
+    ) -> Result<&crate::sources::dwarf::CompUnits> {
+        let install = match self.kind {
+            ElfKind::Module { .. } => "use the module from the kernel's debug package (Debian: linux-image-*-dbg, /usr/lib/debug/lib/modules/)",
+            ElfKind::User => "install its debug info (or build with -g)",
+            ElfKind::Vmlinux { .. } => "use the unstripped vmlinux of the debug package (Debian: linux-image-*-dbg)",
+        };
+        self.obj.dwarf_for(spec, install, at)
     }
 
     /// Every candidate the point names, in the order they are reported:
@@ -195,7 +193,7 @@ impl ElfTarget<'_> {
                     .collect());
             }
             Point::Line { file, line } => {
-                let cu = self.dwarf_for_lines(spec)?;
+                let cu = self.dwarf_for_lines(spec, None)?;
                 let found = crate::lines::in_file(cu, file, *line).map_err(|why| {
                     Error::new(ErrorKind::NotFound, format!("'{spec}': {why}")).with_path(path)
                 })?;
@@ -380,7 +378,7 @@ impl ElfTarget<'_> {
                         && spec.kind == ProbeKind::Entry
                         && offset == 0
                     {
-                        let cu = self.dwarf_for_lines(spec)?;
+                        let cu = self.dwarf_for_lines(spec, Some(m.sym.addr))?;
                         let code = self.code(&m.sym).unwrap_or_default();
                         if let Some(after) =
                             crate::lines::after_prologue(cu, m.sym.addr, &code, obj.elf().bits())
@@ -402,7 +400,7 @@ impl ElfTarget<'_> {
                         LineSpec::Absolute(_) => file,
                         LineSpec::Relative(_) => None,
                     };
-                    let cu = self.dwarf_for_lines(spec)?;
+                    let cu = self.dwarf_for_lines(spec, Some(m.sym.addr))?;
                     let found = crate::lines::in_function(cu, m.sym.addr, ls, line_file).map_err(
                         |why| {
                             Error::new(

@@ -426,18 +426,30 @@ impl CompUnits {
 
     /// True if some unit is a split-DWARF skeleton (`-gsplit-dwarf`), whose
     /// functions and lines live in a `.dwo` file probeaddr does not read.
+    /// Reads every unit's header: a page per unit, all of `.debug_info`
+    /// from a cold cache. Where one address is concerned, ask
+    /// [`CompUnits::is_split_at`].
     pub fn has_split_units(&self) -> bool {
         let dwarf = self.dwarf();
         let mut units = dwarf.units();
         while let Ok(Some(h)) = units.next() {
-            if matches!(
-                h.type_(),
-                gimli::UnitType::Skeleton(_) | gimli::UnitType::SplitCompilation(_)
-            ) {
+            if is_split(&h) {
                 return true;
             }
         }
         false
+    }
+
+    /// True if the unit holding `addr` is a split-DWARF skeleton (its
+    /// header alone is read).
+    pub fn is_split_at(&self, addr: LinkAddr) -> bool {
+        let Some(off) = self.unit_offset_at(addr.get()) else {
+            return false;
+        };
+        self.dwarf()
+            .debug_info
+            .header_from_offset(gimli::DebugInfoOffset(off))
+            .is_ok_and(|h| is_split(&h))
     }
 
     /// The subprogram whose entry is `entry`: its `DW_AT_entry_pc`, else its
@@ -1076,6 +1088,14 @@ impl CompUnits {
         out.dedup_by(|a, b| a.addr == b.addr && a.out_of_line == b.out_of_line);
         out
     }
+}
+
+/// A split-DWARF skeleton or split unit (`-gsplit-dwarf`).
+fn is_split(h: &gimli::UnitHeader<Slice<'_>>) -> bool {
+    matches!(
+        h.type_(),
+        gimli::UnitType::Skeleton(_) | gimli::UnitType::SplitCompilation(_)
+    )
 }
 
 /// Where a subprogram or inlined subroutine is entered, and its non-empty
