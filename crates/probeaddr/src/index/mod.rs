@@ -629,12 +629,38 @@ impl SymbolIndex {
         })
     }
 
-    /// Whether an address query may still scan the table instead of
-    /// sorting it: the first few may (a probe point's few sites), later
-    /// ones (a glob's thousands) pay for the sort once.
-    fn may_scan_by_address(&self) -> bool {
+    /// Whether an address query should scan the table instead of sorting
+    /// it: the first few do (a probe point's few sites), later ones (a
+    /// glob's thousands) pay for the sort once, and once it is sorted
+    /// every query searches.
+    fn scan_by_address(&self) -> bool {
         const SCANS_BEFORE_SORT: u32 = 32;
-        self.addr_scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_SORT
+        self.by_addr.get().is_none()
+            && self.addr_scans.fetch_add(1, Ordering::Relaxed) < SCANS_BEFORE_SORT
+    }
+
+    /// The symbols passing `keep`, found by a scan, nearest first in the
+    /// order the sorted search gives (highest address, then latest in the
+    /// table, first).
+    fn scanned_nearest_first(&self, keep: impl Fn(&Symbol) -> bool) -> Vec<&Symbol> {
+        let mut found: Vec<(LinkAddr, usize)> = self
+            .symbols
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| keep(s))
+            .map(|(i, s)| (s.addr, i))
+            .collect();
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.into_iter().map(|(_, i)| &self.symbols[i]).collect()
+    }
+
+    /// The symbols at or below `limit` in address order, nearest first.
+    fn sorted_at_or_below(&self, limit: LinkAddr) -> impl Iterator<Item = &Symbol> {
+        let end = self.at_or_below(limit);
+        self.by_address()[..end]
+            .iter()
+            .rev()
+            .map(|&i| &self.symbols[i as usize])
     }
 
     /// The symbols at or before `addr`, nearest first (the latest in the
@@ -645,34 +671,19 @@ impl SymbolIndex {
     /// whole table by address, once.
     pub fn at_or_before(&self, addr: LinkAddr) -> Box<dyn Iterator<Item = &Symbol> + '_> {
         const WINDOW: u64 = 64 << 10;
-        let sorted_below = move |limit: LinkAddr| {
-            let order = self.by_address();
-            let end = self.at_or_below(limit);
-            order[..end]
-                .iter()
-                .rev()
-                .map(|&i| &self.symbols[i as usize])
-        };
-        if self.by_addr.get().is_some() || !self.may_scan_by_address() {
-            return Box::new(sorted_below(addr));
+        if !self.scan_by_address() {
+            return Box::new(self.sorted_at_or_below(addr));
         }
         let lo = addr.get().saturating_sub(WINDOW);
-        let mut near: Vec<(LinkAddr, usize)> = self
-            .symbols
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.addr <= addr && s.addr.get() >= lo)
-            .map(|(i, s)| (s.addr, i))
-            .collect();
-        near.sort_unstable_by(|a, b| b.cmp(a));
+        let near = self.scanned_nearest_first(|s| s.addr <= addr && s.addr.get() >= lo);
         // Past the window (rarely reached): the whole table, sorted.
         let rest = std::iter::once(()).flat_map(move |()| {
             lo.checked_sub(1)
-                .map(|below| sorted_below(LinkAddr(below)))
+                .map(|below| self.sorted_at_or_below(LinkAddr(below)))
                 .into_iter()
                 .flatten()
         });
-        Box::new(near.into_iter().map(|(_, i)| &self.symbols[i]).chain(rest))
+        Box::new(near.into_iter().chain(rest))
     }
 
     /// The function symbols whose range holds `addr`, nearest first (the
@@ -687,24 +698,11 @@ impl SymbolIndex {
                 && s.addr <= addr
                 && addr.get() - s.addr.get() < s.size.clamp(1, 1 << 24)
         };
-        if self.by_addr.get().is_none() && self.may_scan_by_address() {
-            let mut found: Vec<(LinkAddr, usize)> = self
-                .symbols
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| holds(s))
-                .map(|(i, s)| (s.addr, i))
-                .collect();
-            found.sort_unstable_by(|a, b| b.cmp(a));
-            return Box::new(found.into_iter().map(|(_, i)| &self.symbols[i]));
+        if self.scan_by_address() {
+            return Box::new(self.scanned_nearest_first(|s| holds(&s)).into_iter());
         }
-        let order = self.by_address();
-        let end = self.at_or_below(addr);
         Box::new(
-            order[..end]
-                .iter()
-                .rev()
-                .map(|&i| &self.symbols[i as usize])
+            self.sorted_at_or_below(addr)
                 .take_while(move |s| addr.get() - s.addr.get() < (1 << 24))
                 .filter(holds),
         )
