@@ -32,6 +32,7 @@ pub(crate) struct KprobeBlacklist {
     /// list costs nothing per symbol of the kernel.
     entries: Vec<u64>,
 }
+
 /// The area markers the kernel blacklists, with what to call them.
 const AREAS: [(&str, &str, &str); 3] = [
     (

@@ -54,13 +54,7 @@ impl Debuginfod {
         }
         let cache = std::env::var_os("DEBUGINFOD_CACHE_PATH")
             .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME")
-                    .map(|x| PathBuf::from(x).join("debuginfod_client"))
-            })
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/debuginfod_client"))
-            })
+            .or_else(|| crate::sources::cache_home().map(|c| c.join("debuginfod_client")))
             .unwrap_or_else(|| PathBuf::from(".cache/debuginfod_client"));
         Some(Debuginfod {
             urls,

@@ -805,7 +805,8 @@ impl CompUnits {
     /// place it occurs is an offset) or the string itself (`DW_FORM_string`).
     /// Some units found may not name it (four bytes that happen to match);
     /// none that names it is missed. `None` when that cannot be promised
-    /// (`DW_FORM_strx` through `.debug_str_offsets`).
+    /// (`DW_FORM_strx` through `.debug_str_offsets`). With the name index
+    /// ([`UnitNames`]): the units holding a subprogram of that name, exactly.
     pub fn units_naming(&self, name: &str) -> Option<Vec<usize>> {
         use memchr::memmem;
         if let Some(index) = self.unit_names() {

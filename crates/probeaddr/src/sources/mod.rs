@@ -33,6 +33,14 @@ pub(crate) fn hash_name(name: &str) -> u64 {
     h.finish()
 }
 
+/// The user's cache directory: `$XDG_CACHE_HOME`, else `~/.cache`
+/// (`None` without either variable).
+pub(crate) fn cache_home() -> Option<std::path::PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+}
+
 /// File bytes: memory-mapped when read from disk, owned when built in memory
 /// (tests, fuzzing). Everything else borrows from this, nothing copies it.
 #[derive(Debug)]

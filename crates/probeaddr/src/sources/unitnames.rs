@@ -377,14 +377,10 @@ pub fn cache_path(build_id: &[u8]) -> Option<PathBuf> {
     let dir = match std::env::var_os("PROBEADDR_CACHE_DIR") {
         Some(d) if d.is_empty() => return None,
         Some(d) => PathBuf::from(d),
-        None => std::env::var_os("XDG_CACHE_HOME")
-            .map(|x| PathBuf::from(x).join("probeaddr"))
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/probeaddr"))
-            })?,
+        None => crate::sources::cache_home()?.join("probeaddr"),
     };
-    let hex: String = build_id.iter().map(|b| format!("{b:02x}")).collect();
-    Some(dir.join("unitnames").join(format!("{hex}.idx")))
+    let id = crate::sources::elf::hex(build_id);
+    Some(dir.join("unitnames").join(format!("{id}.idx")))
 }
 
 /// The index at `path`, if it is there, whole, and built from DWARF with
