@@ -61,9 +61,20 @@ impl KprobeBlacklist {
         };
         let elf = obj.elf();
         let mut bl = KprobeBlacklist::default();
-        let marker = |name: &str| idx.named(name).next().map(|s| s.addr.get());
-        for (start, end, why) in AREAS {
-            if let (Some(s), Some(e)) = (marker(start), marker(end)) {
+        let [a0, a1, b0, b1, c0, c1, start, stop] = idx
+            .first_named([
+                AREAS[0].0,
+                AREAS[0].1,
+                AREAS[1].0,
+                AREAS[1].1,
+                AREAS[2].0,
+                AREAS[2].1,
+                "__start_kprobe_blacklist",
+                "__stop_kprobe_blacklist",
+            ])
+            .map(|s| s.map(|s| s.addr.get()));
+        for ((s, e), (_, _, why)) in [(a0, a1), (b0, b1), (c0, c1)].into_iter().zip(AREAS) {
+            if let (Some(s), Some(e)) = (s, e) {
                 if s < e {
                     bl.areas.push((s, e, why.to_string()));
                 }
@@ -81,10 +92,7 @@ impl KprobeBlacklist {
         // NOKPROBE_SYMBOL() entries: addresses between these markers (the
         // linker script keeps them in .init.data), link-time values in the
         // vmlinux file.
-        if let (Some(start), Some(stop)) = (
-            marker("__start_kprobe_blacklist"),
-            marker("__stop_kprobe_blacklist"),
-        ) {
+        if let (Some(start), Some(stop)) = (start, stop) {
             let bytes = elf
                 .sections()
                 .iter()

@@ -328,10 +328,25 @@ impl SymbolIndex {
             // .symtab spells symbol versions into the name; the .dynsym
             // keeps them in .gnu.version. The name is the part before the
             // `@`; the version is kept beside it.
-            let at = raw.name.iter().position(|&b| b == b'@').filter(|&i| i > 0);
+            // One pass finds the `@` and whether the name is ASCII (nearly
+            // always), which then needs no full UTF-8 validation.
+            let (mut at, mut high) = (None, 0u8);
+            for (i, &b) in raw.name.iter().enumerate() {
+                high |= b;
+                if b == b'@' && at.is_none() {
+                    at = Some(i);
+                }
+            }
+            let at = at.filter(|&i| i > 0);
             let base = at.map_or(raw.name, |i| &raw.name[..i]);
-            match std::str::from_utf8(raw.name) {
-                Ok(n) if keep(&n[..base.len()]) => {}
+            let text = if high < 0x80 {
+                // SAFETY: ASCII bytes are UTF-8.
+                Some(unsafe { std::str::from_utf8_unchecked(raw.name) })
+            } else {
+                std::str::from_utf8(raw.name).ok()
+            };
+            match text {
+                Some(n) if keep(&n[..base.len()]) => {}
                 _ => return,
             }
             let (name, (version, version_default)) = match (at, raw.version) {
@@ -529,6 +544,36 @@ impl SymbolIndex {
             .filter(move |s| s.name.len as usize == name.len() && self.name(s) == name)
     }
 
+    /// The first symbol named exactly each of `names`, in one scan: the
+    /// handful of linker markers a kernel query needs (`_text`, the
+    /// blacklist's area bounds) cost one pass over the table, not one each.
+    pub fn first_named<const N: usize>(&self, names: [&str; N]) -> [Option<&Symbol>; N] {
+        let mut found = [None; N];
+        let mut left = N;
+        // The lengths asked for, as bits: most symbols are passed over on
+        // one test, without reading their names.
+        let lengths = names.iter().fold(0u64, |m, n| {
+            m | 1u64.checked_shl(n.len() as u32).unwrap_or(0)
+        });
+        let long = names.iter().any(|n| n.len() >= 64);
+        for s in &self.symbols {
+            if left == 0 {
+                break;
+            }
+            let len = s.name.len as usize;
+            if len < 64 && lengths & (1 << len) == 0 || len >= 64 && !long {
+                continue;
+            }
+            for (slot, name) in found.iter_mut().zip(names) {
+                if slot.is_none() && name.len() == len && self.name(s) == name {
+                    *slot = Some(s);
+                    left -= 1;
+                }
+            }
+        }
+        found
+    }
+
     /// How many symbols are named exactly `name` (the kernel's uniqueness
     /// rule): a scan or a binary search (see [`SymbolIndex::with_base`]).
     pub fn count_named(&self, name: &str) -> usize {
@@ -549,8 +594,19 @@ impl SymbolIndex {
     /// binary search. Cost grows with the work.
     pub fn with_base<'a>(&'a self, base: &'a str) -> Box<dyn Iterator<Item = &'a Symbol> + 'a> {
         // (Not a prefix test: `__GI_fopen`'s base is `fopen`.)
+        // A variant's base is its name's start, or what follows `__GI_`:
+        // testing that first keeps the split off nearly every name a scan
+        // passes.
         let is_base = move |s: &&Symbol| {
-            s.name.len as usize >= base.len() && split_variant(self.str_of(s.name)).0 == base
+            if (s.name.len as usize) < base.len() {
+                return false;
+            }
+            let n = self.str_of(s.name).as_bytes();
+            // (The first byte inline: a call to compare is most of a scan.)
+            let at =
+                |r: &[u8]| r.first() == base.as_bytes().first() && r.starts_with(base.as_bytes());
+            (at(n) || n.strip_prefix(b"__GI_").is_some_and(at))
+                && split_variant(self.str_of(s.name)).0 == base
         };
         let Some(index) = self.name_index() else {
             return Box::new(self.symbols.iter().filter(is_base));

@@ -292,9 +292,11 @@ pub fn measure(kernel: &crate::study::KernelImage, sel: Selection) -> Result<Rep
     let baseline_compressed = base.total_size() as u64;
     let names_compressed = base.names_size() as u64;
     let vmlinux_kallsyms_names = {
-        let at = |n: &str| idx.named(n).next().map(|s| s.addr.get());
-        match (at("kallsyms_names"), at("kallsyms_markers")) {
-            (Some(a), Some(b)) if b > a => Some(b - a),
+        match idx
+            .first_named(["kallsyms_names", "kallsyms_markers"])
+            .map(|s| s.map(|s| s.addr.get()))
+        {
+            [Some(a), Some(b)] if b > a => Some(b - a),
             _ => None,
         }
     };
