@@ -5,6 +5,7 @@
 //! probe in each code copy, as perf probe and SystemTap do.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::addr::LinkAddr;
 use crate::index::names::{file_matches, last_component_matcher};
@@ -33,7 +34,7 @@ fn starts(rows: &[LineRow], target: u64, matches: &dyn Fn(&LineRow) -> bool) -> 
         .map(|r| LineAddr {
             addr: r.addr,
             line: r.line,
-            file: r.rel.clone(),
+            file: r.rel.to_string(),
         })
         .collect();
     out.sort_by_key(|l| l.addr);
@@ -59,10 +60,6 @@ fn nearest(rows: &[LineRow], target: u64, matches: &dyn Fn(&LineRow) -> bool) ->
 
 type RowFilter = Box<dyn Fn(&LineRow) -> bool>;
 
-fn in_ranges(sp: &Subprogram, a: u64) -> bool {
-    sp.ranges.iter().any(|&(b, e)| b <= a && a < e)
-}
-
 /// Line addresses inside one function copy starting at `entry`:
 /// `FUNC:N` (N lines after the declaration line, like perf) or `FUNC@SRC:N`.
 pub fn in_function(
@@ -74,11 +71,7 @@ pub fn in_function(
     let sp = cu
         .subprogram_at(entry)
         .ok_or_else(|| format!("DWARF has no function entry at {entry} (no debug info for it?)"))?;
-    let rows: Vec<LineRow> = cu
-        .rows_of_unit_at(entry)
-        .into_iter()
-        .filter(|r| in_ranges(&sp, r.addr))
-        .collect();
+    let rows: Vec<LineRow> = cu.rows_in(entry, &sp.ranges);
     // `FUNC:0` is the function's entry, as perf has it: the declaration
     // line often has no code of its own (kernel style puts the `{` on the
     // next line).
@@ -92,7 +85,7 @@ pub fn in_function(
             return Ok(vec![LineAddr {
                 addr: e,
                 line: r.line,
-                file: r.rel.clone(),
+                file: r.rel.to_string(),
             }]);
         }
     }
@@ -104,7 +97,7 @@ pub fn in_function(
             let df = sp.decl_file.clone();
             (
                 decl + u64::from(n),
-                Box::new(move |r: &LineRow| df.as_deref().is_none_or(|f| f == r.file)),
+                Box::new(move |r: &LineRow| df.as_deref().is_none_or(|f| f == &*r.file)),
             )
         }
         LineSpec::Absolute(n) => match file {
@@ -121,7 +114,7 @@ pub fn in_function(
                 let df = sp.decl_file.clone();
                 (
                     u64::from(n),
-                    Box::new(move |r: &LineRow| df.as_deref().is_none_or(|f| f == r.file)),
+                    Box::new(move |r: &LineRow| df.as_deref().is_none_or(|f| f == &*r.file)),
                 )
             }
         },
@@ -191,11 +184,7 @@ pub fn after_prologue(cu: &CompUnits, entry: LinkAddr, code: &[u8], bits: u32) -
     if gcc && loclists {
         return Some(e);
     }
-    let mut rows: Vec<LineRow> = cu
-        .rows_of_unit_at(entry)
-        .into_iter()
-        .filter(|r| in_ranges(&sp, r.addr))
-        .collect();
+    let mut rows: Vec<LineRow> = cu.rows_in(entry, &sp.ranges);
     rows.sort_by_key(|r| r.addr);
     let mut pc = if clang {
         let first = rows.iter().find(|r| r.addr == e)?.line;
@@ -229,7 +218,7 @@ pub fn after_prologue(cu: &CompUnits, entry: LinkAddr, code: &[u8], bits: u32) -
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceLine {
     /// File, relative to the compile directory when under it.
-    pub file: String,
+    pub file: Arc<str>,
     /// True for the function's own lines (its declaration file, from its
     /// declaration line on: what `FUNC:N` counts); false for lines of
     /// functions inlined into it (a header's `static inline`, or a static
@@ -250,13 +239,13 @@ pub fn function_lines(cu: &CompUnits, entry: LinkAddr) -> Option<(Subprogram, Ve
     let sp = cu.subprogram_at(entry)?;
     let e = entry.get();
     let mut lines: Vec<SourceLine> = cu
-        .rows_of_unit_at(entry)
+        .rows_in(entry, &sp.ranges)
         .into_iter()
-        .filter(|r| in_ranges(&sp, r.addr) && r.is_stmt)
+        .filter(|r| r.is_stmt)
         .map(|r| SourceLine {
             // A line of its own file above its declaration is another
             // function's, inlined into it.
-            own: sp.decl_file.as_deref().is_none_or(|d| d == r.file)
+            own: sp.decl_file.as_deref().is_none_or(|d| d == &*r.file)
                 && sp.decl_line.is_none_or(|d| r.line >= d),
             file: r.rel,
             line: r.line,

@@ -57,6 +57,13 @@ pub struct CompUnits {
     /// offset in the unit, sorted, so that finding the function at an
     /// address walks a unit once, not once per function asked for.
     subprograms: Mutex<HashMap<usize, Entries>>,
+    /// The line rows of the units read last, newest first: functions of
+    /// one unit come together (a glob's matches in address order), and
+    /// each would decode the unit's whole line program again.
+    recent_rows: Mutex<Vec<(usize, Arc<[LineRow]>)>>,
+    /// The abbreviations of the units opened last, by `.debug_abbrev`
+    /// offset, newest first (see [`CompUnits::unit_at_offset`]).
+    recent_abbrevs: Mutex<Vec<(usize, Arc<gimli::Abbreviations>)>>,
     /// Set when an origin chain was cut at [`MAX_ORIGIN_DEPTH`] links.
     cut_chain: std::sync::atomic::AtomicBool,
     /// `.debug_info` offsets of every unit, with code or not (read once).
@@ -172,6 +179,8 @@ impl CompUnits {
             ranges: Vec::new(),
             names: Mutex::new(HashMap::new()),
             subprograms: Mutex::new(HashMap::new()),
+            recent_rows: Mutex::new(Vec::new()),
+            recent_abbrevs: Mutex::new(Vec::new()),
             cut_chain: std::sync::atomic::AtomicBool::new(false),
             unit_starts: std::sync::OnceLock::new(),
             build_id: elf.build_id().map(<[u8]>::to_vec),
@@ -362,10 +371,10 @@ pub struct LineRow {
     pub addr: u64,
     /// Line number.
     pub line: u64,
-    /// Full path of the file.
-    pub file: String,
+    /// Full path of the file (shared by the unit's rows of that file).
+    pub file: Arc<str>,
     /// The path relative to the unit's `DW_AT_comp_dir`, when under it.
-    pub rel: String,
+    pub rel: Arc<str>,
     /// `is_stmt`: a recommended breakpoint location.
     pub is_stmt: bool,
 }
@@ -377,9 +386,9 @@ pub(super) type Unit<'a> = gimli::Unit<Slice<'a>>;
 /// on `(full path, path relative to the compile directory)`.
 pub struct FileFilter<'f> {
     /// Test of the basename.
-    pub base: &'f dyn Fn(&str) -> bool,
+    pub base: &'f (dyn Fn(&str) -> bool + Sync),
     /// Test of the full and relative paths.
-    pub path: &'f dyn Fn((&str, &str)) -> bool,
+    pub path: &'f (dyn Fn((&str, &str)) -> bool + Sync),
 }
 
 impl std::fmt::Debug for FileFilter<'_> {
@@ -408,7 +417,37 @@ impl CompUnits {
         ) {
             return None;
         }
-        gimli::Unit::new(dwarf, header).ok()
+        // Each kernel unit has its own abbreviations, and parsing them is
+        // most of opening a unit: the last few are kept, so that the many
+        // functions of one unit (a glob's, in address order) open it once.
+        const RECENT: usize = 8;
+        let key = header.debug_abbrev_offset().0;
+        let cached = {
+            let mut recent = self
+                .recent_abbrevs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            recent.iter().position(|r| r.0 == key).map(|i| {
+                let hit = recent.remove(i);
+                let a = hit.1.clone();
+                recent.insert(0, hit);
+                a
+            })
+        };
+        let abbrevs = match cached {
+            Some(a) => a,
+            None => {
+                let a = dwarf.abbreviations(&header).ok()?;
+                let mut recent = self
+                    .recent_abbrevs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                recent.insert(0, (key, a.clone()));
+                recent.truncate(RECENT);
+                a
+            }
+        };
+        gimli::Unit::new_with_abbreviations(dwarf, header, abbrevs).ok()
     }
 
     /// The `.debug_info` offset of the unit holding `addr`.
@@ -684,15 +723,53 @@ impl CompUnits {
     }
 
     /// Every line-table row of the unit holding `addr`.
-    pub fn rows_of_unit_at(&self, addr: LinkAddr) -> Vec<LineRow> {
+    pub fn rows_of_unit_at(&self, addr: LinkAddr) -> Arc<[LineRow]> {
         match self.unit_offset_at(addr.get()) {
-            Some(off) => self.rows_of_unit(off, &|_| true),
-            None => Vec::new(),
+            Some(off) => self.rows_of_unit(off),
+            None => Arc::new([]),
         }
     }
 
-    /// Rows of one unit whose file passes `keep` (called with full and relative path).
-    fn rows_of_unit(&self, off: usize, keep: &dyn Fn((&str, &str)) -> bool) -> Vec<LineRow> {
+    /// The rows of the unit holding `addr` that lie in `ranges` (a
+    /// function's), in address order: a binary search per range, so that
+    /// a unit's many functions do not each pass over all its rows.
+    pub fn rows_in(&self, addr: LinkAddr, ranges: &[(u64, u64)]) -> Vec<LineRow> {
+        let rows = self.rows_of_unit_at(addr);
+        let mut out = Vec::new();
+        for &(b, e) in ranges {
+            let from = rows.partition_point(|r| r.addr < b);
+            let to = rows.partition_point(|r| r.addr < e);
+            out.extend_from_slice(&rows[from..to.max(from)]);
+        }
+        out
+    }
+
+    /// Rows of one unit, by address (decoded once while it is among the
+    /// last few asked).
+    fn rows_of_unit(&self, off: usize) -> Arc<[LineRow]> {
+        const RECENT: usize = 4;
+        {
+            let mut recent = self.recent_rows.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = recent.iter().position(|r| r.0 == off) {
+                let hit = recent.remove(i);
+                let rows = hit.1.clone();
+                recent.insert(0, hit);
+                return rows;
+            }
+        }
+        let mut rows = self.decode_rows(off);
+        // By address (stable: rows of one address keep program order), so
+        // that a function's rows are found by binary search.
+        rows.sort_by_key(|r| r.addr);
+        let rows: Arc<[LineRow]> = rows.into();
+        let mut recent = self.recent_rows.lock().unwrap_or_else(|e| e.into_inner());
+        recent.insert(0, (off, rows.clone()));
+        recent.truncate(RECENT);
+        rows
+    }
+
+    /// Every row of one unit's line program, in program order.
+    fn decode_rows(&self, off: usize) -> Vec<LineRow> {
         let dwarf = self.dwarf();
         let Some(unit) = self.unit_at_offset(&dwarf, off) else {
             return Vec::new();
@@ -700,7 +777,9 @@ impl CompUnits {
         let Some(program) = unit.line_program.clone() else {
             return Vec::new();
         };
-        let mut files: HashMap<u64, Option<(String, String)>> = HashMap::new();
+        // Each file's paths are made once and shared by its rows.
+        type Paths = Option<(Arc<str>, Arc<str>)>;
+        let mut files: HashMap<u64, Paths> = HashMap::new();
         let mut rows = program.rows();
         let mut out = Vec::new();
         while let Ok(Some((_, row))) = rows.next_row() {
@@ -711,7 +790,7 @@ impl CompUnits {
             let fi = row.file_index();
             let f = files.entry(fi).or_insert_with(|| {
                 self.file_path(&dwarf, &unit, fi)
-                    .filter(|(a, b)| keep((a, b)))
+                    .map(|(a, b)| (Arc::from(a), Arc::from(b)))
             });
             if let Some((full, rel)) = f {
                 out.push(LineRow {
@@ -729,7 +808,7 @@ impl CompUnits {
     /// All rows of every unit whose line table names a file passing `keep`,
     /// one vector per unit. Units are filtered by their file tables first, so
     /// a file pattern reads the line programs of the few units that include it.
-    pub fn rows_for_file(&self, filter: &FileFilter<'_>) -> Vec<Vec<LineRow>> {
+    pub fn rows_for_file(&self, filter: &FileFilter<'_>) -> Vec<Arc<[LineRow]>> {
         let dwarf = self.dwarf();
         let mut out = Vec::new();
         for off in self.unit_offsets() {
@@ -737,7 +816,7 @@ impl CompUnits {
                 continue;
             };
             if self.unit_has_file(&dwarf, &unit, filter) {
-                out.push(self.rows_of_unit(off, &|_| true));
+                out.push(self.rows_of_unit(off));
             }
         }
         out
@@ -990,17 +1069,47 @@ impl CompUnits {
     /// Reads whole units: slow on a kernel when no file narrows the search.
     pub fn inlined_sites(
         &self,
-        want: &dyn Fn(&str) -> bool,
+        want: &(dyn Fn(&str) -> bool + Sync),
         unit_file: Option<&FileFilter<'_>>,
         only_units: Option<&[usize]>,
     ) -> Vec<InlinedSite> {
-        let dwarf = self.dwarf();
-        let mut out = Vec::new();
         let offs = match only_units {
             Some(u) => u.to_vec(),
             None => self.unit_offsets(),
         };
-        for off in offs {
+        // Many units (a glob, a helper inlined everywhere): two threads
+        // take half each. The sites are sorted below, so the split does
+        // not show.
+        let mut out = if offs.len() >= 64 {
+            let (a, b) = offs.split_at(offs.len() / 2);
+            std::thread::scope(|s| {
+                let other = s.spawn(|| self.inlined_sites_in(want, unit_file, b));
+                let mut mine = self.inlined_sites_in(want, unit_file, a);
+                mine.extend(
+                    other
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                );
+                mine
+            })
+        } else {
+            self.inlined_sites_in(want, unit_file, &offs)
+        };
+        out.sort_by_key(|s| (s.addr, s.out_of_line));
+        out.dedup_by(|a, b| a.addr == b.addr && a.out_of_line == b.out_of_line);
+        out
+    }
+
+    /// [`CompUnits::inlined_sites`] of the units at `offs`, unsorted.
+    fn inlined_sites_in(
+        &self,
+        want: &(dyn Fn(&str) -> bool + Sync),
+        unit_file: Option<&FileFilter<'_>>,
+        offs: &[usize],
+    ) -> Vec<InlinedSite> {
+        let dwarf = self.dwarf();
+        let mut out = Vec::new();
+        for &off in offs {
             let Some(unit) = self.unit_at_offset(&dwarf, off) else {
                 continue;
             };
@@ -1085,8 +1194,6 @@ impl CompUnits {
                 stack.push((depth, name, key));
             }
         }
-        out.sort_by_key(|s| (s.addr, s.out_of_line));
-        out.dedup_by(|a, b| a.addr == b.addr && a.out_of_line == b.out_of_line);
         out
     }
 }

@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::index::{Binding, Symbol, SymbolIndex, SymbolKind};
 use crate::object::AnalysedObject;
-use crate::sources::dwarf::{CompUnits, LineRow};
+use crate::sources::dwarf::CompUnits;
 use crate::study::compress::compress;
 
 /// Which symbols kallsyms holds.
@@ -269,7 +269,7 @@ fn first_lines(cu: &CompUnits, addrs: &[u64]) -> HashMap<u64, String> {
     }
     let mut out = HashMap::new();
     for (_, list) in by_unit {
-        let rows: Vec<LineRow> = cu.rows_of_unit_at(crate::addr::LinkAddr(list[0]));
+        let rows = cu.rows_of_unit_at(crate::addr::LinkAddr(list[0]));
         for a in list {
             if let Some(r) = rows.iter().find(|r| r.addr == a) {
                 out.insert(a, format!("{}:{}", r.rel, r.line));
