@@ -1,6 +1,6 @@
-//! Cost that grows with the work: resolving `'*' --no-inlines` over a
-//! kernel-like vmlinux of 5,000 and of 20,000 generated functions must do
-//! O(n log n) work. Work is counted as heap allocations (calls and bytes),
+//! Cost that grows with the work: resolving `'*' --no-inlines`, and
+//! `list '*'` and `lines '*'`, over a kernel-like vmlinux of 5,000 and of
+//! 20,000 generated functions must do O(n log n) work. Work is counted as heap allocations (calls and bytes),
 //! not time: four times the functions may cost at most about five times the
 //! allocations (n log n gives 4.6x; anything quadratic, 16x). Measured: 4.00x
 //! for both; pinning a tenth of the locations one by one (`Location::pin`,
@@ -66,9 +66,14 @@ fn build(dir: &Path, files: usize) -> PathBuf {
         // Two statics of the same name in every file.
         c.push_str("static N int helper(int x) { return x * 3 + 1; }\n");
         c.push_str("static N int init_once(int x) { return helper(x) ^ 5; }\n");
+        // And a helper inlined into every other function (the kernel's
+        // `get_current`): `list` pairs each copy with its sites.
+        c.push_str(
+            "static inline __attribute__((always_inline)) int twice(int x) { return x * 2 - 7; }\n",
+        );
         for i in 0..PER_FILE - 2 {
             c.push_str(&format!(
-                "N int f{f}_{i}(int x) {{ return init_once(x + {i}) * {}; }}\n",
+                "N int f{f}_{i}(int x) {{ return twice(init_once(x + {i}) * {}); }}\n",
                 i + 2
             ));
         }
@@ -168,6 +173,35 @@ fn cost(vmlinux: &Path) -> (u64, u64, usize) {
     )
 }
 
+/// Allocations (calls, bytes) of `list '*'` and of `lines '*'`, checked
+/// for what they must hold: every function, and `twice` inlined once into
+/// each generated one.
+fn list_and_lines_cost(vmlinux: &Path, functions: usize) -> ((u64, u64), (u64, u64)) {
+    let spec = ProbeSpec::parse("*").unwrap();
+    let resolver = Resolver::new([Source::Vmlinux(vmlinux.to_path_buf())]);
+    let (c0, b0) = (CALLS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+    let (listed, _) = resolver.list(&spec).unwrap();
+    let (c1, b1) = (CALLS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+    let lines = resolver.lines(&spec).unwrap();
+    let (c2, b2) = (CALLS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+    // `twice` has no copy of its own: each site is listed, as inlined only.
+    let files = (functions - 1) / PER_FILE;
+    let twice: Vec<_> = listed.iter().filter(|f| f.symbol == "twice").collect();
+    assert_eq!(twice.len(), files * (PER_FILE - 2));
+    assert!(twice
+        .iter()
+        .all(|f| f.entry.is_none() && f.inlined_sites.len() == 1));
+    assert_eq!(listed.len(), functions + twice.len());
+    // Every function has lines, and each generated one a line of `twice`.
+    assert_eq!(lines.len(), functions);
+    let with_twice = lines
+        .iter()
+        .filter(|f| f.lines.iter().any(|l| l.inlined))
+        .count();
+    assert_eq!(with_twice, files * (PER_FILE - 2));
+    ((c1 - c0, b1 - b0), (c2 - c1, b2 - b1))
+}
+
 #[test]
 fn resolving_every_function_costs_n_log_n_not_n_squared() {
     let root = std::env::temp_dir().join(format!("probeaddr-scale-{}", std::process::id()));
@@ -190,5 +224,26 @@ fn resolving_every_function_costs_n_log_n_not_n_squared() {
         bytes < 5.5,
         "allocated bytes grew {bytes:.2}x for 4x the functions"
     );
+    // `list '*'` and `lines '*'` (every function, every inlined site, every
+    // line) grow the same way. Pairing each copy with the sites by a scan
+    // of all of them made `list '*'` take 13 minutes on a kernel.
+    let (s_list, s_lines) = list_and_lines_cost(&small, sn);
+    let (l_list, l_lines) = list_and_lines_cost(&large, ln);
+    for (what, s, l) in [("list", s_list, l_list), ("lines", s_lines, l_lines)] {
+        let calls = l.0 as f64 / s.0 as f64;
+        let bytes = l.1 as f64 / s.1 as f64;
+        eprintln!(
+            "{what} '*': allocations {} -> {} ({calls:.2}x), bytes {} -> {} ({bytes:.2}x)",
+            s.0, l.0, s.1, l.1
+        );
+        assert!(
+            calls < 5.5,
+            "{what}: allocations grew {calls:.2}x for 4x the functions"
+        );
+        assert!(
+            bytes < 5.5,
+            "{what}: allocated bytes grew {bytes:.2}x for 4x the functions"
+        );
+    }
     let _ = std::fs::remove_dir_all(&root);
 }
