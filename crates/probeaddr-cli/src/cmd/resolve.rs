@@ -178,17 +178,26 @@ const MATCHES_LISTED: usize = 16;
 
 /// Link every location of every point; a point with a location that
 /// cannot be linked (not mapped in the process) fails as a whole.
+///
+/// The points' locations move into the result (each is dropped once its
+/// linked copy is made: a whole kernel's 200,000 are not held twice).
 pub fn link_points(
-    resolved: &Resolved,
+    resolved: &mut Resolved,
     notes: &mut Notes,
 ) -> (Vec<(String, usize, Vec<Linked>)>, bool) {
     let mut ok = true;
     let mut out = Vec::new();
-    'points: for (text, locs) in &resolved.points {
+    'points: for (text, locs) in std::mem::take(&mut resolved.points) {
+        let count = locs.len();
         let mut linked = Vec::new();
+        // How many notes each had from the resolver (said already).
+        let mut said = Vec::new();
         for l in locs {
-            match resolved.setup.linker.link(l) {
-                Ok(x) => linked.push(x),
+            match resolved.setup.linker.link(&l) {
+                Ok(x) => {
+                    said.push(l.notes.len());
+                    linked.push(x);
+                }
                 Err(e) => {
                     report(&e);
                     ok = false;
@@ -201,12 +210,12 @@ pub fn link_points(
         }
         // What linking learnt (a live process's bound implementation of an
         // indirect function); the resolver's own notes were said already.
-        for (l, r) in linked.iter().zip(locs) {
-            for n in l.location.notes.iter().skip(r.notes.len()) {
+        for (l, said) in linked.iter().zip(said) {
+            for n in l.location.notes.iter().skip(said) {
                 notes.about(&l.location, n, "note");
             }
         }
-        out.push((text.clone(), locs.len(), linked));
+        out.push((text, count, linked));
     }
     notes.flush();
     (out, ok)
@@ -223,7 +232,7 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
     };
     let mut notes = Notes::default();
     let (resolved, mut ok) = resolve_points(args, true, &mut notes)?;
-    let Some(resolved) = resolved else {
+    let Some(mut resolved) = resolved else {
         return Ok(false);
     };
     if args.format == Format::Plan {
@@ -231,10 +240,10 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
         writeln!(out, "{}", plan.to_json())?;
         return Ok(ok && plan_ok);
     }
-    let (points, link_ok) = link_points(&resolved, &mut notes);
+    let (points, link_ok) = link_points(&mut resolved, &mut notes);
     ok &= link_ok;
     let linked: Vec<&Linked> = points.iter().flat_map(|p| &p.2).collect();
-    let locations: Vec<Location> = linked.iter().map(|l| l.location.clone()).collect();
+    let locations: Vec<&Location> = linked.iter().map(|l| &l.location).collect();
     let events = name_events(&locations, &mut EventNamer::new());
     let form = setup::form(args.form);
     let lines: Vec<Result<String, String>> = linked

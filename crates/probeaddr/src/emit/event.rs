@@ -4,6 +4,7 @@
 //! locations (`helper`, `helper_b_c`, `helper_0x4`, `main_L22`,
 //! `check_in_main`, `helper__return`), the same for every object kind.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -176,20 +177,21 @@ pub fn event_name(l: &Location, dup: bool) -> String {
 
 /// Distinct event names for `locs`, in order: the locations of one probe
 /// point are consecutive and share `point`, and a name gets the file when
-/// its symbol occurs in several files of that point.
-pub fn name_events(locs: &[Location], namer: &mut EventNamer) -> Vec<String> {
+/// its symbol occurs in several files of that point. Takes locations or
+/// references to them (a glob's 200,000 need not be copied to be named).
+pub fn name_events<L: Borrow<Location>>(locs: &[L], namer: &mut EventNamer) -> Vec<String> {
     let mut out = Vec::with_capacity(locs.len());
-    for group in locs.chunk_by(|a, b| a.point == b.point) {
+    for group in locs.chunk_by(|a, b| a.borrow().point == b.borrow().point) {
         // The files each symbol of this point is in: more than one, and
         // the name needs the file (one pass, not a pass per location).
         let mut files: HashMap<&str, HashSet<Option<&str>>> = HashMap::new();
-        for l in group {
+        for l in group.iter().map(L::borrow) {
             files
                 .entry(&l.symbol)
                 .or_default()
                 .insert(l.file.as_deref());
         }
-        for l in group {
+        for l in group.iter().map(L::borrow) {
             let dup = files[l.symbol.as_str()].len() > 1;
             out.push(namer.claim(&event_name(l, dup)));
         }
