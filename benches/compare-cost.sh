@@ -51,6 +51,10 @@ ours=$(t "$P" dups -k "$V")
 row "\`dups -k V\` (every ambiguous name, whole kernel)" "$ours" "readelf -sW" "$readelf_s"
 ours=$(t "$P" list -k "$V" 'ext4_*')
 row "\`list -k V 'ext4_*'\`" "$ours" "readelf -sW" "$readelf_s"
+ours=$(t "$P" list -k "$V" '*')
+row "\`list -k V '*'\` (every function and inlined site)" "$ours" "readelf -sW" "$readelf_s"
+ours=$(t "$P" lines -k "$V" '*')
+row "\`lines -k V '*'\` (every function's lines)" "$ours" "readelf -sW" "$readelf_s"
 # Every inlined site of the kernel takes minutes: ALL_INLINES=1 to include it.
 if [ -n "${ALL_INLINES:-}" ]; then
     ours=$(t "$P" resolve -k "$V" '*' --offline --format kprobe)
