@@ -197,10 +197,6 @@ fn no_dwarf_and_split_dwarf_are_clear_errors() {
     ])
     .error();
     assert!(e.contains("no symbol table"), "{e}");
-    let lib = "/usr/lib/x86_64-linux-gnu/libc.so.6";
-    if !std::path::Path::new(lib).exists() {
-        return;
-    }
     let s = fixtures::path("prog-split");
     let e = probeaddr(["resolve", "-x", s.to_str().unwrap(), "b.c:22"]).error();
     assert!(e.contains("split DWARF (-gsplit-dwarf"), "{e}");
