@@ -593,20 +593,19 @@ impl SymbolIndex {
     /// an index of the names' base hashes is built and every lookup is a
     /// binary search. Cost grows with the work.
     pub fn with_base<'a>(&'a self, base: &'a str) -> Box<dyn Iterator<Item = &'a Symbol> + 'a> {
-        // (Not a prefix test: `__GI_fopen`'s base is `fopen`.)
-        // A variant's base is its name's start, or what follows `__GI_`:
-        // testing that first keeps the split off nearly every name a scan
-        // passes.
+        // A variant's base is its name's start, or what follows `__GI_`
+        // (`__GI_fopen`'s base is `fopen`): testing that first keeps the
+        // split off nearly every name a scan passes; the split decides.
         let is_base = move |s: &&Symbol| {
             if (s.name.len as usize) < base.len() {
                 return false;
             }
-            let n = self.str_of(s.name).as_bytes();
+            let n = self.str_of(s.name);
             // (The first byte inline: a call to compare is most of a scan.)
             let at =
                 |r: &[u8]| r.first() == base.as_bytes().first() && r.starts_with(base.as_bytes());
-            (at(n) || n.strip_prefix(b"__GI_").is_some_and(at))
-                && split_variant(self.str_of(s.name)).0 == base
+            let b = n.as_bytes();
+            (at(b) || b.strip_prefix(b"__GI_").is_some_and(at)) && split_variant(n).0 == base
         };
         let Some(index) = self.name_index() else {
             return Box::new(self.symbols.iter().filter(is_base));

@@ -12,6 +12,7 @@ use crate::index::names::split_variant;
 use crate::index::Binding;
 use crate::object::{AnalysedObject, InlineMatch, MatchedSymbol};
 use crate::resolve::{Resolver, Where};
+use crate::sources::in_chunks;
 use crate::spec::{Pattern, Point, ProbeSpec};
 
 /// One function of `probeaddr list`: an out-of-line copy, or a function
@@ -108,33 +109,22 @@ fn site(obj: &AnalysedObject, i: &InlineMatch) -> InlinedSite {
 
 /// `read` of each copy, in the copies' order, but read in address order,
 /// so that one unit's functions come together (its DWARF and line program
-/// are read once); a whole kernel's 45,000 read every unit's DIEs, so two
-/// threads take a half each.
+/// are read once); a whole kernel's 45,000 read every unit's DIEs, so the
+/// work is split between threads.
 fn by_address<T: Send>(
     copies: &[MatchedSymbol],
     read: impl Fn(&MatchedSymbol) -> T + Sync,
 ) -> Vec<T> {
     let mut order: Vec<usize> = (0..copies.len()).collect();
     order.sort_by_key(|&i| copies[i].sym.addr);
-    let part = |part: &[usize]| -> Vec<(usize, T)> {
-        part.iter().map(|&i| (i, read(&copies[i]))).collect()
-    };
-    let (mut done, rest) = if order.len() >= 256 {
-        let (first, second) = order.split_at(order.len() / 2);
-        std::thread::scope(|s| {
-            let other = s.spawn(|| part(second));
-            let mine = part(first);
-            (
-                mine,
-                other
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            )
-        })
-    } else {
-        (part(&order), Vec::new())
-    };
-    done.extend(rest);
+    let mut done: Vec<(usize, T)> = in_chunks(&order, 256, |part| {
+        part.iter()
+            .map(|&i| (i, read(&copies[i])))
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     done.sort_unstable_by_key(|d| d.0);
     done.into_iter().map(|d| d.1).collect()
 }

@@ -60,10 +60,10 @@ pub struct CompUnits {
     /// The line rows of the units read last, newest first: functions of
     /// one unit come together (a glob's matches in address order), and
     /// each would decode the unit's whole line program again.
-    recent_rows: Mutex<Vec<(usize, Arc<[LineRow]>)>>,
+    recent_rows: Recent<Arc<[LineRow]>>,
     /// The abbreviations of the units opened last, by `.debug_abbrev`
-    /// offset, newest first (see [`CompUnits::unit_at_offset`]).
-    recent_abbrevs: Mutex<Vec<(usize, Arc<gimli::Abbreviations>)>>,
+    /// offset (see [`CompUnits::unit_at_offset`]).
+    recent_abbrevs: Recent<Arc<gimli::Abbreviations>>,
     /// Set when an origin chain was cut at [`MAX_ORIGIN_DEPTH`] links.
     cut_chain: std::sync::atomic::AtomicBool,
     /// `.debug_info` offsets of every unit, with code or not (read once).
@@ -82,6 +82,43 @@ pub struct CompUnits {
     pub(super) eh_frame_addr: u64,
     /// 32 or 64: register names and pointer sizes of fetch arguments.
     pub(super) bits: u32,
+}
+
+/// The values of the last few keys asked for, newest first: a glob's
+/// functions, in address order, ask about one unit many times in a row.
+#[derive(Debug)]
+struct Recent<V> {
+    items: Mutex<Vec<(usize, V)>>,
+    keep: usize,
+}
+
+impl<V: Clone> Recent<V> {
+    fn new(keep: usize) -> Self {
+        Recent {
+            items: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
+    /// The value of `key`: kept, else made by `make` (outside the lock)
+    /// and kept in place of the oldest.
+    fn get_or(&self, key: usize, make: impl FnOnce() -> Option<V>) -> Option<V> {
+        let lock = || self.items.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut items = lock();
+            if let Some(i) = items.iter().position(|r| r.0 == key) {
+                let hit = items.remove(i);
+                let v = hit.1.clone();
+                items.insert(0, hit);
+                return Some(v);
+            }
+        }
+        let v = make()?;
+        let mut items = lock();
+        items.insert(0, (key, v.clone()));
+        items.truncate(self.keep);
+        Some(v)
+    }
 }
 
 /// A unit's subprograms: `(entry, DIE offset in the unit)`, sorted.
@@ -179,8 +216,8 @@ impl CompUnits {
             ranges: Vec::new(),
             names: Mutex::new(HashMap::new()),
             subprograms: Mutex::new(HashMap::new()),
-            recent_rows: Mutex::new(Vec::new()),
-            recent_abbrevs: Mutex::new(Vec::new()),
+            recent_rows: Recent::new(4),
+            recent_abbrevs: Recent::new(8),
             cut_chain: std::sync::atomic::AtomicBool::new(false),
             unit_starts: std::sync::OnceLock::new(),
             build_id: elf.build_id().map(<[u8]>::to_vec),
@@ -411,42 +448,17 @@ impl CompUnits {
             .debug_info
             .header_from_offset(gimli::DebugInfoOffset(off))
             .ok()?;
-        if matches!(
-            header.type_(),
-            gimli::UnitType::Skeleton(_) | gimli::UnitType::SplitCompilation(_)
-        ) {
+        if is_split(&header) {
             return None;
         }
         // Each kernel unit has its own abbreviations, and parsing them is
         // most of opening a unit: the last few are kept, so that the many
         // functions of one unit (a glob's, in address order) open it once.
-        const RECENT: usize = 8;
-        let key = header.debug_abbrev_offset().0;
-        let cached = {
-            let mut recent = self
-                .recent_abbrevs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            recent.iter().position(|r| r.0 == key).map(|i| {
-                let hit = recent.remove(i);
-                let a = hit.1.clone();
-                recent.insert(0, hit);
-                a
-            })
-        };
-        let abbrevs = match cached {
-            Some(a) => a,
-            None => {
-                let a = dwarf.abbreviations(&header).ok()?;
-                let mut recent = self
-                    .recent_abbrevs
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                recent.insert(0, (key, a.clone()));
-                recent.truncate(RECENT);
-                a
-            }
-        };
+        let abbrevs = self
+            .recent_abbrevs
+            .get_or(header.debug_abbrev_offset().0, || {
+                dwarf.abbreviations(&header).ok()
+            })?;
         gimli::Unit::new_with_abbreviations(dwarf, header, abbrevs).ok()
     }
 
@@ -747,25 +759,16 @@ impl CompUnits {
     /// Rows of one unit, by address (decoded once while it is among the
     /// last few asked).
     fn rows_of_unit(&self, off: usize) -> Arc<[LineRow]> {
-        const RECENT: usize = 4;
-        {
-            let mut recent = self.recent_rows.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(i) = recent.iter().position(|r| r.0 == off) {
-                let hit = recent.remove(i);
-                let rows = hit.1.clone();
-                recent.insert(0, hit);
-                return rows;
-            }
-        }
-        let mut rows = self.decode_rows(off);
-        // By address (stable: rows of one address keep program order), so
-        // that a function's rows are found by binary search.
-        rows.sort_by_key(|r| r.addr);
-        let rows: Arc<[LineRow]> = rows.into();
-        let mut recent = self.recent_rows.lock().unwrap_or_else(|e| e.into_inner());
-        recent.insert(0, (off, rows.clone()));
-        recent.truncate(RECENT);
-        rows
+        self.recent_rows
+            .get_or(off, || {
+                let mut rows = self.decode_rows(off);
+                // By address (stable: rows of one address keep program
+                // order), so that a function's rows are found by binary
+                // search.
+                rows.sort_by_key(|r| r.addr);
+                Some(rows.into())
+            })
+            .unwrap_or_else(|| Arc::new([]))
     }
 
     /// Every row of one unit's line program, in program order.
@@ -1077,24 +1080,15 @@ impl CompUnits {
             Some(u) => u.to_vec(),
             None => self.unit_offsets(),
         };
-        // Many units (a glob, a helper inlined everywhere): two threads
-        // take half each. The sites are sorted below, so the split does
+        // Many units (a glob, a helper inlined everywhere) are split
+        // between threads. The sites are sorted below, so the split does
         // not show.
-        let mut out = if offs.len() >= 64 {
-            let (a, b) = offs.split_at(offs.len() / 2);
-            std::thread::scope(|s| {
-                let other = s.spawn(|| self.inlined_sites_in(want, unit_file, b));
-                let mut mine = self.inlined_sites_in(want, unit_file, a);
-                mine.extend(
-                    other
-                        .join()
-                        .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                );
-                mine
-            })
-        } else {
-            self.inlined_sites_in(want, unit_file, &offs)
-        };
+        let mut out: Vec<InlinedSite> = super::in_chunks(&offs, 64, |part| {
+            self.inlined_sites_in(want, unit_file, part)
+        })
+        .into_iter()
+        .flatten()
+        .collect();
         out.sort_by_key(|s| (s.addr, s.out_of_line));
         out.dedup_by(|a, b| a.addr == b.addr && a.out_of_line == b.out_of_line);
         out

@@ -33,6 +33,41 @@ pub(crate) fn hash_name(name: &str) -> u64 {
     h.finish()
 }
 
+/// How many threads independent work is split over: the machine's, at
+/// most 4.
+pub(crate) fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+}
+
+/// `work` of each of [`worker_threads`] contiguous chunks of `items`, in
+/// chunk order; one chunk on this thread when there are fewer than `min`
+/// items (threads do not pay for a probe point's few). A worker's panic is
+/// resumed here.
+pub(crate) fn in_chunks<T: Sync, R: Send>(
+    items: &[T],
+    min: usize,
+    work: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
+    let threads = worker_threads().min(items.len().max(1));
+    if items.len() < min || threads == 1 {
+        return vec![work(items)];
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let work = &work;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || work(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// The user's cache directory: `$XDG_CACHE_HOME`, else `~/.cache`
 /// (`None` without either variable).
 pub(crate) fn cache_home() -> Option<std::path::PathBuf> {

@@ -104,10 +104,7 @@ impl UnitNames {
     ) -> Option<UnitNames> {
         // Units are independent: split them between threads by count (a
         // kernel's are many and of similar sizes).
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 4)
-            .min(units.len().max(1));
+        let threads = super::worker_threads().min(units.len().max(1));
         let chunk = units.len().div_ceil(threads).max(1);
         let parts: Vec<Option<NameMap<'_>>> = std::thread::scope(|s| {
             let handles: Vec<_> = units
