@@ -56,6 +56,23 @@ pub struct Kallsyms {
     by_addr: OnceLock<Vec<u32>>,
 }
 
+/// A byte's value as a hex digit, [`NOT_HEX`] if it is not one.
+const HEX: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = match c as u8 {
+            b @ b'0'..=b'9' => b - b'0',
+            b @ b'a'..=b'f' => b - b'a' + 10,
+            b @ b'A'..=b'F' => b - b'A' + 10,
+            _ => NOT_HEX,
+        };
+        c += 1;
+    }
+    t
+};
+const NOT_HEX: u8 = 0xff;
+
 /// Where the text of the listing came from, for messages.
 impl Kallsyms {
     /// Read and parse a file (`/proc/kallsyms`, a saved copy, or a System.map).
@@ -99,74 +116,110 @@ impl Kallsyms {
             let start = at;
             at = end + 1;
             n += 1;
-            let line = &text[start..end];
+            let lb = &bytes[start..end];
             let bad = |what: &str| {
-                let shown: String = line.chars().take(80).collect();
+                let shown: String = text[start..end].chars().take(80).collect();
                 Error::new(ErrorKind::BadInput, format!("line {n}: {what}: {shown:?}"))
                     .with_path(origin)
             };
-            let lb = line.as_bytes();
-            if lb.first() == Some(&b'#') || lb.iter().all(u8::is_ascii_whitespace) {
-                continue;
+            match lb.first() {
+                None | Some(b'#') => continue,
+                Some(c) if c.is_ascii_whitespace() && lb.iter().all(u8::is_ascii_whitespace) => {
+                    continue
+                }
+                _ => {}
             }
-            // ADDRESS: 1 to 16 hex digits, then one space.
-            let Some(sp) = memchr::memchr(b' ', lb) else {
-                return Err(bad("not a kallsyms line (ADDRESS TYPE NAME)"));
+            // ADDRESS: 1 to 16 hex digits, then one space. The kernel
+            // prints 16: those are read without a branch per digit.
+            let sixteen = lb.get(..17).filter(|d| d[16] == b' ').and_then(|d| {
+                let (addr, seen) = d[..16].iter().fold((0u64, 0u8), |(a, seen), &c| {
+                    let v = HEX[usize::from(c)];
+                    (a << 4 | u64::from(v & 0xf), seen | v)
+                });
+                (seen & 0xf0 == 0).then_some(addr)
+            });
+            let (i, addr) = match sixteen {
+                Some(addr) => (16, addr),
+                None => {
+                    let Some(sp) = memchr::memchr(b' ', lb) else {
+                        return Err(bad("not a kallsyms line (ADDRESS TYPE NAME)"));
+                    };
+                    if sp == 0 || sp > 16 {
+                        return Err(bad("bad address"));
+                    }
+                    let mut addr = 0u64;
+                    for &c in &lb[..sp] {
+                        match HEX[usize::from(c)] {
+                            NOT_HEX => return Err(bad("bad address")),
+                            d => addr = addr << 4 | u64::from(d),
+                        }
+                    }
+                    (sp, addr)
+                }
             };
-            if sp == 0 || sp > 16 {
-                return Err(bad("bad address"));
-            }
-            let mut addr = 0u64;
-            for &c in &lb[..sp] {
-                let d = match c {
-                    b'0'..=b'9' => c - b'0',
-                    b'a'..=b'f' => c - b'a' + 10,
-                    b'A'..=b'F' => c - b'A' + 10,
-                    _ => return Err(bad("bad address")),
-                };
-                addr = addr << 4 | u64::from(d);
-            }
             // TYPE: one letter (or '?'), then one space.
-            let kind = match lb.get(sp + 1..sp + 3) {
+            let kind = match lb.get(i + 1..i + 3) {
                 Some([t, b' ']) if t.is_ascii_alphabetic() || *t == b'?' => *t,
                 Some([_, b' ']) => return Err(bad("bad symbol type")),
-                _ if lb.len() <= sp + 2 => {
+                _ if lb.len() <= i + 2 => {
                     return Err(bad("not a kallsyms line (ADDRESS TYPE NAME)"))
                 }
                 _ => return Err(bad("bad symbol type")),
             };
-            let rest = &line[sp + 3..];
-            let (name, module) = match memchr::memchr(b'\t', rest.as_bytes()) {
-                Some(tab) => {
-                    let m = rest[tab + 1..].trim();
+            // NAME: up to a tab (the module column follows) or the end;
+            // trailing blanks are dropped, blanks inside are an error. The
+            // last '|' splits off a file (`path|name`).
+            let from = i + 3;
+            let mut j = from;
+            let mut bar = None;
+            let mut name_end = lb.len();
+            let mut tab = None;
+            while let Some(&c) = lb.get(j) {
+                // Every ASCII blank is at most b' ': one test passes over
+                // nearly every byte.
+                if c <= b' ' && c.is_ascii_whitespace() {
+                    if c == b'\t' {
+                        tab = Some(j);
+                    } else if !lb[j..]
+                        .iter()
+                        .all(|&c| c.is_ascii_whitespace() && c != b'\t')
+                    {
+                        return Err(bad("bad symbol name"));
+                    }
+                    name_end = j;
+                    break;
+                }
+                if c == b'|' {
+                    bar = Some(j - from);
+                }
+                j += 1;
+            }
+            let name = &text[start + from..start + name_end];
+            if name.is_empty() || !name.is_ascii() && name.contains(char::is_whitespace) {
+                return Err(bad("bad symbol name"));
+            }
+            let module = match tab {
+                Some(t) => {
+                    let m = text[start + t + 1..end].trim();
                     let m = m
                         .strip_prefix('[')
                         .and_then(|m| m.strip_suffix(']'))
                         .ok_or_else(|| bad("bad module column"))?;
-                    (&rest[..tab], Some(m))
+                    Some(*module_ids.entry(m).or_insert_with(|| {
+                        modules.push(m.to_string());
+                        modules.len() as u32 - 1
+                    }))
                 }
-                None => (rest.trim_end(), None),
+                None => None,
             };
-            if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace()) {
-                return Err(bad("bad symbol name"));
-            }
-            if !name.is_ascii() && name.contains(char::is_whitespace) {
-                return Err(bad("bad symbol name"));
-            }
-            let module = module.map(|m| {
-                *module_ids.entry(m).or_insert_with(|| {
-                    modules.push(m.to_string());
-                    modules.len() as u32 - 1
-                })
-            });
             // `path|name`: the 2008 proposal's view of kallsyms.
-            let (file, name_at, name_len) = match memchr::memrchr(b'|', name.as_bytes()) {
+            let (file, name_at, name_len) = match bar {
                 Some(bar) if bar > 0 && bar + 1 < name.len() => (
-                    Some(((start + sp + 3) as u32, bar as u32)),
-                    start + sp + 3 + bar + 1,
+                    Some(((start + from) as u32, bar as u32)),
+                    start + from + bar + 1,
                     name.len() - bar - 1,
                 ),
-                _ => (None, start + sp + 3, name.len()),
+                _ => (None, start + from, name.len()),
             };
             syms.push(KSym {
                 addr: RuntimeAddr(addr),
@@ -523,6 +576,10 @@ ffffffffc0a1b040 t fixmod_create\t[fixmod]
             ("# c\n\nffffffff81000000 T \n", "line 3: bad symbol name"),
             ("ffffffff81000000 T a b\n", "line 1: bad symbol name"),
             ("ffffffff81000000 T a\u{2003}b\n", "line 1: bad symbol name"),
+            // Sixteen digits with one that is not hex, read without a branch
+            // per digit, are still a bad address.
+            ("ffffffff8100000g T x\n", "line 1: bad address"),
+            ("ffffffff81000000 T x \t[m]\n", "line 1: bad symbol name"),
         ] {
             let e = Kallsyms::parse(text.into(), Path::new("k")).unwrap_err();
             assert!(e.to_string().contains(want), "{text:?}: {e}");
@@ -530,7 +587,7 @@ ffffffffc0a1b040 t fixmod_create\t[fixmod]
         // CRLF line ends, upper-case hex, a last line without its newline,
         // a module and a `file|name` entry: fields are read in place.
         let k = Kallsyms::parse(
-            "FFFFFFFF81000000 T _text\r\nffffffffc0001000 t f\t[m]\r\nffffffff81000010 t a/b.c|g"
+            "FFFFFFFF81000000 T _text\r\nffffffffc0001000 t f\t[m]\r\nffffffff81000010 t a/b.c|g\n12ab W short "
                 .into(),
             Path::new("k"),
         )
@@ -546,6 +603,7 @@ ffffffffc0a1b040 t fixmod_create\t[fixmod]
                 (0xffffffff81000000, "_text", None, None),
                 (0xffffffffc0001000, "f", Some("m"), None),
                 (0xffffffff81000010, "g", None, Some("a/b.c")),
+                (0x12ab, "short", None, None),
             ]
         );
     }
