@@ -146,6 +146,11 @@ pub struct SymbolizeArgs {
     /// Accept a vmlinux whose build-id differs from the running kernel's.
     #[arg(long)]
     pub no_build_id_check: bool,
+
+    /// Also print each vmlinux address's source line (`at FILE:LINE`, from
+    /// DWARF's line table; the inlined function's line in inlined code).
+    #[arg(short = 'l', long)]
+    pub lines: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

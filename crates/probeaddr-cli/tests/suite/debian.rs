@@ -776,6 +776,90 @@ fn symbolize_never_names_live_addresses_from_another_build_or_past_a_region() {
 }
 
 #[test]
+fn symbolize_lines_are_the_line_table_eu_addr2line_reads() {
+    let r = root();
+    let v = vmlinux(&r);
+    let vp = std::path::Path::new(&v);
+    // 600 addresses spread over the kernel's functions, each a third of
+    // the way into its function (inlined code included).
+    let mut funcs: Vec<oracle::ReadelfSym> = oracle::readelf_funcs(vp, false)
+        .into_iter()
+        .filter(|f| f.size > 0)
+        .collect();
+    funcs.sort_by_key(|f| f.value);
+    funcs.dedup_by_key(|f| f.value);
+    let step = funcs.len() / 600;
+    let addrs: Vec<u64> = funcs
+        .iter()
+        .step_by(step)
+        .map(|f| f.value + f.size / 3)
+        .collect();
+    // On standard input, with a line that is not an address among them:
+    // answers keep the input's order, the bad line is named, the exit
+    // status says so.
+    let mut input: Vec<String> = addrs.iter().map(|a| format!("{a:x}")).collect();
+    input.insert(300, "not-an-address".into());
+    let run = super::fixtures::probeaddr_with_input(
+        ["symbolize", "-k", &v, "--offline", "--lines"],
+        &(input.join("\n") + "\n"),
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("not a hexadecimal address: \"not-an-address\""),
+        "{}",
+        run.stderr
+    );
+    let got: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(got.len(), addrs.len(), "{}", run.stderr);
+    let want = oracle::eu_addr2line_many(vp, &addrs);
+    let mut with_line = 0;
+    for ((a, line), w) in addrs.iter().zip(&got).zip(&want) {
+        assert!(line.starts_with(&format!("{a:#x} ")), "{line}");
+        match line.split_once(" at ") {
+            Some((_, at)) => {
+                // Ours is relative to the unit's build directory when under
+                // it, elfutils' joined to it: the same file when one ends
+                // the other (or they are equal), and the same line.
+                let (file, n) = at.rsplit_once(':').unwrap();
+                // (elfutils adds `:COLUMN` where the row has one.)
+                let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+                let w = match w.rsplit_once(':') {
+                    Some((head, col))
+                        if digits(col) && head.rsplit_once(':').is_some_and(|(_, l)| digits(l)) =>
+                    {
+                        head
+                    }
+                    _ => w.as_str(),
+                };
+                let (wfile, wn) = w.rsplit_once(':').unwrap();
+                // (and leaves `dir/..` and `.` in paths, which ours folds.)
+                let mut parts: Vec<&str> = Vec::new();
+                for c in wfile.split('/') {
+                    match c {
+                        "." => {}
+                        ".." if parts.last().is_some_and(|p| *p != "..") => {
+                            parts.pop();
+                        }
+                        c => parts.push(c),
+                    }
+                }
+                let wfile = parts.join("/");
+                assert_eq!(n, wn, "{a:#x}: {line} / eu-addr2line {w}");
+                assert!(
+                    wfile == file || wfile.ends_with(&format!("/{file}")),
+                    "{a:#x}: {line} / eu-addr2line {w}"
+                );
+                with_line += 1;
+            }
+            None => assert!(w.starts_with("??"), "{a:#x}: {line} / eu-addr2line {w}"),
+        }
+    }
+    // Nearly every kernel function has line rows (assembly ones may not).
+    assert!(with_line > addrs.len() * 9 / 10, "{with_line}");
+}
+
+#[test]
 fn functions_the_kernel_refuses_to_kprobe_are_said_and_never_written() {
     let r = root();
     let v = vmlinux(&r);

@@ -293,6 +293,34 @@ where
     }
 }
 
+/// Run the probeaddr binary with `input` on its standard input.
+pub fn probeaddr_with_input<I, S>(args: I, input: &str) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let text = input.to_string();
+    // Written from another thread: the answers fill the output pipe while
+    // the input is still being written.
+    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// Parse a JSON hex string field.
 pub fn hexfield(v: &serde_json::Value, key: &str) -> u64 {
     let s = v[key]

@@ -316,6 +316,18 @@ pub fn eu_addr2line(bin: &Path, addr: u64) -> String {
     .to_string()
 }
 
+/// `eu-addr2line -e BIN ADDR...`: `FILE:LINE` of each address (`??:0` for
+/// none), in one run.
+pub fn eu_addr2line_many(bin: &Path, addrs: &[u64]) -> Vec<String> {
+    let text = run(Command::new("eu-addr2line")
+        .arg("-e")
+        .arg(bin)
+        .args(addrs.iter().map(|a| format!("{a:#x}"))));
+    let out: Vec<String> = text.lines().map(str::to_string).collect();
+    assert_eq!(out.len(), addrs.len(), "eu-addr2line said: {text}");
+    out
+}
+
 /// `readelf -n`: the GNU build-id, as hex.
 pub fn readelf_build_id(bin: &Path) -> String {
     let text = run(Command::new("readelf").arg("-n").arg(bin));

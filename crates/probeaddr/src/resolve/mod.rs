@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 pub use dups::{Duplicate, Instance};
 pub use list::{FunctionLines, InlinedSite, LineEntry, ListedFunction};
-pub use symbolize::{Symbolized, Symbolizer};
+pub use symbolize::{Answers, SourceLine, Symbolized, Symbolizer};
 
 use crate::error::{Candidate, Error, ErrorKind, Reason, Result};
 use crate::index::Binding;

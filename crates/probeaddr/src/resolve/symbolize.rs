@@ -1,38 +1,82 @@
-//! Kernel addresses back to `symbol+offset [file] (module)`.
+//! Kernel addresses back to `symbol+offset [file] at file:line (module)`.
+//!
+//! One address at a time ([`Symbolizer::symbolize`]) or many
+//! ([`Symbolizer::symbolize_many`]): many are answered in address order,
+//! split over threads, so that each compile unit's line table is decoded
+//! once per call however the addresses are spread, and every function's
+//! file is found once per symbolizer.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::addr::{LinkAddr, RuntimeAddr};
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::SymbolIndex;
+use crate::index::{Symbol, SymbolIndex};
 use crate::resolve::objects::Vmlinux;
 use crate::resolve::Resolver;
+use crate::sources::dwarf::{CompUnits, LineRow};
+use crate::sources::in_chunks;
 use crate::sources::kallsyms::Kallsyms;
 
-/// An address, and what holds it.
+/// An address, and what holds it. Names are borrowed from the symbolizer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Symbolized {
+pub struct Symbolized<'a> {
     /// The address asked about.
     pub addr: RuntimeAddr,
     /// The symbol holding it, if any.
-    pub symbol: Option<String>,
+    pub symbol: Option<&'a str>,
     /// The offset into that symbol.
     #[serde(with = "crate::addr::hex")]
     pub offset: u64,
     /// Its source file, when the vmlinux tells.
-    pub file: Option<String>,
+    pub file: Option<&'a str>,
+    /// The source line of the instruction, when lines were asked for
+    /// ([`Symbolizer::with_lines`]) and DWARF has one. In inlined code it
+    /// is the inlined function's line (`include/linux/list.h:35`), as the
+    /// line table says; [`Symbolized::file`] stays the function's file.
+    pub line: Option<SourceLine>,
     /// Its module, for a module address.
-    pub module: Option<String>,
+    pub module: Option<&'a str>,
     /// True when the symbol is the last kallsyms lists in its region
     /// (vmlinux's text, or a module's): kallsyms gives no sizes, so an
     /// address past its start may be past its end too.
     pub size_unknown: bool,
 }
 
-impl fmt::Display for Symbolized {
-    /// `0xffffffff9efea474 init_once+0x4 [fs/proc/inode.c]`, `… (fixmod)`, `… ??`.
+/// A file and line from DWARF's line table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceLine {
+    /// The path relative to the compile directory when under it
+    /// (`fs/read_write.c`), else as DWARF gives it.
+    #[serde(serialize_with = "shared_str")]
+    pub file: Arc<str>,
+    /// The line number.
+    pub line: u64,
+}
+
+fn shared_str<S: Serializer>(s: &Arc<str>, ser: S) -> std::result::Result<S::Ok, S::Error> {
+    ser.serialize_str(s)
+}
+
+impl Symbolized<'_> {
+    fn unknown(addr: RuntimeAddr) -> Self {
+        Symbolized {
+            addr,
+            symbol: None,
+            offset: 0,
+            file: None,
+            line: None,
+            module: None,
+            size_unknown: false,
+        }
+    }
+}
+
+impl fmt::Display for Symbolized<'_> {
+    /// `0xffffffff9efea474 init_once+0x4 [fs/proc/inode.c] at fs/proc/inode.c:79`,
+    /// `… (fixmod)`, `… ??`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(sym) = &self.symbol else {
             return write!(f, "{:#x} ??", self.addr.get());
@@ -40,6 +84,9 @@ impl fmt::Display for Symbolized {
         write!(f, "{:#x} {sym}+{:#x}", self.addr.get(), self.offset)?;
         if let Some(file) = &self.file {
             write!(f, " [{file}]")?;
+        }
+        if let Some(l) = &self.line {
+            write!(f, " at {}:{}", l.file, l.line)?;
         }
         if let Some(m) = &self.module {
             write!(f, " ({m})")?;
@@ -55,10 +102,21 @@ impl fmt::Display for Symbolized {
 #[derive(Debug)]
 pub struct Symbolizer<'a> {
     kallsyms: Option<&'a Kallsyms>,
-    vmlinux: Option<(&'a Vmlinux, &'a SymbolIndex)>,
+    vmlinux: Option<VmlinuxNames<'a>>,
     /// How a runtime address becomes a vmlinux address, when it can.
     slide: Option<u64>,
     warnings: Vec<String>,
+    lines: bool,
+}
+
+/// The vmlinux side: its symbols, its DWARF, and each function's file
+/// once found (by the symbol's position in the index).
+#[derive(Debug)]
+struct VmlinuxNames<'a> {
+    vm: &'a Vmlinux,
+    idx: &'a SymbolIndex,
+    units: Option<&'a CompUnits>,
+    files: Vec<OnceLock<Option<Box<str>>>>,
 }
 
 impl Resolver {
@@ -101,7 +159,17 @@ impl Resolver {
             (None, _, _) => None,
         };
         let vmlinux = match vm {
-            Some(v) => Some((v, v.obj.index()?)),
+            Some(vm) => {
+                let idx = vm.obj.index()?;
+                Some(VmlinuxNames {
+                    vm,
+                    idx,
+                    units: vm.obj.compile_units(),
+                    files: std::iter::repeat_with(OnceLock::new)
+                        .take(idx.symbols().len())
+                        .collect(),
+                })
+            }
             None => None,
         };
         Ok(Symbolizer {
@@ -109,53 +177,207 @@ impl Resolver {
             vmlinux,
             slide,
             warnings,
+            lines: false,
         })
     }
 }
 
-impl Symbolizer<'_> {
+/// The line rows of the compile unit last asked about, by its offset.
+type UnitRows = Option<(usize, Arc<[LineRow]>)>;
+
+impl<'a> Symbolizer<'a> {
     /// What the user must know about every answer (a vmlinux that is not
     /// the running kernel's build, so it is not used).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
 
-    /// What holds `addr`: a vmlinux function with its file, else the
-    /// nearest kallsyms text symbol (with its module).
-    pub fn symbolize(&self, addr: RuntimeAddr) -> Symbolized {
-        if let (Some((vm, idx)), Some(slide)) = (self.vmlinux, self.slide) {
+    /// Also give each vmlinux address its source line from DWARF.
+    pub fn with_lines(mut self) -> Self {
+        self.lines = true;
+        self
+    }
+
+    /// What holds `addr`: a vmlinux function with its file (and line),
+    /// else the nearest kallsyms text symbol (with its module).
+    pub fn symbolize(&self, addr: RuntimeAddr) -> Symbolized<'_> {
+        self.named(addr, &self.hit(addr, &mut None))
+    }
+
+    /// What holds each of `addrs`. They are answered in address order,
+    /// over a few threads, so that a compile unit's line table is decoded
+    /// once per call, not once per address; the answers are kept in a few
+    /// words each and named when read.
+    pub fn symbolize_many<'s>(&'s self, addrs: &'s [RuntimeAddr]) -> Answers<'s> {
+        let mut sorted: Vec<(RuntimeAddr, u32)> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| (a, i as u32))
+            .collect();
+        sorted.sort_unstable();
+        let parts = in_chunks(&sorted, 1 << 12, |part| {
+            let mut rows = None;
+            part.iter()
+                .map(|&(a, _)| self.hit(a, &mut rows))
+                .collect::<Vec<_>>()
+        });
+        let mut rank = vec![0u32; addrs.len()];
+        for (r, &(_, i)) in sorted.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        Answers {
+            symbolizer: self,
+            addrs,
+            part_len: parts.first().map_or(1, |p| p.len().max(1)),
+            parts,
+            rank,
+        }
+    }
+
+    fn hit(&self, addr: RuntimeAddr, rows: &mut UnitRows) -> Hit {
+        if let (Some(v), Some(slide)) = (&self.vmlinux, self.slide) {
             let la = LinkAddr(addr.get().wrapping_sub(slide));
-            if let Some(s) = idx.functions_containing(la).next() {
-                return Symbolized {
-                    addr,
-                    symbol: Some(idx.name(s).to_string()),
+            if let Some(s) = v.idx.functions_containing(la).next() {
+                // Found here, on a worker thread, and kept for the reader.
+                v.file(s);
+                return Hit {
+                    at: At::Vmlinux(position(v.idx.symbols(), s)),
                     offset: la.get() - s.addr.get(),
-                    file: vm.obj.source_file(idx, s).map(|f| f.shown),
-                    module: None,
-                    size_unknown: false,
+                    line: if self.lines {
+                        v.line(la, s.addr, rows)
+                    } else {
+                        None
+                    },
                 };
             }
         }
         match self
             .kallsyms
-            .and_then(|k| k.symbolize(addr).map(|(s, off)| (k, s, off)))
+            .and_then(|k| k.symbolize(addr).map(|h| (k, h)))
         {
-            Some((k, s, off)) => Symbolized {
-                addr,
-                symbol: Some(k.name(s).to_string()),
-                offset: off,
-                file: None,
-                module: k.module(s).map(str::to_string),
-                size_unknown: k.ends_region(s),
+            Some((k, (s, offset))) => Hit {
+                at: At::Kallsyms(position(k.symbols(), s)),
+                offset,
+                line: None,
             },
-            None => Symbolized {
-                addr,
-                symbol: None,
+            None => Hit {
+                at: At::Unknown,
                 offset: 0,
-                file: None,
-                module: None,
-                size_unknown: false,
+                line: None,
             },
         }
+    }
+
+    fn named(&self, addr: RuntimeAddr, hit: &Hit) -> Symbolized<'_> {
+        let mut out = Symbolized::unknown(addr);
+        out.offset = hit.offset;
+        out.line = hit.line.clone();
+        match (hit.at, &self.vmlinux, self.kallsyms) {
+            (At::Vmlinux(i), Some(v), _) => {
+                let s = &v.idx.symbols()[i as usize];
+                out.symbol = Some(v.idx.name(s));
+                out.file = v.file(s);
+            }
+            (At::Kallsyms(i), _, Some(k)) => {
+                let s = &k.symbols()[i as usize];
+                out.symbol = Some(k.name(s));
+                out.module = k.module(s);
+                out.size_unknown = k.ends_region(s);
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+/// Where an address was found, by position in the symbol table.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Unknown,
+    Vmlinux(u32),
+    Kallsyms(u32),
+}
+
+/// One address's answer before it is named.
+#[derive(Debug, Clone)]
+struct Hit {
+    at: At,
+    offset: u64,
+    line: Option<SourceLine>,
+}
+
+/// The position of `item` in `all` (which holds it).
+fn position<T>(all: &[T], item: &T) -> u32 {
+    ((item as *const T as usize - all.as_ptr() as usize) / std::mem::size_of::<T>()) as u32
+}
+
+/// The answers of [`Symbolizer::symbolize_many`], in the order the
+/// addresses were given: a few words each (about 40 bytes), named when read.
+#[derive(Debug)]
+pub struct Answers<'s> {
+    symbolizer: &'s Symbolizer<'s>,
+    addrs: &'s [RuntimeAddr],
+    /// The answers in address order, as the threads made them: every part
+    /// but the last holds `part_len`.
+    parts: Vec<Vec<Hit>>,
+    part_len: usize,
+    /// Each given address's place in address order.
+    rank: Vec<u32>,
+}
+
+impl<'s> Answers<'s> {
+    /// How many addresses were given.
+    pub fn len(&self) -> usize {
+        self.rank.len()
+    }
+
+    /// True if none were.
+    pub fn is_empty(&self) -> bool {
+        self.rank.is_empty()
+    }
+
+    /// The answer for the `i`th address given.
+    pub fn get(&self, i: usize) -> Option<Symbolized<'s>> {
+        let r = *self.rank.get(i)? as usize;
+        let hit = &self.parts[r / self.part_len][r % self.part_len];
+        Some(self.symbolizer.named(self.addrs[i], hit))
+    }
+
+    /// Every answer, in the order the addresses were given.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Symbolized<'s>> + '_ {
+        (0..self.len()).map(|i| self.get(i).expect("an answer per address"))
+    }
+}
+
+impl VmlinuxNames<'_> {
+    /// A function's file, found on its first address.
+    fn file(&self, s: &Symbol) -> Option<&str> {
+        self.files[position(self.idx.symbols(), s) as usize]
+            .get_or_init(|| {
+                self.vm
+                    .obj
+                    .source_file(self.idx, s)
+                    .map(|f| f.shown.into_boxed_str())
+            })
+            .as_deref()
+    }
+
+    /// The line of `la` in a function starting at `start`: the last row
+    /// at or below `la`, if it is in the function (code without line
+    /// rows of its own is not given its neighbour's).
+    fn line(&self, la: LinkAddr, start: LinkAddr, rows: &mut UnitRows) -> Option<SourceLine> {
+        let units = self.units?;
+        let off = units.unit_offset_at(la.get())?;
+        let rows = match rows {
+            Some((o, r)) if *o == off => r,
+            _ => &rows.insert((off, units.rows_of_unit(off))).1,
+        };
+        let r = &rows[rows
+            .partition_point(|r| r.addr <= la.get())
+            .checked_sub(1)?];
+        (r.addr >= start.get()).then(|| SourceLine {
+            file: r.rel.clone(),
+            line: r.line,
+        })
     }
 }

@@ -758,7 +758,7 @@ impl CompUnits {
 
     /// Rows of one unit, by address (decoded once while it is among the
     /// last few asked).
-    fn rows_of_unit(&self, off: usize) -> Arc<[LineRow]> {
+    pub fn rows_of_unit(&self, off: usize) -> Arc<[LineRow]> {
         self.recent_rows
             .get_or(off, || {
                 let mut rows = self.decode_rows(off);
@@ -780,9 +780,10 @@ impl CompUnits {
         let Some(program) = unit.line_program.clone() else {
             return Vec::new();
         };
-        // Each file's paths are made once and shared by its rows.
+        // Each file's paths are made once and shared by its rows (by file
+        // index: a unit's files are numbered from 0 or 1 up).
         type Paths = Option<(Arc<str>, Arc<str>)>;
-        let mut files: HashMap<u64, Paths> = HashMap::new();
+        let mut files: Vec<Option<Paths>> = Vec::new();
         let mut rows = program.rows();
         let mut out = Vec::new();
         while let Ok(Some((_, row))) = rows.next_row() {
@@ -791,7 +792,16 @@ impl CompUnits {
             }
             let Some(line) = row.line() else { continue };
             let fi = row.file_index();
-            let f = files.entry(fi).or_insert_with(|| {
+            let Ok(slot) = usize::try_from(fi) else {
+                continue;
+            };
+            if slot >= files.len() {
+                if slot > 1 << 20 {
+                    continue; // a corrupt index: no table is that long
+                }
+                files.resize(slot + 1, None);
+            }
+            let f = files[slot].get_or_insert_with(|| {
                 self.file_path(&dwarf, &unit, fi)
                     .map(|(a, b)| (Arc::from(a), Arc::from(b)))
             });
