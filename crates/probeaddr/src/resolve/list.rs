@@ -3,6 +3,7 @@
 //! (`probeaddr lines`, like `perf probe -L`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -76,8 +77,9 @@ pub struct FunctionLines {
 /// One line with code.
 #[derive(Debug, Clone, Serialize)]
 pub struct LineEntry {
-    /// The file, relative to the compile directory when under it.
-    pub file: String,
+    /// The file, relative to the compile directory when under it (shared
+    /// by the lines of one file).
+    pub file: Arc<str>,
     /// The line.
     pub line: u64,
     /// The line counted from the declaration line (`FUNC:N`'s N); only for
@@ -89,8 +91,8 @@ pub struct LineEntry {
     /// Its first address (in a module, the offset in its section).
     pub address: LinkAddr,
     /// The symbol holding that address: the function, or its split-off
-    /// `.cold` part.
-    pub symbol: String,
+    /// `.cold` part (shared by the function's lines).
+    pub symbol: Arc<str>,
     /// The address's offset into that symbol.
     #[serde(with = "crate::addr::hex")]
     pub offset: u64,
@@ -280,21 +282,22 @@ impl Resolver {
                 continue;
             };
             let base = split_variant(&m.name).0;
-            let holder = |a: u64| -> (String, u64) {
+            let name: Arc<str> = m.name.as_str().into();
+            let holder = |a: u64| -> (Arc<str>, u64) {
                 if a >= m.sym.addr.get() && a - m.sym.addr.get() < m.sym.size.max(1) {
-                    return (m.name.clone(), a - m.sym.addr.get());
+                    return (name.clone(), a - m.sym.addr.get());
                 }
                 // Prefer the function's own part (`foo.cold`) over an alias.
-                let mut best: Option<(String, u64)> = None;
+                let mut best: Option<(Arc<str>, u64)> = None;
                 for s in idx.functions_containing(LinkAddr(a)) {
                     let n = idx.name(s);
-                    let c = (n.to_string(), a - s.addr.get());
+                    let c = (n.into(), a - s.addr.get());
                     if split_variant(n).0 == base {
                         return c;
                     }
                     best.get_or_insert(c);
                 }
-                best.unwrap_or_else(|| (m.name.clone(), a.wrapping_sub(m.sym.addr.get())))
+                best.unwrap_or_else(|| (name.clone(), a.wrapping_sub(m.sym.addr.get())))
             };
             out.push(FunctionLines {
                 symbol: m.name.clone(),
@@ -308,7 +311,7 @@ impl Resolver {
                     .map(|l| {
                         let (symbol, offset) = holder(l.addr);
                         LineEntry {
-                            file: l.file.to_string(),
+                            file: l.file.clone(),
                             line: l.line,
                             relative: sp
                                 .decl_line

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::addr::{LinkAddr, RuntimeAddr};
 use crate::error::{Error, ErrorKind, Result};
@@ -50,14 +50,9 @@ pub struct Symbolized<'a> {
 pub struct SourceLine {
     /// The path relative to the compile directory when under it
     /// (`fs/read_write.c`), else as DWARF gives it.
-    #[serde(serialize_with = "shared_str")]
     pub file: Arc<str>,
     /// The line number.
     pub line: u64,
-}
-
-fn shared_str<S: Serializer>(s: &Arc<str>, ser: S) -> std::result::Result<S::Ok, S::Error> {
-    ser.serialize_str(s)
 }
 
 impl Symbolized<'_> {
@@ -183,7 +178,7 @@ impl Resolver {
 }
 
 /// The line rows of the compile unit last asked about, by its offset.
-type UnitRows = Option<(usize, Arc<[LineRow]>)>;
+type UnitRows = Option<(usize, Arc<Vec<LineRow>>)>;
 
 impl<'a> Symbolizer<'a> {
     /// What the user must know about every answer (a vmlinux that is not

@@ -60,7 +60,7 @@ pub struct CompUnits {
     /// The line rows of the units read last, newest first: functions of
     /// one unit come together (a glob's matches in address order), and
     /// each would decode the unit's whole line program again.
-    recent_rows: Recent<Arc<[LineRow]>>,
+    recent_rows: Recent<Arc<Vec<LineRow>>>,
     /// The abbreviations of the units opened last, by `.debug_abbrev`
     /// offset (see [`CompUnits::unit_at_offset`]).
     recent_abbrevs: Recent<Arc<gimli::Abbreviations>>,
@@ -516,13 +516,9 @@ impl CompUnits {
             Some(e) => e,
             None => {
                 let mut e = Vec::new();
-                let mut cursor = unit.entries();
-                while let Ok(Some((_, die))) = cursor.next_dfs() {
-                    if die.tag() != gimli::DW_TAG_subprogram {
-                        continue;
-                    }
-                    if let Some((first, _)) = entry_and_ranges(&dwarf, &unit, die) {
-                        e.push((first, die.offset().0));
+                if let Ok(mut tree) = unit.entries_tree(None) {
+                    if let Ok(root) = tree.root() {
+                        subprogram_entries(&dwarf, &unit, root, &mut e);
                     }
                 }
                 // By entry, then in DIE order: the first DIE of an entry
@@ -735,10 +731,10 @@ impl CompUnits {
     }
 
     /// Every line-table row of the unit holding `addr`.
-    pub fn rows_of_unit_at(&self, addr: LinkAddr) -> Arc<[LineRow]> {
+    pub fn rows_of_unit_at(&self, addr: LinkAddr) -> Arc<Vec<LineRow>> {
         match self.unit_offset_at(addr.get()) {
             Some(off) => self.rows_of_unit(off),
-            None => Arc::new([]),
+            None => Arc::new(Vec::new()),
         }
     }
 
@@ -758,7 +754,7 @@ impl CompUnits {
 
     /// Rows of one unit, by address (decoded once while it is among the
     /// last few asked).
-    pub fn rows_of_unit(&self, off: usize) -> Arc<[LineRow]> {
+    pub fn rows_of_unit(&self, off: usize) -> Arc<Vec<LineRow>> {
         self.recent_rows
             .get_or(off, || {
                 let mut rows = self.decode_rows(off);
@@ -766,9 +762,12 @@ impl CompUnits {
                 // order), so that a function's rows are found by binary
                 // search.
                 rows.sort_by_key(|r| r.addr);
-                Some(rows.into())
+                // (Kept as decoded: a copy into an `Arc<[_]>` of every
+                // unit's rows was a third of a whole-kernel listing's page
+                // faults.)
+                Some(Arc::new(rows))
             })
-            .unwrap_or_else(|| Arc::new([]))
+            .unwrap_or_else(|| Arc::new(Vec::new()))
     }
 
     /// Every row of one unit's line program, in program order.
@@ -784,8 +783,11 @@ impl CompUnits {
         // index: a unit's files are numbered from 0 or 1 up).
         type Paths = Option<(Arc<str>, Arc<str>)>;
         let mut files: Vec<Option<Paths>> = Vec::new();
+        // About one row per four bytes of program (the kernel's): sized
+        // once rather than grown.
+        let guess = (program.header().unit_length() / 4).min(1 << 20);
         let mut rows = program.rows();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(guess);
         while let Ok(Some((_, row))) = rows.next_row() {
             if row.end_sequence() {
                 continue;
@@ -821,7 +823,7 @@ impl CompUnits {
     /// All rows of every unit whose line table names a file passing `keep`,
     /// one vector per unit. Units are filtered by their file tables first, so
     /// a file pattern reads the line programs of the few units that include it.
-    pub fn rows_for_file(&self, filter: &FileFilter<'_>) -> Vec<Arc<[LineRow]>> {
+    pub fn rows_for_file(&self, filter: &FileFilter<'_>) -> Vec<Arc<Vec<LineRow>>> {
         let dwarf = self.dwarf();
         let mut out = Vec::new();
         for off in self.unit_offsets() {
@@ -833,6 +835,43 @@ impl CompUnits {
             }
         }
         out
+    }
+}
+
+/// Every subprogram with code under `node`, as `(entry, DIE offset)`. The
+/// subtrees of types, variables, parameters, call sites and inlined copies
+/// are passed over whole (by `DW_AT_sibling`, without reading them): a
+/// kernel unit's struct members and inlined trees are most of its DIEs, and
+/// producers put no function definition in them (GCC and clang place a C++
+/// method's concrete DIE at namespace scope, with `DW_AT_specification`).
+/// Subprograms, lexical blocks and namespaces are gone into: a nested
+/// function is a subprogram's child.
+fn subprogram_entries(
+    dwarf: &gimli::Dwarf<Slice<'_>>,
+    unit: &Unit<'_>,
+    node: gimli::EntriesTreeNode<'_, '_, '_, Slice<'_>>,
+    out: &mut Vec<(u64, usize)>,
+) {
+    let mut children = node.children();
+    while let Ok(Some(child)) = children.next() {
+        let die = child.entry();
+        let descend = match die.tag() {
+            gimli::DW_TAG_subprogram => {
+                if let Some((first, _)) = entry_and_ranges(dwarf, unit, die) {
+                    out.push((first, die.offset().0));
+                }
+                true
+            }
+            gimli::DW_TAG_namespace
+            | gimli::DW_TAG_module
+            | gimli::DW_TAG_lexical_block
+            | gimli::DW_TAG_compile_unit
+            | gimli::DW_TAG_partial_unit => true,
+            _ => false,
+        };
+        if descend && die.has_children() {
+            subprogram_entries(dwarf, unit, child, out);
+        }
     }
 }
 
