@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::addr::LinkAddr;
 use crate::index::names::{file_matches, last_component_matcher};
-use crate::sources::dwarf::{CompUnits, LineRow, Subprogram};
+use crate::sources::dwarf::{CompUnits, LastUnit, LineRow, Subprogram};
 use crate::spec::{LineSpec, Pattern};
 
 /// A line-probe address.
@@ -235,8 +235,12 @@ pub struct SourceLine {
 /// address: the declaration file's lines sorted by line (what `perf probe
 /// -L` shows), then the lines of other files inlined into it, by file and
 /// line.
-pub fn function_lines(cu: &CompUnits, entry: LinkAddr) -> Option<(Subprogram, Vec<SourceLine>)> {
-    let sp = cu.subprogram_at(entry)?;
+pub fn function_lines<'a>(
+    cu: &'a CompUnits,
+    entry: LinkAddr,
+    last: &mut LastUnit<'a>,
+) -> Option<(Subprogram, Vec<SourceLine>)> {
+    let sp = cu.subprogram_in(entry, last)?;
     let e = entry.get();
     let mut lines: Vec<SourceLine> = cu
         .rows_in(entry, &sp.ranges)

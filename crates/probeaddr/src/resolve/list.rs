@@ -13,6 +13,7 @@ use crate::index::names::split_variant;
 use crate::index::Binding;
 use crate::object::{AnalysedObject, InlineMatch, MatchedSymbol};
 use crate::resolve::{Resolver, Where};
+use crate::sources::dwarf::LastUnit;
 use crate::sources::in_chunks;
 use crate::spec::{Pattern, Point, ProbeSpec};
 
@@ -113,15 +114,18 @@ fn site(obj: &AnalysedObject, i: &InlineMatch) -> InlinedSite {
 /// so that one unit's functions come together (its DWARF and line program
 /// are read once); a whole kernel's 45,000 read every unit's DIEs, so the
 /// work is split between threads.
-fn by_address<T: Send>(
+fn by_address<'a, T: Send>(
     copies: &[MatchedSymbol],
-    read: impl Fn(&MatchedSymbol) -> T + Sync,
+    read: impl Fn(&MatchedSymbol, &mut LastUnit<'a>) -> T + Sync,
 ) -> Vec<T> {
     let mut order: Vec<usize> = (0..copies.len()).collect();
     order.sort_by_key(|&i| copies[i].sym.addr);
     let mut done: Vec<(usize, T)> = in_chunks(&order, 256, |part| {
+        // Each thread keeps the unit it opened last: its next function is
+        // most often in it.
+        let mut last = None;
         part.iter()
-            .map(|&i| (i, read(&copies[i])))
+            .map(|&i| (i, read(&copies[i], &mut last)))
             .collect::<Vec<_>>()
     })
     .into_iter()
@@ -209,7 +213,9 @@ impl Resolver {
         }
         let functions: Vec<String> = copies.iter().map(function).collect();
         let with_copy: HashSet<&str> = functions.iter().map(String::as_str).collect();
-        let sps = by_address(&copies, |m| cu.and_then(|c| c.subprogram_at(m.sym.addr)));
+        let sps = by_address(&copies, |m, last| {
+            cu.and_then(|c| c.subprogram_in(m.sym.addr, last))
+        });
         let mut out = Vec::new();
         for ((m, f), sp) in copies.iter().zip(&functions).zip(sps) {
             out.push(ListedFunction {
@@ -275,7 +281,9 @@ impl Resolver {
         let idx = obj.index()?;
         let mut out = Vec::new();
         let mut without = Vec::new();
-        let found = by_address(&copies, |m| crate::lines::function_lines(cu, m.sym.addr));
+        let found = by_address(&copies, |m, last| {
+            crate::lines::function_lines(cu, m.sym.addr, last)
+        });
         for (m, found) in copies.iter().zip(found) {
             let Some((sp, lines)) = found else {
                 without.push(format!("{} at {}", m.name, m.sym.addr));

@@ -418,6 +418,10 @@ pub struct LineRow {
 
 pub(super) type Unit<'a> = gimli::Unit<Slice<'a>>;
 
+/// The unit a caller opened last, by its `.debug_info` offset (see
+/// [`CompUnits::subprogram_in`]).
+pub type LastUnit<'a> = Option<(usize, Unit<'a>)>;
+
 /// Which source files a query is about: a cheap test on the file's last
 /// path component (no allocation; most files fail it), then the full test
 /// on `(full path, path relative to the compile directory)`.
@@ -508,9 +512,24 @@ impl CompUnits {
     /// lowest address: a function split hot/cold (`foo` and `foo.cold`) has
     /// its cold range first in memory, but is entered at its hot one.
     pub fn subprogram_at(&self, entry: LinkAddr) -> Option<Subprogram> {
+        self.subprogram_in(entry, &mut None)
+    }
+
+    /// [`CompUnits::subprogram_at`], reusing the unit `last` opened if it
+    /// holds `entry` (and keeping the one opened there): functions asked
+    /// in address order open each unit once, not once each. Opening a
+    /// kernel unit parses its line program's header, hundreds of files.
+    pub fn subprogram_in<'a>(
+        &'a self,
+        entry: LinkAddr,
+        last: &mut LastUnit<'a>,
+    ) -> Option<Subprogram> {
         let dwarf = self.dwarf();
         let off = self.unit_offset_at(entry.get())?;
-        let unit = self.unit_at_offset(&dwarf, off)?;
+        if last.as_ref().map(|l| l.0) != Some(off) {
+            *last = Some((off, self.unit_at_offset(&dwarf, off)?));
+        }
+        let unit = &last.as_ref()?.1;
         let cached = self.subprograms.lock().unwrap().get(&off).cloned();
         let entries = match cached {
             Some(e) => e,
@@ -518,7 +537,7 @@ impl CompUnits {
                 let mut e = Vec::new();
                 if let Ok(mut tree) = unit.entries_tree(None) {
                     if let Ok(root) = tree.root() {
-                        subprogram_entries(&dwarf, &unit, root, &mut e);
+                        subprogram_entries(&dwarf, unit, root, &mut e);
                     }
                 }
                 // By entry, then in DIE order: the first DIE of an entry
@@ -535,8 +554,8 @@ impl CompUnits {
             return None;
         }
         let die = unit.entry(gimli::UnitOffset(die_off)).ok()?;
-        let (_, ranges) = entry_and_ranges(&dwarf, &unit, &die)?;
-        let (name, decl, decl_line) = self.describe(&dwarf, &unit, die.offset());
+        let (_, ranges) = entry_and_ranges(&dwarf, unit, &die)?;
+        let (name, decl, decl_line) = self.describe(&dwarf, unit, die.offset());
         let (decl_file, decl_file_rel) = decl.map_or((None, None), |(a, b)| (Some(a), Some(b)));
         Some(Subprogram {
             name: name.unwrap_or_default(),
