@@ -37,6 +37,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use probeaddr::internals::elf::ElfObject;
 use probeaddr::internals::kallsyms::Kallsyms;
+use probeaddr::internals::{SymbolIndex, SymbolKind};
 use probeaddr::{KernelSymbols, ProbeSpec, Resolver, RuntimeAddr, Source};
 
 const DEFAULT_FUNC: &str = "LLVMParseIRInContext";
@@ -203,8 +204,16 @@ fn warm(c: &mut Criterion) {
 /// The Debian 6.1 debug vmlinux cached by `scripts/fetch-debian-kernel`.
 const DEFAULT_VMLINUX: &str = "/root/.cache/probeaddr/debian-6.1.0-56-cloud-amd64/root/usr/lib/debug/boot/vmlinux-6.1.0-56-cloud-amd64";
 
-/// Kernel probe points resolved by the `kernel` group.
-const KERNEL_POINTS: &[&str] = &["init_once@fs/proc/inode.c", "vfs_read"];
+/// Kernel probe points resolved by the `kernel` group: single points, a
+/// point with inlined sites, a glob, and a helper inlined everywhere (issue
+/// 14's rows that the 6.1 vmlinux has).
+const KERNEL_POINTS: &[&str] = &[
+    "init_once@fs/proc/inode.c",
+    "vfs_read",
+    "cr4_set_bits",
+    "ext4_*",
+    "get_current",
+];
 
 /// The vmlinux, checked once (opened, and every point resolves): `None`,
 /// with a message, if the kernel benchmarks cannot run here.
@@ -383,5 +392,65 @@ fn symbolize(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cold, warm, kernel_cold, symbolize);
+/// Addresses symbolized per iteration from the vmlinux (as many as the CLI
+/// rows of `compare-cost.sh`: with lines, the rate grows with the batch).
+const VMLINUX_SYMBOLIZE_N: usize = 1_000_000;
+
+/// `symbolize_many` over the vmlinux (warm: opened and indexed once), with
+/// files, then with lines too: addresses drawn inside its functions.
+fn symbolize_vmlinux(c: &mut Criterion) {
+    let Some(path) = vmlinux() else { return };
+    let elf = ElfObject::open(path).expect("opened by vmlinux()");
+    let idx = SymbolIndex::build(&elf, Some(&elf)).expect("indexed");
+    let funcs: Vec<(u64, u64)> = idx
+        .symbols()
+        .iter()
+        .filter(|s| s.kind == SymbolKind::Function && s.size > 0)
+        .map(|s| (s.addr.get(), s.size))
+        .collect();
+    assert!(
+        !funcs.is_empty(),
+        "no sized functions in {}",
+        path.display()
+    );
+    let mut state = 7u64;
+    let addrs: Vec<RuntimeAddr> = (0..VMLINUX_SYMBOLIZE_N)
+        .map(|_| {
+            let (a, size) = funcs[splitmix64(&mut state) as usize % funcs.len()];
+            RuntimeAddr(a + splitmix64(&mut state) % size)
+        })
+        .collect();
+    let resolver = Resolver::new([Source::Vmlinux(path.to_path_buf())]);
+    let mut g = c.benchmark_group("kernel");
+    g.throughput(Throughput::Elements(addrs.len() as u64))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for lines in [false, true] {
+        let s = resolver.symbolizer().expect("a vmlinux");
+        let s = if lines { s.with_lines() } else { s };
+        let what = if lines { "files and lines" } else { "files" };
+        g.bench_function(
+            format!("symbolize_many {} vmlinux addresses ({what})", addrs.len()),
+            |b| {
+                b.iter(|| {
+                    let answers = s.symbolize_many(black_box(&addrs));
+                    let named = answers.iter().filter(|a| a.file.is_some()).count();
+                    black_box(named)
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    cold,
+    warm,
+    kernel_cold,
+    symbolize,
+    symbolize_vmlinux
+);
 criterion_main!(benches);
