@@ -3,8 +3,11 @@
 //! drawn, so scripts and logs see only the answer and its notes.
 //!
 //! The spinner appears only once the work has run for [`DELAY`]: a probe
-//! point resolved in 30 ms never flickers one. It is cleared before the
-//! answer is printed (the guard is dropped first).
+//! point resolved in 30 ms never flickers one. `PROBEADDR_PROGRESS_DELAY_MS`
+//! changes the delay; at 0 the spinner is drawn before the work starts
+//! (which is how the tests see it without depending on how long the work
+//! takes). It is cleared before the answer is printed (the guard is
+//! dropped first).
 
 use std::io::IsTerminal;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -31,18 +34,38 @@ impl Progress {
                 thread: None,
             };
         }
-        let (done, wait) = mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            if wait.recv_timeout(DELAY) != Err(RecvTimeoutError::Timeout) {
-                return;
-            }
+        let delay = std::env::var("PROBEADDR_PROGRESS_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(DELAY, Duration::from_millis);
+        let draw = move || {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
-                .with_elapsed(DELAY);
+                .with_elapsed(delay);
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
                 bar.set_style(style);
             }
             bar.set_message(what);
+            bar.tick();
             bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        };
+        let (done, wait) = mpsc::channel::<()>();
+        // At no delay the spinner is drawn here, before the work starts.
+        let (now, later) = if delay.is_zero() {
+            (Some(draw()), None)
+        } else {
+            (None, Some(draw))
+        };
+        let thread = std::thread::spawn(move || {
+            let bar = match (now, later) {
+                (Some(bar), _) => bar,
+                (None, Some(draw))
+                    if wait.recv_timeout(delay) == Err(RecvTimeoutError::Timeout) =>
+                {
+                    draw()
+                }
+                _ => return,
+            };
             // Until the work is done (the sender is dropped).
             let _ = wait.recv();
             bar.finish_and_clear();
