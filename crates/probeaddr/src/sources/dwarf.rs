@@ -68,6 +68,15 @@ pub struct CompUnits {
     cut_chain: std::sync::atomic::AtomicBool,
     /// `.debug_info` offsets of every unit, with code or not (read once).
     unit_starts: std::sync::OnceLock<Vec<usize>>,
+    /// The sections already asked for ahead ([`CompUnits::read_ahead`]),
+    /// one bit per [`gimli::SectionId`].
+    read_ahead: std::sync::atomic::AtomicU64,
+    /// The distinct units opened so far, until they make a walk (see
+    /// [`CompUnits::opened_unit`]); `None` from then on.
+    opened: Mutex<Option<Vec<usize>>>,
+    /// `.debug_info` offsets of the units with code, sorted (from the
+    /// address map, on first use).
+    code_unit_starts: std::sync::OnceLock<Vec<usize>>,
     /// The build-id of the file the DWARF is in: the key of its name index
     /// on disk.
     build_id: Option<Vec<u8>>,
@@ -220,6 +229,9 @@ impl CompUnits {
             recent_abbrevs: Recent::new(8),
             cut_chain: std::sync::atomic::AtomicBool::new(false),
             unit_starts: std::sync::OnceLock::new(),
+            code_unit_starts: std::sync::OnceLock::new(),
+            read_ahead: std::sync::atomic::AtomicU64::new(0),
+            opened: Mutex::new(Some(Vec::new())),
             build_id: elf.build_id().map(<[u8]>::to_vec),
             unit_names: std::sync::OnceLock::new(),
             sup: None,
@@ -327,6 +339,7 @@ impl CompUnits {
                 .debug_info
                 .header_from_offset(gimli::DebugInfoOffset(off))
                 .ok()?;
+            self.opened_unit(off, header.length_including_self());
             let unit = gimli::Unit::new(&dwarf, header).ok()?;
             let mut name = unit.name?.to_string_lossy().into_owned();
             let package = {
@@ -455,6 +468,7 @@ impl CompUnits {
         if is_split(&header) {
             return None;
         }
+        self.opened_unit(off, header.length_including_self());
         // Each kernel unit has its own abbreviations, and parsing them is
         // most of opening a unit: the last few are kept, so that the many
         // functions of one unit (a glob's, in address order) open it once.
@@ -464,6 +478,85 @@ impl CompUnits {
                 dwarf.abbreviations(&header).ok()
             })?;
         gimli::Unit::new_with_abbreviations(dwarf, header, abbrevs).ok()
+    }
+
+    /// A walk over many units is coming: ask the kernel to read `ids`
+    /// ahead, in the background. A large file is mapped without the
+    /// kernel's read-around (see [`ElfObject::from_bytes`]), which suits
+    /// one probe point; a walk would otherwise wait for its pages one by
+    /// one. Each section is asked for once.
+    fn read_ahead(&self, ids: &[gimli::SectionId]) {
+        for &id in ids {
+            let bit = 1u64 << (id as u32 % 64);
+            if self
+                .read_ahead
+                .fetch_or(bit, std::sync::atomic::Ordering::Relaxed)
+                & bit
+                == 0
+            {
+                // Read around again, too: without it every 4 KiB page is a
+                // fault of its own even when cached (no fault-around).
+                if let Some(SectionData::Mapped(o, l)) = self.sections.get(&id) {
+                    self.bytes
+                        .advise(Some((*o as u64, *l as u64)), memmap2::Advice::Normal);
+                }
+                self.read_ahead_in(id, 0, usize::MAX);
+            }
+        }
+    }
+
+    /// A unit is being read: ask for its DIEs ahead. Once a query has
+    /// opened [`WIDE`] units it is a walk (a glob, a whole-kernel listing,
+    /// many addresses), and the DWARF sections are asked for whole: a walk
+    /// reads most of them anyway, and without read-around it would wait
+    /// for them page by page.
+    pub(super) fn opened_unit(&self, off: usize, len: usize) {
+        /// Units opened before a query counts as a walk; one probe point
+        /// opens one to three.
+        const WIDE: usize = 48;
+        let Ok(mut opened) = self.opened.lock() else {
+            return;
+        };
+        // Once walking, a unit needs nothing more (and a function's unit is
+        // opened again for each of its functions: no system call then).
+        let Some(seen) = opened.as_mut() else {
+            return;
+        };
+        if seen.contains(&off) {
+            return;
+        }
+        seen.push(off);
+        if seen.len() < WIDE {
+            self.read_ahead_in(gimli::SectionId::DebugInfo, off, len);
+        } else {
+            *opened = None;
+            drop(opened);
+            self.read_ahead(Self::WALK);
+        }
+    }
+
+    /// The sections a walk over every unit's DIEs and line tables reads.
+    const WALK: &'static [gimli::SectionId] = &[
+        gimli::SectionId::DebugInfo,
+        gimli::SectionId::DebugAbbrev,
+        gimli::SectionId::DebugStr,
+        gimli::SectionId::DebugLine,
+        gimli::SectionId::DebugLineStr,
+        gimli::SectionId::DebugRngLists,
+        gimli::SectionId::DebugRanges,
+    ];
+
+    /// Ask for `len` bytes at `at` in section `id` ahead (clipped to it).
+    fn read_ahead_in(&self, id: gimli::SectionId, at: usize, len: usize) {
+        if let Some(SectionData::Mapped(o, l)) = self.sections.get(&id) {
+            let len = len.min(l.saturating_sub(at));
+            if len > 0 {
+                self.bytes.advise(
+                    Some(((o + at) as u64, len as u64)),
+                    memmap2::Advice::WillNeed,
+                );
+            }
+        }
     }
 
     /// The `.debug_info` offset of the unit holding `addr`.
@@ -940,12 +1033,20 @@ pub struct InlinedSite {
 }
 
 impl CompUnits {
-    /// Offsets of every unit (from the address map).
+    /// Offsets of every unit with code (from the address map).
     fn unit_offsets(&self) -> Vec<usize> {
-        let mut offs: Vec<usize> = self.ranges.iter().map(|r| r.2).collect();
-        offs.sort_unstable();
-        offs.dedup();
-        offs
+        self.code_unit_starts().to_vec()
+    }
+
+    /// Offsets of every unit with code, sorted (from the address map; no
+    /// unit header is read).
+    pub(super) fn code_unit_starts(&self) -> &[usize] {
+        self.code_unit_starts.get_or_init(|| {
+            let mut offs: Vec<usize> = self.ranges.iter().map(|r| r.2).collect();
+            offs.sort_unstable();
+            offs.dedup();
+            offs
+        })
     }
 
     /// The units (offsets, among those with code) that may hold a DIE named
@@ -965,6 +1066,7 @@ impl CompUnits {
         if !self.section(gimli::SectionId::DebugStrOffsets).is_empty() {
             return None;
         }
+        self.read_ahead(&[gimli::SectionId::DebugInfo, gimli::SectionId::DebugStr]);
         let info = self.section(gimli::SectionId::DebugInfo);
         let strs = self.section(gimli::SectionId::DebugStr);
         let mut needle = name.as_bytes().to_vec();
@@ -1051,6 +1153,7 @@ impl CompUnits {
                 if let Some(ix) = path.as_deref().and_then(|p| unitnames::load(p, fp)) {
                     return Some(ix);
                 }
+                self.read_ahead(Self::WALK);
                 let ix = UnitNames::build(&self.dwarf(), &self.unit_offsets(), fp)?;
                 if let Some(p) = &path {
                     unitnames::store(p, &ix);
@@ -1123,6 +1226,8 @@ impl CompUnits {
     /// sorted (read on first use: every literal-name search needs them).
     pub(super) fn unit_starts(&self, dwarf: &gimli::Dwarf<Slice<'_>>) -> &[usize] {
         self.unit_starts.get_or_init(|| {
+            // A page of every unit: most pages of the section.
+            self.read_ahead(&[gimli::SectionId::DebugInfo]);
             let mut starts = Vec::new();
             let mut units = dwarf.units();
             while let Ok(Some(h)) = units.next() {

@@ -96,6 +96,11 @@ pub struct DebugLink {
     pub crc: u32,
 }
 
+/// From this size on, a mapped file is read without the kernel's
+/// read-around (see [`ElfObject::from_bytes`]): a debug vmlinux or a large
+/// library's debug file, where one probe point reads a few megabytes.
+const LARGE_FILE: usize = 64 << 20;
+
 /// An opened, header-validated 64-bit ELF object.
 #[derive(Debug, Clone)]
 pub struct ElfObject {
@@ -299,6 +304,10 @@ impl ElfObject {
         let mut sections = Vec::with_capacity(sects.len());
         let mut debuglink = None;
         let (mut has_symtab, mut has_dynsym, mut has_debug_info) = (false, false, false);
+        // (offset, size) of the sections read whole when used: the symbol
+        // tables with their strings, the address map and the CFI that is
+        // searched front to back.
+        let mut read_whole: Vec<(u64, u64)> = Vec::new();
         for sh in sects.iter() {
             let name = sects
                 .section_name(endian, sh)
@@ -317,6 +326,22 @@ impl ElfObject {
                     path,
                     format!("section {name} (offset {offset:#x}, size {size:#x}) extends past the end of the file ({:#x} bytes)", data.len()),
                 ));
+            }
+            if matches!(kind, elf::SHT_SYMTAB | elf::SHT_DYNSYM) {
+                read_whole.push((offset, size));
+                if let Ok(strings) =
+                    sects.section(object::SectionIndex(sh.sh_link(endian) as usize))
+                {
+                    let at: u64 = strings.sh_offset(endian).into();
+                    let len: u64 = strings.sh_size(endian).into();
+                    if at.checked_add(len).is_some_and(|e| e <= data.len() as u64) {
+                        read_whole.push((at, len));
+                    }
+                }
+            }
+            if matches!(name.as_str(), ".debug_aranges" | ".debug_frame") && kind != elf::SHT_NOBITS
+            {
+                read_whole.push((offset, size));
             }
             match kind {
                 elf::SHT_SYMTAB => has_symtab = true,
@@ -354,6 +379,19 @@ impl ElfObject {
         }
         if kind == ObjectKind::Relocatable {
             Self::lay_out(&mut sections);
+        }
+        if data.len() >= LARGE_FILE {
+            // A debug vmlinux is read here and there: a few units, their
+            // strings, one function's frame. The kernel's read-around on
+            // each page fault would bring in ~100 MB of it from a cold page
+            // cache to use 7. So no read-around; the sections read whole
+            // are asked for ahead, in the background (and a walk over many
+            // units asks for the DWARF sections: `CompUnits::opened_unit`).
+            bytes.advise(None, memmap2::Advice::Random);
+            for r in read_whole {
+                bytes.advise(Some(r), memmap2::Advice::Normal);
+                bytes.advise(Some(r), memmap2::Advice::WillNeed);
+            }
         }
 
         Ok(ElfObject {

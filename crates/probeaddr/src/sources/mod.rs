@@ -122,6 +122,17 @@ pub(crate) fn regular_file(path: &Path) -> Result<()> {
 }
 
 impl Bytes {
+    /// Tell the kernel how `range` of a mapping will be read (a hint: an
+    /// error or owned bytes change nothing).
+    pub(crate) fn advise(&self, range: Option<(u64, u64)>, advice: memmap2::Advice) {
+        if let Bytes::Mapped(m) = self {
+            let _ = match range {
+                None => m.advise(advice),
+                Some((off, len)) => m.advise_range(advice, off as usize, len as usize),
+            };
+        }
+    }
+
     /// Map `path` read-only.
     pub fn map(path: &Path) -> Result<Bytes> {
         // Look before opening: opening a FIFO waits for a writer forever.

@@ -252,11 +252,38 @@ impl<'a> Query<'a> {
         u64::from(self.cu.bits / 8)
     }
 
+    /// The start of the unit holding global offset `at`. Nearly every
+    /// reference stays in a unit already open (a function's variables and
+    /// types are its unit's), and the next most likely is a unit with code,
+    /// whose starts the address map already has. Only a reference into a
+    /// unit without code (a dwz partial unit) walks every unit header: a
+    /// page of `.debug_info` per unit, which from a cold page cache is
+    /// most of the file.
     fn unit_start(&self, at: usize) -> Option<usize> {
-        let starts = self.cu.unit_starts(&self.dwarf);
-        starts
-            .get(starts.partition_point(|&s| s <= at).checked_sub(1)?)
-            .copied()
+        let holds = |start: usize, len: usize| start <= at && at < start + len;
+        if let Some((&s, _)) = self
+            .units
+            .iter()
+            .find(|(&s, u)| holds(s, u.header.length_including_self()))
+        {
+            return Some(s);
+        }
+        let before = |starts: &[usize]| {
+            starts
+                .get(starts.partition_point(|&s| s <= at).checked_sub(1)?)
+                .copied()
+        };
+        if let Some(s) = before(self.cu.code_unit_starts()) {
+            let h = self
+                .dwarf
+                .debug_info
+                .header_from_offset(gimli::DebugInfoOffset(s))
+                .ok()?;
+            if holds(s, h.length_including_self()) {
+                return Some(s);
+            }
+        }
+        before(self.cu.unit_starts(&self.dwarf))
     }
 
     /// The unit holding global offset `at`, parsed once.
@@ -268,6 +295,7 @@ impl<'a> Query<'a> {
                 .debug_info
                 .header_from_offset(gimli::DebugInfoOffset(start))
                 .ok()?;
+            self.cu.opened_unit(start, h.length_including_self());
             let u = gimli::Unit::new(&self.dwarf, h).ok()?;
             self.units.insert(start, u);
         }
