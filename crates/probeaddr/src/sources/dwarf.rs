@@ -1148,7 +1148,16 @@ impl CompUnits {
                 {
                     return None;
                 }
-                let fp = Fingerprint::of(self.section(gimli::SectionId::DebugInfo));
+                let info = self.section(gimli::SectionId::DebugInfo);
+                // Its two ends, in one request each rather than page by page.
+                let edge = Fingerprint::EDGE;
+                self.read_ahead_in(gimli::SectionId::DebugInfo, 0, edge);
+                self.read_ahead_in(
+                    gimli::SectionId::DebugInfo,
+                    info.len().saturating_sub(edge),
+                    edge,
+                );
+                let fp = Fingerprint::of(info);
                 let path = self.build_id.as_deref().and_then(unitnames::cache_path);
                 if let Some(ix) = path.as_deref().and_then(|p| unitnames::load(p, fp)) {
                     return Some(ix);

@@ -304,9 +304,10 @@ impl ElfObject {
         let mut sections = Vec::with_capacity(sects.len());
         let mut debuglink = None;
         let (mut has_symtab, mut has_dynsym, mut has_debug_info) = (false, false, false);
-        // (offset, size) of the sections read whole when used: the symbol
-        // tables with their strings, the address map and the CFI that is
-        // searched front to back.
+        // (offset, size) of the sections read whole or all over when used:
+        // the symbol tables with their strings, the address map, the CFI
+        // that is searched front to back, and DWARF's strings (a name for
+        // every DIE read, anywhere in the section).
         let mut read_whole: Vec<(u64, u64)> = Vec::new();
         for sh in sects.iter() {
             let name = sects
@@ -339,7 +340,10 @@ impl ElfObject {
                     }
                 }
             }
-            if matches!(name.as_str(), ".debug_aranges" | ".debug_frame") && kind != elf::SHT_NOBITS
+            if matches!(
+                name.as_str(),
+                ".debug_aranges" | ".debug_frame" | ".debug_str" | ".debug_line_str"
+            ) && kind != elf::SHT_NOBITS
             {
                 read_whole.push((offset, size));
             }

@@ -59,9 +59,12 @@ pub struct Fingerprint {
 }
 
 impl Fingerprint {
+    /// How much of each end of `.debug_info` the fingerprint reads.
+    pub const EDGE: usize = 64 << 10;
+
     /// The fingerprint of a `.debug_info` section.
     pub fn of(info: &[u8]) -> Fingerprint {
-        const EDGE: usize = 64 << 10;
+        const EDGE: usize = Fingerprint::EDGE;
         let mut h = crc32fast::Hasher::new();
         h.update(&info[..info.len().min(EDGE)]);
         h.update(&info[info.len().saturating_sub(EDGE)..]);
