@@ -506,7 +506,7 @@ impl CompUnits {
     }
 
     /// A unit is being read: ask for its DIEs ahead. Once a query has
-    /// opened [`WIDE`] units it is a walk (a glob, a whole-kernel listing,
+    /// opened 48 distinct units it is a walk (a glob, a whole-kernel listing,
     /// many addresses), and the DWARF sections are asked for whole: a walk
     /// reads most of them anyway, and without read-around it would wait
     /// for them page by page.

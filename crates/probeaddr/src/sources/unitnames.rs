@@ -64,10 +64,9 @@ impl Fingerprint {
 
     /// The fingerprint of a `.debug_info` section.
     pub fn of(info: &[u8]) -> Fingerprint {
-        const EDGE: usize = Fingerprint::EDGE;
         let mut h = crc32fast::Hasher::new();
-        h.update(&info[..info.len().min(EDGE)]);
-        h.update(&info[info.len().saturating_sub(EDGE)..]);
+        h.update(&info[..info.len().min(Self::EDGE)]);
+        h.update(&info[info.len().saturating_sub(Self::EDGE)..]);
         Fingerprint {
             info_len: info.len() as u64,
             crc: h.finalize(),
