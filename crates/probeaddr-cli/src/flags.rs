@@ -204,9 +204,10 @@ pub struct ResolveArgs {
     #[arg(long = "debug-dir", value_name = "DIR")]
     pub debug_dirs: Vec<PathBuf>,
 
-    /// Fetch missing debug files from this debuginfod server (http://);
-    /// default: $DEBUGINFOD_URLS. Cached in $DEBUGINFOD_CACHE_PATH or
-    /// ~/.cache/debuginfod_client.
+    /// Fetch missing debug files from this debuginfod server (http or
+    /// https; repeat for several, asked at once); default: $DEBUGINFOD_URLS,
+    /// else /etc/debuginfod/*.urls. Cached where elfutils caches
+    /// ($DEBUGINFOD_CACHE_PATH, else ~/.cache/debuginfod_client).
     #[arg(long = "debuginfod", value_name = "URL")]
     pub debuginfod: Vec<String>,
 
@@ -332,7 +333,10 @@ pub struct ListArgs {
     #[arg(long = "debug-dir", value_name = "DIR")]
     pub debug_dirs: Vec<PathBuf>,
 
-    /// Fetch missing debug files from this debuginfod server (http://).
+    /// Fetch missing debug files from this debuginfod server (http or
+    /// https; repeat for several, asked at once); default: $DEBUGINFOD_URLS,
+    /// else /etc/debuginfod/*.urls. Cached where elfutils caches
+    /// ($DEBUGINFOD_CACHE_PATH, else ~/.cache/debuginfod_client).
     #[arg(long = "debuginfod", value_name = "URL")]
     pub debuginfod: Vec<String>,
 

@@ -9,12 +9,15 @@
 //! takes). It is cleared before the answer is printed (the guard is
 //! dropped first).
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use probeaddr::debuginfod::Event;
 
 /// How long work runs before the spinner appears.
 const DELAY: Duration = Duration::from_secs(1);
@@ -84,4 +87,70 @@ impl Drop for Progress {
             let _ = t.join();
         }
     }
+}
+
+/// The renderer of debuginfod downloads: a bar per download larger than
+/// 1 MB when standard error is a terminal (or `DEBUGINFOD_PROGRESS` is
+/// set, then one line when it ends), and with `DEBUGINFOD_VERBOSE` each
+/// server asked and what it answered (elfutils' variables).
+pub fn downloads() -> Arc<probeaddr::debuginfod::EventFn> {
+    let terminal = std::io::stderr().is_terminal();
+    let asked = std::env::var_os("DEBUGINFOD_PROGRESS").is_some();
+    let verbose = std::env::var_os("DEBUGINFOD_VERBOSE").is_some();
+    let bars: Mutex<HashMap<String, (ProgressBar, String)>> = Mutex::new(HashMap::new());
+    Arc::new(move |e: &Event| {
+        let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            Event::Query { url } if verbose => eprintln!("debuginfod: GET {url}"),
+            Event::Received {
+                url,
+                build_id,
+                received,
+                total,
+            } if terminal || asked => {
+                if total.is_some_and(|t| t <= 1 << 20) {
+                    return;
+                }
+                let (bar, _) = bars.entry(url.clone()).or_insert_with(|| {
+                    let target = if terminal {
+                        ProgressDrawTarget::stderr()
+                    } else {
+                        ProgressDrawTarget::hidden()
+                    };
+                    let bar = ProgressBar::with_draw_target(*total, target);
+                    let template = if total.is_some() {
+                        "debuginfod: {msg} {percent:>3}% ({bytes}/{total_bytes}, {bytes_per_sec})"
+                    } else {
+                        "debuginfod: {msg} {bytes} ({bytes_per_sec})"
+                    };
+                    if let Ok(style) = ProgressStyle::with_template(template) {
+                        bar.set_style(style);
+                    }
+                    bar.set_message(build_id.clone());
+                    (bar, build_id.clone())
+                });
+                bar.set_position(*received);
+            }
+            Event::Failed { url, why } => {
+                if let Some((bar, _)) = bars.remove(url) {
+                    bar.abandon();
+                }
+                if verbose {
+                    eprintln!("debuginfod: {url}: {why}");
+                }
+            }
+            Event::Got { url, bytes, path } => {
+                if let Some((bar, id)) = bars.remove(url) {
+                    bar.finish();
+                    if !terminal {
+                        eprintln!("debuginfod: {id} 100% ({bytes} bytes) from {url}");
+                    }
+                }
+                if verbose {
+                    eprintln!("debuginfod: {url}: {bytes} bytes -> {}", path.display());
+                }
+            }
+            _ => {}
+        }
+    })
 }

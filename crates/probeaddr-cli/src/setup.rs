@@ -21,6 +21,23 @@ use probeaddr::{
 
 use crate::flags::{FormArg, KernelFlags};
 
+/// The debuginfod client for `--debuginfod` URLs, else the servers the
+/// environment names (none: `None`, nothing is asked); its downloads are
+/// drawn by [`crate::progress::downloads`].
+pub fn debuginfod(urls: &[String]) -> Option<probeaddr::debuginfod::Client> {
+    let client = if urls.is_empty() {
+        probeaddr::debuginfod::Client::from_env()?
+    } else {
+        probeaddr::debuginfod::Client::new(urls.to_vec())
+    };
+    if std::env::var_os("DEBUGINFOD_VERBOSE").is_some() {
+        for s in client.skipped_headers() {
+            eprintln!("debuginfod: {s}");
+        }
+    }
+    Some(client.with_events(crate::progress::downloads()))
+}
+
 /// What one command works with.
 pub struct Setup {
     pub resolver: Resolver,

@@ -71,6 +71,8 @@
 
 pub mod addr;
 mod blacklist;
+#[cfg(feature = "debuginfod")]
+pub mod debuginfod;
 pub mod emit;
 mod error;
 mod index;

@@ -23,7 +23,7 @@ fn open(args: &ListArgs) -> Result<(ProbeSpec, Resolver), probeaddr::Error> {
         module_dir: args.module_dir.clone(),
         options: ResolveOptions {
             debug_dirs: args.debug_dirs.clone(),
-            debuginfod: args.debuginfod.clone(),
+            debuginfod: crate::setup::debuginfod(&args.debuginfod),
             ..ResolveOptions::default()
         },
         ..Inputs::default()

@@ -27,7 +27,7 @@ pub fn options(args: &ResolveArgs) -> ResolveOptions {
         skip_prologue: args.skip_prologue,
         no_inlines: args.no_inlines,
         debug_dirs: args.debug_dirs.clone(),
-        debuginfod: args.debuginfod.clone(),
+        debuginfod: crate::setup::debuginfod(&args.debuginfod),
         check_build_id: !args.no_build_id_check,
         variables: None,
     }

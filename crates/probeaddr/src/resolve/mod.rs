@@ -50,9 +50,11 @@ pub struct ResolveOptions {
     pub no_inlines: bool,
     /// Directories searched for separate debug files, before `/usr/lib/debug`.
     pub debug_dirs: Vec<PathBuf>,
-    /// debuginfod servers to ask for missing debug files (empty: the ones
-    /// `$DEBUGINFOD_URLS` names). Needs the `debuginfod` feature.
-    pub debuginfod: Vec<String>,
+    /// The debuginfod client that fetches missing debug files (`None`:
+    /// none is asked; [`crate::debuginfod::Client::from_env`] gives the
+    /// servers `$DEBUGINFOD_URLS` names, as gdb and perf use).
+    #[cfg(feature = "debuginfod")]
+    pub debuginfod: Option<crate::debuginfod::Client>,
     /// Refuse debug information whose build-id is not the object's, and a
     /// kallsyms listing of another build as the namespace (default: true).
     pub check_build_id: bool,
@@ -69,7 +71,8 @@ impl Default for ResolveOptions {
             skip_prologue: false,
             no_inlines: false,
             debug_dirs: Vec::new(),
-            debuginfod: Vec::new(),
+            #[cfg(feature = "debuginfod")]
+            debuginfod: None,
             check_build_id: true,
             variables: None,
         }
@@ -154,8 +157,7 @@ impl Resolver {
         search.check_build_id = options.check_build_id;
         #[cfg(feature = "debuginfod")]
         {
-            search.debuginfod =
-                crate::sources::debuginfod::Debuginfod::from_env(&options.debuginfod);
+            search.debuginfod = options.debuginfod.clone();
         }
         let mut r = Resolver {
             options,

@@ -38,7 +38,7 @@ pub struct DebugSearch {
     pub check_build_id: bool,
     /// Ask debuginfod servers when no local file is found.
     #[cfg(feature = "debuginfod")]
-    pub debuginfod: Option<crate::sources::debuginfod::Debuginfod>,
+    pub debuginfod: Option<crate::debuginfod::Client>,
 }
 
 impl Default for DebugSearch {
@@ -173,8 +173,8 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
     }
     #[cfg(feature = "debuginfod")]
     if let (Some(d), Some(id)) = (&search.debuginfod, object.build_id()) {
-        match d.fetch(id) {
-            Ok(path) => {
+        match d.fetch(id, &crate::debuginfod::Artifact::Debuginfo) {
+            Ok(crate::debuginfod::Fetched { path, .. }) => {
                 searched.push(path.clone());
                 if let Some(elf) = accept(ElfObject::open(&path), &mut rejected) {
                     return Ok(SearchResult {

@@ -5,8 +5,6 @@
 
 pub mod btf;
 pub mod debuginfo;
-#[cfg(feature = "debuginfod")]
-pub mod debuginfod;
 pub mod dwarf;
 pub mod elf;
 pub mod kallsyms;
