@@ -9,7 +9,7 @@ use std::process::{Child, Command};
 use super::fixtures::{self, hexfield, probeaddr};
 use super::oracle;
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -17,11 +17,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn tmpdir(tag: &str) -> fixtures::Scratch {
+pub(super) fn tmpdir(tag: &str) -> fixtures::Scratch {
     fixtures::Scratch::new(&format!("dbgd-{tag}"))
 }
 
-fn build_id(bin: &Path) -> String {
+pub(super) fn build_id(bin: &Path) -> String {
     let text = String::from_utf8(
         Command::new("readelf")
             .arg("-n")
@@ -39,9 +39,9 @@ fn build_id(bin: &Path) -> String {
 }
 
 /// elfutils debuginfod serving a directory, killed on drop.
-struct Server {
+pub(super) struct Server {
     child: Child,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Drop for Server {
@@ -51,7 +51,13 @@ impl Drop for Server {
     }
 }
 
-fn serve(dir: &Path, want: &str) -> Server {
+pub(super) fn serve(dir: &Path, want: &str) -> Server {
+    serve_answering(dir, &format!("/buildid/{want}/debuginfo"))
+}
+
+/// elfutils debuginfod serving `dir`, once it answers `probe` with 200
+/// (`/metrics` for a server that is up, whatever it indexed).
+pub(super) fn serve_answering(dir: &Path, probe: &str) -> Server {
     let port = free_port();
     // The index lives beside the files it indexes (removed with them).
     let db = dir.join(".debuginfod.sqlite");
@@ -74,7 +80,7 @@ fn serve(dir: &Path, want: &str) -> Server {
     for _ in 0..300 {
         if let Ok(o) = Command::new("bash")
             .arg("-c")
-            .arg(format!("exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET /buildid/{want}/debuginfo HTTP/1.0\\r\\n\\r\\n' >&3 && head -c 12 <&3"))
+            .arg(format!("exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET {probe} HTTP/1.0\\r\\n\\r\\n' >&3 && head -c 12 <&3"))
             .output()
         {
             if String::from_utf8_lossy(&o.stdout).contains(" 200") {
@@ -83,7 +89,7 @@ fn serve(dir: &Path, want: &str) -> Server {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    panic!("debuginfod on port {port} did not serve {want}");
+    panic!("debuginfod on port {port} did not serve {probe}");
 }
 
 #[test]
@@ -162,7 +168,7 @@ fn fetches_into_the_standard_cache_and_reuses_it() {
 }
 
 /// A one-shot HTTP server thread that answers with `response`.
-fn fake_server(response: Vec<u8>) -> String {
+pub(super) fn fake_server(response: Vec<u8>) -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -184,7 +190,7 @@ fn fake_server(response: Vec<u8>) -> String {
 }
 
 /// Nothing in the cache but elfutils' three configuration files.
-fn assert_no_trace(cache: &Path) {
+pub(super) fn assert_no_trace(cache: &Path) {
     let config = ["cache_clean_interval_s", "cache_miss_s", "max_unused_age_s"];
     let left: Vec<_> = walk(cache)
         .into_iter()
@@ -193,7 +199,7 @@ fn assert_no_trace(cache: &Path) {
     assert!(left.is_empty(), "cache not empty: {left:?}");
 }
 
-fn walk(d: &Path) -> Vec<PathBuf> {
+pub(super) fn walk(d: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
     if let Ok(rd) = std::fs::read_dir(d) {
         for e in rd.flatten() {

@@ -4,6 +4,7 @@ mod btf;
 mod debian;
 mod debian612;
 mod debuginfod;
+mod debuginfod_fleet;
 mod errors;
 mod fixtures;
 mod json_schema;

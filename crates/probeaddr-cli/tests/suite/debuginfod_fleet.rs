@@ -1,0 +1,568 @@
+//! The debuginfod client against the shapes a fleet's servers come in,
+//! all on 127.0.0.1: elfutils' own `debuginfod` behind a TLS terminator
+//! (stunnel) with a test CA, a redirect, an HTTP proxy, a server that
+//! stalls, federated servers where the first has nothing, credentials and
+//! headers, `DEBUGINFOD_MAXSIZE`, and a cache shared both ways with
+//! elfutils' `debuginfod-find` (negative entries included).
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use super::debuginfod::{
+    assert_no_trace, build_id, fake_server, free_port, serve, serve_answering, tmpdir,
+};
+use super::fixtures::{self, hexfield, Scratch};
+use super::oracle;
+
+/// The stripped fixture, its build-id, a directory holding its debug
+/// file (for a server to index), and gdb's address of the point.
+struct Case {
+    stripped: PathBuf,
+    id: String,
+    files: Scratch,
+    want: u64,
+}
+
+const POINT: &str = "helper@sub/b.c";
+
+fn case(tag: &str) -> Case {
+    let stripped = fixtures::path("prog-stripped");
+    let id = build_id(&stripped);
+    let files = tmpdir(&format!("fleet-{tag}"));
+    std::fs::copy(
+        fixtures::path(&format!("debug/.build-id/{}/{}.debug", &id[..2], &id[2..])),
+        files.join("prog.debug"),
+    )
+    .unwrap();
+    let want = oracle::gdb_address(&fixtures::path("prog"), "'sub/b.c'::helper", None);
+    Case {
+        stripped,
+        id,
+        files,
+        want,
+    }
+}
+
+/// `probeaddr resolve -x STRIPPED helper@sub/b.c --format json` with the
+/// cache at `cache`, each URL as `--debuginfod`, and `env`.
+fn resolve(
+    c: &Case,
+    cache: &Path,
+    urls: &[&str],
+    env: &[(&str, &OsStr)],
+) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_probeaddr"));
+    cmd.args([
+        "resolve",
+        "-x",
+        c.stripped.to_str().unwrap(),
+        POINT,
+        "--format",
+        "json",
+    ]);
+    for u in urls {
+        cmd.args(["--debuginfod", u]);
+    }
+    cmd.env("DEBUGINFOD_CACHE_PATH", cache);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The address of the first location in a JSON answer.
+fn address(out: &str) -> u64 {
+    let doc: serde_json::Value = serde_json::from_str(out).unwrap();
+    hexfield(&doc["locations"][0], "addr")
+}
+
+/// Resolves to gdb's address.
+fn assert_resolves(c: &Case, run: (Option<i32>, String, String)) {
+    let (code, out, err) = run;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(address(&out), c.want, "{out}");
+}
+
+/// The port of `http://127.0.0.1:PORT`.
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+/// stunnel terminating TLS on 127.0.0.1 for a backend, with a test CA
+/// made here; killed on drop.
+struct Tls {
+    child: Child,
+    url: String,
+    ca: PathBuf,
+    _dir: Scratch,
+}
+
+impl Drop for Tls {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_terminator(backend: u16) -> Tls {
+    let dir = tmpdir("tls");
+    let sh = |script: &str| {
+        let o = Command::new("sh")
+            .arg("-ec")
+            .arg(script)
+            .current_dir(&*dir)
+            .output()
+            .expect("sh");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    // A CA of this test's own, and a certificate for 127.0.0.1 it signs.
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -subj /CN=probeaddr-test-ca -days 2 \
+        && openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost \
+        && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext \
+        && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext");
+    let port = free_port();
+    let conf = dir.join("stunnel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\npid =\ndebug = 7\n[debuginfod]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{backend}\ncert = {0}/srv.pem\nkey = {0}/srv.key\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new("stunnel4")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stunnel4 (Debian package stunnel4) is needed");
+    // Ready when it says the port is bound; then keep draining its log.
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let bound = format!("bound to 127.0.0.1:{port}");
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if log.read_line(&mut line).unwrap() == 0 {
+            panic!("stunnel exited before listening:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.contains(&bound) {
+            break;
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    Tls {
+        child,
+        url: format!("https://127.0.0.1:{port}"),
+        ca: dir.join("ca.pem"),
+        _dir: dir,
+    }
+}
+
+#[test]
+fn https_through_a_tls_terminator_with_a_test_ca() {
+    let c = case("https");
+    let server = serve(&c.files, &c.id);
+    let tls = tls_terminator(port_of(&server.url));
+    let cache = tmpdir("https-cache");
+    // The test CA is trusted through SSL_CERT_FILE, as libcurl's users do.
+    let run = resolve(
+        &c,
+        &cache,
+        &[&tls.url],
+        &[("SSL_CERT_FILE", tls.ca.as_os_str())],
+    );
+    assert_resolves(&c, run);
+    assert_eq!(build_id(&cache.join(&c.id).join("debuginfo")), c.id);
+    // Without it the server's certificate is not trusted: an error that
+    // says so, and nothing in the cache.
+    let cache = tmpdir("https-untrusted");
+    let (code, _, err) = resolve(&c, &cache, &[&tls.url], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}/buildid/{}/debuginfo: ", tls.url, c.id)),
+        "{err}"
+    );
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    assert_no_trace(&cache);
+}
+
+#[test]
+fn redirects_are_followed() {
+    let c = case("redirect");
+    let server = serve(&c.files, &c.id);
+    let target = format!("{}/buildid/{}/debuginfo", server.url, c.id);
+    let redirect = fake_server(
+        format!("HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n")
+            .into_bytes(),
+    );
+    let cache = tmpdir("redirect-cache");
+    assert_resolves(&c, resolve(&c, &cache, &[&redirect], &[]));
+    assert_eq!(build_id(&cache.join(&c.id).join("debuginfo")), c.id);
+}
+
+/// A server that answers the headers of a 1 MB file, sends 16 bytes and
+/// then nothing, holding each connection open.
+fn stalling_server() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            read_request(&mut c);
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+            held.push(c);
+        }
+    });
+    url
+}
+
+/// The request head (up to the blank line).
+fn read_request(c: &mut TcpStream) -> String {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&req).into_owned()
+}
+
+#[test]
+fn a_stalled_server_times_out_and_does_not_hold_up_a_good_one() {
+    let c = case("stall");
+    let stall = stalling_server();
+    let one = OsStr::new("1");
+    let no_retry = OsStr::new("0");
+    let env = [
+        ("DEBUGINFOD_TIMEOUT", one),
+        ("DEBUGINFOD_RETRY_LIMIT", no_retry),
+    ];
+    // Alone, it is given up after DEBUGINFOD_TIMEOUT with no new bytes.
+    let cache = tmpdir("stall-cache");
+    let (code, _, err) = resolve(&c, &cache, &[&stall], &env);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{stall}/buildid/{}/debuginfo: ", c.id)),
+        "{err}"
+    );
+    assert!(err.contains("timeout"), "{err}");
+    assert_no_trace(&cache);
+    // Asked first beside a good server, it does not stop the answer (the
+    // servers are asked at once; the default 90 s timeout applies).
+    let server = serve(&c.files, &c.id);
+    let cache = tmpdir("stall-cache2");
+    assert_resolves(&c, resolve(&c, &cache, &[&stall, &server.url], &[]));
+    let files: Vec<_> = super::debuginfod::walk(&cache.join(&c.id));
+    assert_eq!(files, [cache.join(&c.id).join("debuginfo")], "{files:?}");
+}
+
+#[test]
+fn federated_servers_where_the_first_has_nothing() {
+    let c = case("federated");
+    let empty = tmpdir("federated-empty");
+    let nothing = serve_answering(&empty, "/metrics");
+    let server = serve(&c.files, &c.id);
+    let cache = tmpdir("federated-cache");
+    let verbose = [("DEBUGINFOD_VERBOSE", OsStr::new("1"))];
+    let urls = format!("{} {}", nothing.url, server.url);
+    // Through DEBUGINFOD_URLS, as a distribution's setup gives them.
+    let run = resolve(
+        &c,
+        &cache,
+        &[],
+        &[verbose[0], ("DEBUGINFOD_URLS", OsStr::new(&urls))],
+    );
+    let err = run.2.clone();
+    assert_resolves(&c, run);
+    // Both were asked (at once); the second answered.
+    for s in [&nothing.url, &server.url] {
+        let url = format!("{s}/buildid/{}/debuginfo", c.id);
+        assert!(err.contains(&format!("debuginfod: GET {url}\n")), "{err}");
+    }
+    let got = format!(
+        "debuginfod: {}/buildid/{}/debuginfo: 7496 bytes -> ",
+        server.url, c.id
+    );
+    assert!(err.contains(&got), "{err}");
+    // Both without it: the miss is cached as elfutils caches it, and
+    // believed for cache_miss_s without asking again.
+    let cache = tmpdir("federated-miss");
+    let run = resolve(&c, &cache, &[&nothing.url], &[]);
+    assert_eq!(run.0, Some(2), "{}", run.2);
+    let entry = cache.join(&c.id).join("debuginfo");
+    assert_eq!(std::fs::metadata(&entry).unwrap().len(), 0);
+    let (code, _, err) = resolve(&c, &cache, &[&server.url], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            " ago in {} is believed for 600 s (cache_miss_s)",
+            entry.display()
+        )),
+        "{err}"
+    );
+    // Older than cache_miss_s: asked again, and found.
+    age(&entry, 601);
+    assert_resolves(&c, resolve(&c, &cache, &[&server.url], &[]));
+}
+
+/// Set `path`'s mtime `secs` into the past.
+fn age(path: &Path, secs: u64) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .or_else(|_| std::fs::File::open(path))
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+/// elfutils' `debuginfod-find debuginfo ID` with this cache and servers.
+fn debuginfod_find(cache: &Path, urls: &str, id: &str) -> (bool, String, String) {
+    let o = Command::new("debuginfod-find")
+        .args(["debuginfo", id])
+        .env("DEBUGINFOD_CACHE_PATH", cache)
+        .env("DEBUGINFOD_URLS", urls)
+        .output()
+        .expect("debuginfod-find (Debian package debuginfod)");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cache_is_shared_with_elfutils_both_ways() {
+    let c = case("shared");
+    let server = serve(&c.files, &c.id);
+    let empty = tmpdir("shared-empty");
+    let nothing = serve_answering(&empty, "/metrics");
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let entry = |cache: &Path| cache.join(&c.id).join("debuginfo");
+
+    // debuginfod-find downloads; probeaddr uses its file with no server up.
+    let cache = tmpdir("shared-1");
+    let (ok, path, err) = debuginfod_find(&cache, &server.url, &c.id);
+    assert!(ok, "{err}");
+    assert_eq!(Path::new(&path), entry(&cache));
+    assert_resolves(&c, resolve(&c, &cache, &[&dead], &[]));
+
+    // probeaddr downloads; debuginfod-find finds it with no server up.
+    let cache = tmpdir("shared-2");
+    assert_resolves(&c, resolve(&c, &cache, &[&server.url], &[]));
+    let (ok, path, err) = debuginfod_find(&cache, &dead, &c.id);
+    assert!(ok, "{err}");
+    assert_eq!(Path::new(&path), entry(&cache));
+
+    // debuginfod-find records a miss: probeaddr believes it, and asks
+    // again once it is older than cache_miss_s.
+    let cache = tmpdir("shared-3");
+    let (ok, _, _) = debuginfod_find(&cache, &nothing.url, &c.id);
+    assert!(!ok);
+    assert_eq!(std::fs::metadata(entry(&cache)).unwrap().len(), 0);
+    let (code, _, err) = resolve(&c, &cache, &[&server.url], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("is believed for 600 s (cache_miss_s)"),
+        "{err}"
+    );
+    age(&entry(&cache), 601);
+    assert_resolves(&c, resolve(&c, &cache, &[&server.url], &[]));
+
+    // probeaddr records a miss: debuginfod-find believes it (the server
+    // it is given has the file), and asks again once it is old.
+    let cache = tmpdir("shared-4");
+    let (code, _, err) = resolve(&c, &cache, &[&nothing.url], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not found (404)"), "{err}");
+    assert_eq!(std::fs::metadata(entry(&cache)).unwrap().len(), 0);
+    let (ok, _, _) = debuginfod_find(&cache, &server.url, &c.id);
+    assert!(
+        !ok,
+        "debuginfod-find did not believe probeaddr's negative entry"
+    );
+    age(&entry(&cache), 601);
+    let (ok, path, err) = debuginfod_find(&cache, &server.url, &c.id);
+    assert!(ok, "{err}");
+    assert_eq!(build_id(Path::new(&path)), c.id);
+    // Both wrote elfutils' configuration files, with its defaults.
+    for (name, value) in [
+        ("cache_clean_interval_s", "86400"),
+        ("cache_miss_s", "600"),
+        ("max_unused_age_s", "604800"),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(cache.join(name)).unwrap().trim(),
+            value
+        );
+    }
+}
+
+/// A server that records each request head and answers 404.
+fn recording_server() -> (String, mpsc::Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let _ = tx.send(read_request(&mut c));
+            let _ = c.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn credentials_headers_and_limits_reach_the_server() {
+    let c = case("headers");
+    let (url, requests) = recording_server();
+    let with_user = url.replacen("http://", "http://me:p%40ss@", 1);
+    let headers = c.files.join("headers");
+    std::fs::write(&headers, "X-Fleet-Token: t0k3n\nnot a header\n").unwrap();
+    let cache = tmpdir("headers-cache");
+    let (code, _, err) = resolve(
+        &c,
+        &cache,
+        &[&with_user],
+        &[
+            ("DEBUGINFOD_HEADERS_FILE", headers.as_os_str()),
+            ("DEBUGINFOD_MAXSIZE", OsStr::new("1000")),
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    // The credentials left the URL (in no message either) for a header.
+    assert!(!err.contains("p%40ss") && !err.contains("me:"), "{err}");
+    let req = requests.recv().unwrap().to_ascii_lowercase();
+    assert!(
+        req.starts_with(&format!("get /buildid/{}/debuginfo http/1.1\r\n", c.id)),
+        "{req}"
+    );
+    // base64("me:p@ss")
+    assert!(
+        req.contains(
+            "\r\nauthorization: basic bwu6ceBzcw==\r\n"
+                .to_ascii_lowercase()
+                .as_str()
+        ),
+        "{req}"
+    );
+    assert!(req.contains("\r\nx-fleet-token: t0k3n\r\n"), "{req}");
+    assert!(req.contains("\r\nx-debuginfod-maxsize: 1000\r\n"), "{req}");
+    assert!(
+        req.contains(&format!("\r\nhost: 127.0.0.1:{}\r\n", port_of(&url))),
+        "{req}"
+    );
+
+    // elfutils' server refuses a file larger than DEBUGINFOD_MAXSIZE
+    // (in a fresh cache: the 404 above is a cached miss).
+    let server = serve(&c.files, &c.id);
+    let cache = tmpdir("headers-cache2");
+    let (code, _, err) = resolve(
+        &c,
+        &cache,
+        &[&server.url],
+        &[("DEBUGINFOD_MAXSIZE", OsStr::new("1000"))],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("larger than DEBUGINFOD_MAXSIZE = 1000 bytes"),
+        "{err}"
+    );
+    assert_no_trace(&cache);
+}
+
+/// An HTTP proxy on 127.0.0.1 that tunnels (`CONNECT host:port`, which
+/// is how ureq reaches http and https servers alike through a proxy) and
+/// reports each request line it was sent.
+fn http_proxy() -> (String, mpsc::Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            let head = read_request(&mut c);
+            let first = head.split("\r\n").next().unwrap_or("").to_string();
+            let _ = tx.send(first.clone());
+            let Some(target) = first
+                .strip_prefix("CONNECT ")
+                .and_then(|r| r.split(' ').next())
+            else {
+                let _ =
+                    c.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+                continue;
+            };
+            let Ok(up) = TcpStream::connect(target) else {
+                continue;
+            };
+            if c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                .is_err()
+            {
+                continue;
+            }
+            let (mut c2, mut up2) = (c.try_clone().unwrap(), up.try_clone().unwrap());
+            let mut up = up;
+            std::thread::spawn(move || std::io::copy(&mut c2, &mut up2));
+            std::thread::spawn(move || std::io::copy(&mut up, &mut c));
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn proxies_are_used_unless_no_proxy_names_the_host() {
+    let c = case("proxy");
+    let server = serve(&c.files, &c.id);
+    let (proxy, seen) = http_proxy();
+    let p = OsStr::new(&proxy);
+    let host = format!("127.0.0.1:{}", port_of(&server.url));
+    let cache = tmpdir("proxy-cache");
+    assert_resolves(
+        &c,
+        resolve(&c, &cache, &[&server.url], &[("http_proxy", p)]),
+    );
+    assert_eq!(seen.try_recv().unwrap(), format!("CONNECT {host} HTTP/1.1"));
+    // no_proxy covers 127.0.0.1: straight to the server.
+    let cache = tmpdir("proxy-cache2");
+    let no_proxy = ("no_proxy", OsStr::new("localhost,127.0.0.1"));
+    assert_resolves(
+        &c,
+        resolve(&c, &cache, &[&server.url], &[("http_proxy", p), no_proxy]),
+    );
+    assert!(seen.try_recv().is_err());
+    // https_proxy is for https servers: not used for http, used for https.
+    let cache = tmpdir("proxy-cache3");
+    assert_resolves(
+        &c,
+        resolve(&c, &cache, &[&server.url], &[("https_proxy", p)]),
+    );
+    assert!(seen.try_recv().is_err());
+    let tls = tls_terminator(port_of(&server.url));
+    let cache = tmpdir("proxy-cache4");
+    let ca = ("SSL_CERT_FILE", tls.ca.as_os_str());
+    assert_resolves(
+        &c,
+        resolve(&c, &cache, &[&tls.url], &[("HTTPS_PROXY", p), ca]),
+    );
+    assert_eq!(
+        seen.try_recv().unwrap(),
+        format!("CONNECT 127.0.0.1:{} HTTP/1.1", port_of(&tls.url))
+    );
+}
