@@ -48,6 +48,36 @@ pub enum Command {
     ///
     /// Addresses come from the arguments, or one per line from standard input.
     Symbolize(SymbolizeArgs),
+    /// Where the debug file of a binary, a build-id, the running kernel
+    /// (`kernel`) or a loaded module (`module:NAME`) comes from: the file
+    /// itself, a .build-id directory, .gnu_debuglink, a distribution's
+    /// path, or a debuginfod server (fetched, like debuginfod-find).
+    Debuginfo(DebuginfoArgs),
+}
+
+/// `probeaddr debuginfo`.
+#[derive(Debug, Args)]
+pub struct DebuginfoArgs {
+    /// A file, a hex build-id, `kernel`, or `module:NAME`.
+    #[arg(value_name = "PATH|BUILD-ID|kernel|module:NAME")]
+    pub what: String,
+
+    /// Look for separate debug files here too (before /usr/lib/debug).
+    #[arg(long = "debug-dir", value_name = "DIR")]
+    pub debug_dirs: Vec<PathBuf>,
+
+    /// Ask this debuginfod server (default: $DEBUGINFOD_URLS, else
+    /// /etc/debuginfod/*.urls).
+    #[arg(long = "debuginfod", value_name = "URL")]
+    pub debuginfod: Vec<String>,
+
+    /// A sysfs tree standing in for /sys (for `kernel` and `module:NAME`).
+    #[arg(long, value_name = "DIR")]
+    pub sysfs: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
 }
 
 /// Where kernel symbols and runtime bases come from. By default the running

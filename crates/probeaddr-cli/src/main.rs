@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         flags::Command::Cleanup(a) => cmd::trace::cleanup(&a, &mut out),
         flags::Command::Dups(a) => cmd::kernel::dups(&a, &mut out),
         flags::Command::Symbolize(a) => cmd::kernel::symbolize(&a, &mut out),
+        flags::Command::Debuginfo(a) => cmd::debuginfo::debuginfo(&a, &mut out),
         flags::Command::List(a) => cmd::list::list(&a, &mut out),
         flags::Command::Lines(a) => cmd::list::lines(&a, &mut out),
         flags::Command::Vars(a) => cmd::resolve::vars(&a, &mut out),

@@ -15,6 +15,9 @@
 use std::path::{Path, PathBuf};
 
 use probeaddr::link::Process;
+use probeaddr::resolve::{find_debug_file, DebugTarget};
+use probeaddr::spec::{Point, Target};
+use probeaddr::ProbeSpec;
 use probeaddr::{
     Error, ErrorKind, FormChoice, Linker, LinkerConfig, ResolveOptions, Resolver, Source,
 };
@@ -62,6 +65,11 @@ pub struct Inputs<'a> {
     /// Kernel points are to be resolved (or kernel names listed): read the
     /// running kernel's kallsyms.
     pub kernel_work: bool,
+    /// The kernel points, when known: with no vmlinux (or module file)
+    /// given, the running kernel's debug files are looked for by build-id
+    /// for them, and fetched from debuginfod for those kallsyms cannot
+    /// answer alone.
+    pub kernel_points: Vec<ProbeSpec>,
 }
 
 impl KernelFlags {
@@ -117,7 +125,13 @@ pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
     let vmlinux = inp
         .vmlinux
         .or_else(|| inp.kernel.and_then(|k| k.vmlinux.clone()));
+    let vmlinux_given = vmlinux.is_some();
     sources.extend(vmlinux.map(Source::Vmlinux));
+    let given_modules = !inp.modules.is_empty()
+        || inp.module_dir.is_some()
+        || inp
+            .kernel
+            .is_some_and(|k| !k.modules.is_empty() || k.module_dir.is_some());
     sources.extend(inp.modules.into_iter().map(Source::Module));
     sources.extend(inp.module_dir.map(Source::ModuleDir));
     if let Some(k) = inp.kernel {
@@ -138,6 +152,20 @@ pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
             Err(e) if explicit => return Err(e),
             Err(e) => notes.push(format!("running kernel not consulted: {e}")),
         }
+    }
+    let given_image = vmlinux_given
+        || inp
+            .kernel
+            .is_some_and(|k| k.system_map.is_some() || k.symbols.is_some());
+    if running && !given_image {
+        running_debug_files(
+            &linker,
+            &inp.options,
+            &inp.kernel_points,
+            given_modules,
+            &mut sources,
+            &mut notes,
+        );
     }
     match inp.kernel.and_then(|k| k.btf.clone()) {
         Some(p) => sources.push(Source::Btf(p)),
@@ -160,6 +188,87 @@ pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
         linker,
         notes,
     })
+}
+
+/// A point kallsyms cannot answer alone: it needs the debug file.
+fn needs_debug(spec: &ProbeSpec) -> bool {
+    !spec.args.is_empty()
+        || match &spec.point {
+            Point::Function {
+                file, line, offset, ..
+            } => file.is_some() || line.is_some() || *offset > 0,
+            Point::Data { .. } | Point::Mark { .. } => false,
+            _ => true,
+        }
+}
+
+/// With no vmlinux given, the running kernel's debug vmlinux and the
+/// debug files of the modules the points name, by build-id
+/// (`/sys/kernel/notes`, `/sys/module/M/notes`): from the debug
+/// directories and the distributions' paths, or from debuginfod for
+/// points that need them.
+fn running_debug_files(
+    linker: &Linker,
+    options: &ResolveOptions,
+    points: &[ProbeSpec],
+    given_modules: bool,
+    sources: &mut Vec<Source>,
+    notes: &mut Vec<String>,
+) {
+    let fetch_image = points
+        .iter()
+        .any(|s| matches!(s.target, Target::Kernel | Target::Process(None)) && needs_debug(s));
+    if let Ok(Some(id)) = linker.kernel_build_id() {
+        match find_debug_file(DebugTarget::Vmlinux(&id), options, fetch_image) {
+            Ok(l) => match l.found {
+                Some(f) => {
+                    notes.push(format!(
+                        "the running kernel's debug vmlinux (build-id {}): {}",
+                        l.build_id.unwrap_or_default(),
+                        f.path.display()
+                    ));
+                    sources.push(Source::Vmlinux(f.path));
+                }
+                None if fetch_image => notes.push(format!(
+                    "no debug vmlinux for the running kernel (build-id {}; searched: {})",
+                    l.build_id.unwrap_or_default(),
+                    l.searched.join(", ")
+                )),
+                None => {}
+            },
+            Err(e) => notes.push(format!("the running kernel's debug vmlinux: {e}")),
+        }
+    }
+    if given_modules {
+        return;
+    }
+    let mut seen = Vec::new();
+    for s in points {
+        let Target::Module(m) = &s.target else {
+            continue;
+        };
+        if seen.contains(m) {
+            continue;
+        }
+        seen.push(m.clone());
+        let Ok(Some(id)) = linker.module_build_id(m) else {
+            continue;
+        };
+        let fetch = needs_debug(s);
+        match find_debug_file(DebugTarget::Module(m, &id), options, fetch) {
+            Ok(l) => {
+                if let Some(f) = l.found {
+                    notes.push(format!(
+                        "module {m}'s debug file (build-id {}): {}",
+                        l.build_id.unwrap_or_default(),
+                        f.path.display()
+                    ));
+                    sources.push(Source::Module(f.path));
+                }
+            }
+            Err(e) => notes.push(format!("module {m}'s debug file: {e}")),
+        }
+    }
 }
 
 /// The library's form choice for a `--form` flag.

@@ -1,5 +1,6 @@
 //! One file per command.
 
+pub mod debuginfo;
 pub mod kernel;
 pub mod list;
 pub mod resolve;

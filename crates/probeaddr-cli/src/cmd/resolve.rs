@@ -83,6 +83,11 @@ fn resolve_points_with(
         kernel_work: specs
             .iter()
             .any(|(_, s)| !s.in_user_space(args.exec.is_some())),
+        kernel_points: specs
+            .iter()
+            .filter(|(_, s)| !s.in_user_space(args.exec.is_some()))
+            .map(|(_, s)| s.clone())
+            .collect(),
     }) {
         Ok(s) => s,
         Err(e) => {

@@ -566,3 +566,176 @@ fn proxies_are_used_unless_no_proxy_names_the_host() {
         format!("CONNECT 127.0.0.1:{} HTTP/1.1", port_of(&tls.url))
     );
 }
+
+/// With no vmlinux given, the running kernel's debug vmlinux is found by
+/// the build-id in `/sys/kernel/notes`: in a debug directory's
+/// `.build-id` tree, or from debuginfod for a point kallsyms cannot answer
+/// (`FUNC@FILE`); the answer is the one `-k VMLINUX` gives.
+#[test]
+fn the_running_kernels_debug_vmlinux_by_its_build_id() {
+    let w = super::kernel::world("dbgd-running");
+    let vmlinux = Path::new(w.vmlinux_path());
+    let id = build_id(vmlinux);
+    let live = |extra: &[&str], env: &[(&str, &OsStr)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_probeaddr"));
+        cmd.args(["resolve", "--kallsyms"])
+            .arg(w.kallsyms())
+            .arg("--sysfs")
+            .arg(w.sysfs())
+            .args(["init_once@fs/proc/inode.c", "--format", "kprobe"])
+            .args(extra);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let with_k = live(&["-k", w.vmlinux_path()], &[]);
+    assert_eq!(with_k.0, Some(0), "{}", with_k.2);
+    assert!(
+        with_k.1.starts_with("p:probeaddr/init_once "),
+        "{}",
+        with_k.1
+    );
+    // Without a debug file kallsyms has no file names: an error.
+    let none = live(&[], &[]);
+    assert_eq!(none.0, Some(2), "{}", none.2);
+    // A debug directory laid out as Fedora's (.build-id links).
+    let dir = tmpdir("running-debugdir");
+    let link = dir.join(".build-id").join(&id[..2]);
+    std::fs::create_dir_all(&link).unwrap();
+    std::os::unix::fs::symlink(vmlinux, link.join(format!("{}.debug", &id[2..]))).unwrap();
+    let by_dir = live(&["--debug-dir", dir.to_str().unwrap()], &[]);
+    assert_eq!(by_dir.0, Some(0), "{}", by_dir.2);
+    assert_eq!(by_dir.1, with_k.1);
+    assert!(
+        by_dir.2.contains(&format!(
+            "the running kernel's debug vmlinux (build-id {id}): "
+        )),
+        "{}",
+        by_dir.2
+    );
+    // And as Debian's (boot/vmlinux-RELEASE, build-id checked).
+    let deb = tmpdir("running-debian");
+    std::fs::create_dir_all(deb.join("boot")).unwrap();
+    std::os::unix::fs::symlink(vmlinux, deb.join("boot/vmlinux-6.1.0-test")).unwrap();
+    let by_deb = live(&["--debug-dir", deb.to_str().unwrap()], &[]);
+    assert_eq!(by_deb.1, with_k.1, "{}", by_deb.2);
+    // From debuginfod, into the cache, when no local file has it.
+    let files = tmpdir("running-files");
+    std::fs::copy(vmlinux, files.join("vmlinux")).unwrap();
+    let server = serve(&files, &id);
+    let cache = tmpdir("running-cache");
+    let fetched = live(
+        &["--debuginfod", &server.url],
+        &[("DEBUGINFOD_CACHE_PATH", cache.as_os_str())],
+    );
+    assert_eq!(fetched.0, Some(0), "{}", fetched.2);
+    assert_eq!(fetched.1, with_k.1);
+    assert_eq!(build_id(&cache.join(&id).join("debuginfo")), id);
+}
+
+/// `probeaddr debuginfo` says where each debug file comes from, as
+/// `resolve` finds it: the file itself, a build-id directory, a
+/// distribution's kernel path, a debuginfod server, then its cache.
+#[test]
+fn debuginfo_says_where_each_debug_file_comes_from() {
+    let c = case("where");
+    let run = |args: &[&str], cache: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+            .arg("debuginfo")
+            .args(args)
+            .env("DEBUGINFOD_CACHE_PATH", cache)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let cache = tmpdir("where-cache");
+    let prog = fixtures::path("prog");
+    let (code, out, err) = run(&[prog.to_str().unwrap()], &cache);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("from      the file itself\n"), "{out}");
+    // The stripped copy: its build-id link in a debug directory.
+    let dbg = fixtures::path("debug");
+    let (code, out, err) = run(
+        &[
+            c.stripped.to_str().unwrap(),
+            "--debug-dir",
+            dbg.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let want = dbg.join(format!(".build-id/{}/{}.debug", &c.id[..2], &c.id[2..]));
+    assert!(out.contains(&format!("build-id  {}\n", c.id)), "{out}");
+    assert!(
+        out.contains(&format!("path      {}\n", want.display())),
+        "{out}"
+    );
+    assert!(out.contains("from      build-id directory\n"), "{out}");
+    assert!(out.contains("dwarf     yes\n"), "{out}");
+    // A build-id alone: from a server, then from the cache.
+    let server = serve(&c.files, &c.id);
+    let (code, out, err) = run(&[&c.id, "--debuginfod", &server.url], &cache);
+    assert_eq!(code, Some(0), "{err}");
+    let url = format!("{}/buildid/{}/debuginfo", server.url, c.id);
+    assert!(
+        out.contains(&format!("from      debuginfod {url}\n")),
+        "{out}"
+    );
+    let cached = cache.join(&c.id).join("debuginfo");
+    assert!(
+        out.contains(&format!("path      {}\n", cached.display())),
+        "{out}"
+    );
+    let (code, out, _) = run(
+        &[&c.id, "--debuginfod", &server.url, "--format", "json"],
+        &cache,
+    );
+    assert_eq!(code, Some(0));
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["found"]["origin"]["kind"], "debuginfod");
+    assert!(j["found"]["origin"]["url"].is_null(), "{out}");
+    // The running kernel's, by /sys/kernel/notes, at Debian's path.
+    let w = super::kernel::world("dbgd-where");
+    let deb = tmpdir("where-debian");
+    std::fs::create_dir_all(deb.join("boot")).unwrap();
+    let vm = deb.join("boot/vmlinux-6.1.0-test");
+    std::os::unix::fs::symlink(w.vmlinux_path(), &vm).unwrap();
+    let sys = w.sysfs();
+    let (code, out, err) = run(
+        &[
+            "kernel",
+            "--sysfs",
+            sys.to_str().unwrap(),
+            "--debug-dir",
+            deb.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(&format!("path      {}\n", vm.display())),
+        "{out}"
+    );
+    assert!(
+        out.contains("from      distribution path (build-id matches)\n"),
+        "{out}"
+    );
+    // Nothing anywhere: said, with every place looked at, and exit 2.
+    let (code, out, _) = run(&["00112233445566778899"], &cache);
+    assert_eq!(code, Some(2));
+    assert!(out.contains("path      (not found)\n"), "{out}");
+    assert!(
+        out.contains("searched  /usr/lib/debug/.build-id/00/112233445566778899.debug\n"),
+        "{out}"
+    );
+}

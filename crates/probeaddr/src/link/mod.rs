@@ -214,6 +214,14 @@ impl Linker {
             .clone()
     }
 
+    /// A loaded module's build-id (`module/NAME/notes` of sysfs), if known.
+    pub fn module_build_id(&self, module: &str) -> Result<Option<Vec<u8>>> {
+        match &self.sysfs {
+            Some(s) if s.module_loaded(module) => s.module_build_id(module),
+            _ => Ok(None),
+        }
+    }
+
     /// The target's kallsyms, read once, with the running kernel's
     /// build-id: give it to a [`crate::Resolver`] as
     /// [`crate::Source::Kallsyms`] for the kernel's namespace.

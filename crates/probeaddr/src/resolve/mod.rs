@@ -8,6 +8,7 @@
 //! through one pipeline (`pipeline.rs`): the same matching, inlined sites,
 //! lines and offset checks, so that a point means the same in each.
 
+mod debugfile;
 mod dups;
 mod fetch;
 mod list;
@@ -19,6 +20,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+pub use debugfile::{find_debug_file, DebugLookup, DebugOrigin, DebugTarget, FoundDebugFile};
 pub use dups::{Duplicate, Instance};
 pub use list::{FunctionLines, InlinedSite, LineEntry, ListedFunction};
 pub use symbolize::{Answers, SourceLine, Symbolized, Symbolizer};
@@ -152,13 +154,7 @@ impl Resolver {
         sources: impl IntoIterator<Item = Source>,
         options: ResolveOptions,
     ) -> Resolver {
-        let mut search = DebugSearch::default();
-        search.dirs.splice(0..0, options.debug_dirs.iter().cloned());
-        search.check_build_id = options.check_build_id;
-        #[cfg(feature = "debuginfod")]
-        {
-            search.debuginfod = options.debuginfod.clone();
-        }
+        let search = DebugSearch::from_options(&options);
         let mut r = Resolver {
             options,
             search,

@@ -23,6 +23,10 @@ pub enum FoundBy {
     BuildId,
     /// `.gnu_debuglink` with a matching CRC.
     DebugLink,
+    /// A distribution's place for kernel debug files
+    /// (`/usr/lib/debug/boot/vmlinux-REL`, `…/lib/modules/REL/…/M.ko`),
+    /// with the build-id asked for.
+    KnownPath,
     /// Downloaded from a debuginfod server (or its cache).
     #[cfg(feature = "debuginfod")]
     Debuginfod,
@@ -59,6 +63,9 @@ pub struct DebugFile {
     pub elf: ElfObject,
     /// How it was found.
     pub found_by: FoundBy,
+    /// The URL a debuginfod server sent it from (`None`: from the cache,
+    /// or not from debuginfod).
+    pub url: Option<String>,
 }
 
 /// The outcome of a search: the file, if any, and every path tried.
@@ -132,6 +139,7 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
                     found: Some(DebugFile {
                         elf,
                         found_by: FoundBy::BuildId,
+                        url: None,
                     }),
                     searched,
                 });
@@ -165,6 +173,7 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
                     found: Some(DebugFile {
                         elf,
                         found_by: FoundBy::DebugLink,
+                        url: None,
                     }),
                     searched,
                 });
@@ -173,20 +182,20 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
     }
     #[cfg(feature = "debuginfod")]
     if let (Some(d), Some(id)) = (&search.debuginfod, object.build_id()) {
-        match d.fetch(id, &crate::debuginfod::Artifact::Debuginfo) {
-            Ok(crate::debuginfod::Fetched { path, .. }) => {
-                searched.push(path.clone());
+        match fetch(d, id, &mut searched) {
+            Some((path, url)) => {
                 if let Some(elf) = accept(ElfObject::open(&path), &mut rejected) {
                     return Ok(SearchResult {
                         found: Some(DebugFile {
                             elf,
                             found_by: FoundBy::Debuginfod,
+                            url,
                         }),
                         searched,
                     });
                 }
             }
-            Err(e) => searched.push(PathBuf::from(format!("[{}]", e.message()))),
+            None => {}
         }
     }
     match rejected {
@@ -372,4 +381,187 @@ mod tests {
             ]
         );
     }
+}
+
+/// The debug file of `build_id` from debuginfod (or its cache): its path
+/// and the URL it came from now, if it did; a failure is recorded among
+/// the paths searched, in brackets.
+#[cfg(feature = "debuginfod")]
+fn fetch(
+    d: &crate::debuginfod::Client,
+    build_id: &[u8],
+    searched: &mut Vec<PathBuf>,
+) -> Option<(PathBuf, Option<String>)> {
+    use crate::debuginfod::{Artifact, Origin};
+    match d.fetch(build_id, &Artifact::Debuginfo) {
+        Ok(f) => {
+            searched.push(f.path.clone());
+            let url = match f.origin {
+                Origin::Server { url, .. } => Some(url),
+                _ => None,
+            };
+            Some((f.path, url))
+        }
+        Err(e) => {
+            searched.push(PathBuf::from(format!("[{}]", e.message())));
+            None
+        }
+    }
+}
+
+/// What a build-id alone is looked for as (there is no object to start
+/// from: the running kernel, a loaded module, a build-id given by hand).
+#[derive(Debug, Clone, Copy)]
+pub enum Wanted<'a> {
+    /// Any file: the debug directories' `.build-id` links only.
+    Any,
+    /// The kernel image: also `boot/vmlinux-*`, `vmlinux-*` and
+    /// `lib/modules/*/vmlinux` in each debug directory (Debian's and
+    /// Fedora's kernel debug packages), `/boot/vmlinux-*` and
+    /// `/lib/modules/*/build/vmlinux` (perf's list).
+    Vmlinux,
+    /// Module `NAME` (`-` and `_` alike): also `lib/modules/*/**/NAME.ko`
+    /// in each debug directory.
+    Module(&'a str),
+}
+
+/// The local candidates for `build_id` as `wanted`, in search order (each
+/// still to be checked for the build-id).
+fn local_candidates(
+    build_id: &[u8],
+    wanted: Wanted<'_>,
+    dirs: &[PathBuf],
+) -> Vec<(PathBuf, FoundBy)> {
+    let mut out: Vec<(PathBuf, FoundBy)> = build_id_paths(build_id, dirs)
+        .into_iter()
+        .map(|p| (p, FoundBy::BuildId))
+        .collect();
+    let glob = |dir: &Path, keep: &dyn Fn(&str) -> bool| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name().to_str().is_some_and(keep))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    match wanted {
+        Wanted::Any => {}
+        Wanted::Vmlinux => {
+            let vmlinux = |n: &str| n.starts_with("vmlinux-");
+            for d in dirs {
+                out.extend(
+                    glob(&d.join("boot"), &vmlinux)
+                        .into_iter()
+                        .map(|p| (p, FoundBy::KnownPath)),
+                );
+                out.extend(
+                    glob(d, &vmlinux)
+                        .into_iter()
+                        .map(|p| (p, FoundBy::KnownPath)),
+                );
+                for rel in glob(&d.join("lib/modules"), &|_| true) {
+                    out.push((rel.join("vmlinux"), FoundBy::KnownPath));
+                }
+            }
+            out.extend(
+                glob(Path::new("/boot"), &vmlinux)
+                    .into_iter()
+                    .map(|p| (p, FoundBy::KnownPath)),
+            );
+            for rel in glob(Path::new("/lib/modules"), &|_| true) {
+                out.push((rel.join("build/vmlinux"), FoundBy::KnownPath));
+            }
+        }
+        Wanted::Module(name) => {
+            let want = format!("{}.ko", name.replace('-', "_"));
+            for d in dirs {
+                for rel in glob(&d.join("lib/modules"), &|_| true) {
+                    let mut found = Vec::new();
+                    walk_for(&rel, &want, &mut found, 0);
+                    found.sort();
+                    out.extend(found.into_iter().map(|p| (p, FoundBy::KnownPath)));
+                }
+            }
+        }
+    }
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
+}
+
+/// Files under `dir` named `want` (with `-` read as `_`), at most 8 deep.
+fn walk_for(dir: &Path, want: &str, out: &mut Vec<PathBuf>, depth: usize) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_dir() && depth < 8 {
+            walk_for(&e.path(), want, out, depth + 1);
+        } else if e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.replace('-', "_") == want)
+        {
+            out.push(e.path());
+        }
+    }
+}
+
+/// Find the file with `build_id` as `wanted` from its build-id alone: in
+/// the local places, each checked for the build-id; then, when `fetch`,
+/// from debuginfod. Files of another build are skipped (and named among
+/// the paths searched).
+pub fn find_by_build_id(
+    build_id: &[u8],
+    wanted: Wanted<'_>,
+    search: &DebugSearch,
+    fetch: bool,
+) -> Result<SearchResult> {
+    let mut searched = Vec::new();
+    for (path, how) in local_candidates(build_id, wanted, &search.dirs) {
+        if !path.is_file() {
+            if how == FoundBy::BuildId {
+                searched.push(path);
+            }
+            continue;
+        }
+        searched.push(path.clone());
+        let Ok(elf) = ElfObject::open(&path) else {
+            continue;
+        };
+        if elf.build_id() == Some(build_id) {
+            return Ok(SearchResult {
+                found: Some(DebugFile {
+                    elf,
+                    found_by: how,
+                    url: None,
+                }),
+                searched,
+            });
+        }
+    }
+    #[cfg(feature = "debuginfod")]
+    if let (true, Some(d)) = (fetch, &search.debuginfod) {
+        if let Some((path, url)) = self::fetch(d, build_id, &mut searched) {
+            let elf = ElfObject::open(&path)?;
+            return Ok(SearchResult {
+                found: Some(DebugFile {
+                    elf,
+                    found_by: FoundBy::Debuginfod,
+                    url,
+                }),
+                searched,
+            });
+        }
+    }
+    #[cfg(not(feature = "debuginfod"))]
+    let _ = fetch;
+    Ok(SearchResult {
+        found: None,
+        searched,
+    })
 }
