@@ -1,5 +1,6 @@
-//! A spinner on standard error for work that takes more than a second,
-//! when standard error is a terminal. Piped or redirected, nothing is
+//! What is under way, on standard error: a spinner for work that takes
+//! more than a second, and a bar per debuginfod download
+//! ([`downloads`]), when standard error is a terminal. Piped or redirected, nothing is
 //! drawn, so scripts and logs see only the answer and its notes.
 //!
 //! The spinner appears only once the work has run for [`DELAY`]: a probe

@@ -109,6 +109,7 @@ pub fn find_debug_file(
     fetch: bool,
 ) -> Result<DebugLookup> {
     let search = DebugSearch::from_options(options);
+    #[cfg_attr(not(feature = "debuginfod"), allow(unused_variables))]
     let origin = |how: FoundBy, url: Option<String>| match how {
         FoundBy::BuildId => DebugOrigin::BuildIdDir,
         FoundBy::DebugLink => DebugOrigin::DebugLink,
@@ -128,13 +129,11 @@ pub fn find_debug_file(
                     searched: Vec::new(),
                 });
             }
-            let mut search = search;
-            if !fetch {
-                #[cfg(feature = "debuginfod")]
-                {
-                    search.debuginfod = None;
-                }
-            }
+            #[cfg(feature = "debuginfod")]
+            let search = DebugSearch {
+                debuginfod: search.debuginfod.filter(|_| fetch),
+                ..search
+            };
             (id, debuginfo::find(&elf, &search)?)
         }
         DebugTarget::BuildId(id) => (

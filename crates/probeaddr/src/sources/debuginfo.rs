@@ -182,20 +182,17 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
     }
     #[cfg(feature = "debuginfod")]
     if let (Some(d), Some(id)) = (&search.debuginfod, object.build_id()) {
-        match fetch(d, id, &mut searched) {
-            Some((path, url)) => {
-                if let Some(elf) = accept(ElfObject::open(&path), &mut rejected) {
-                    return Ok(SearchResult {
-                        found: Some(DebugFile {
-                            elf,
-                            found_by: FoundBy::Debuginfod,
-                            url,
-                        }),
-                        searched,
-                    });
-                }
+        if let Some((path, url)) = fetch(d, id, &mut searched) {
+            if let Some(elf) = accept(ElfObject::open(&path), &mut rejected) {
+                return Ok(SearchResult {
+                    found: Some(DebugFile {
+                        elf,
+                        found_by: FoundBy::Debuginfod,
+                        url,
+                    }),
+                    searched,
+                });
             }
-            None => {}
         }
     }
     match rejected {
