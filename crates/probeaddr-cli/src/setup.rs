@@ -157,11 +157,12 @@ pub fn open(inp: Inputs<'_>) -> Result<Setup, Error> {
         || inp
             .kernel
             .is_some_and(|k| k.system_map.is_some() || k.symbols.is_some());
-    if running && !given_image {
+    if running {
         running_debug_files(
             &linker,
             &inp.options,
             &inp.kernel_points,
+            given_image,
             given_modules,
             &mut sources,
             &mut notes,
@@ -202,8 +203,8 @@ fn needs_debug(spec: &ProbeSpec) -> bool {
         }
 }
 
-/// With no vmlinux given, the running kernel's debug vmlinux and the
-/// debug files of the modules the points name, by build-id
+/// The running kernel's debug vmlinux (when no image is given) and the
+/// debug files of the modules the points name (when no module is), by build-id
 /// (`/sys/kernel/notes`, `/sys/module/M/notes`): from the debug
 /// directories and the distributions' paths, or from debuginfod for
 /// points that need them.
@@ -211,6 +212,7 @@ fn running_debug_files(
     linker: &Linker,
     options: &ResolveOptions,
     points: &[ProbeSpec],
+    given_image: bool,
     given_modules: bool,
     sources: &mut Vec<Source>,
     notes: &mut Vec<String>,
@@ -218,7 +220,12 @@ fn running_debug_files(
     let fetch_image = points
         .iter()
         .any(|s| matches!(s.target, Target::Kernel | Target::Process(None)) && needs_debug(s));
-    if let Ok(Some(id)) = linker.kernel_build_id() {
+    let image_id = if given_image {
+        None
+    } else {
+        linker.kernel_build_id().ok().flatten()
+    };
+    if let Some(id) = image_id {
         match find_debug_file(DebugTarget::Vmlinux(&id), options, fetch_image) {
             Ok(l) => match l.found {
                 Some(f) => {

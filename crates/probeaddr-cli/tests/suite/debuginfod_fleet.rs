@@ -739,3 +739,54 @@ fn debuginfo_says_where_each_debug_file_comes_from() {
         "{out}"
     );
 }
+
+/// With no `-m`, a loaded module's debug file is found by the build-id in
+/// `/sys/module/M/notes` under a debug directory's `lib/modules` tree
+/// (Debian's layout), and gives what `-m KO` gives.
+#[test]
+fn a_loaded_modules_debug_file_by_its_build_id() {
+    let w = super::kernel::world("dbgd-module");
+    let point = r#"module("fixmod").function("fixmod_create")"#;
+    let run = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+            .args(["resolve", "--kallsyms"])
+            .arg(w.kallsyms())
+            .arg("--sysfs")
+            .arg(w.sysfs())
+            .args([
+                "-k",
+                w.vmlinux_path(),
+                point,
+                "--format",
+                "kprobe",
+                "--form",
+                "address",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let with_m = run(&["-m", w.ko_path()]);
+    assert_eq!(with_m.0, Some(0), "{}", with_m.2);
+    let deb = tmpdir("module-debian");
+    let dir = deb.join("lib/modules/6.1.0-test/kernel/drivers/misc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(w.ko_path(), dir.join("fixmod.ko")).unwrap();
+    let found = run(&["--debug-dir", deb.to_str().unwrap()]);
+    assert_eq!(found.0, Some(0), "{}", found.2);
+    assert_eq!(found.1, with_m.1);
+    assert!(
+        found.2.contains(&format!(
+            "module fixmod's debug file (build-id {}): {}",
+            build_id(Path::new(w.ko_path())),
+            dir.join("fixmod.ko").display()
+        )),
+        "{}",
+        found.2
+    );
+}
