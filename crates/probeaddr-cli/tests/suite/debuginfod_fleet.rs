@@ -790,3 +790,100 @@ fn a_loaded_modules_debug_file_by_its_build_id() {
         found.2
     );
 }
+
+/// Debian packages as shipped: elfutils' debuginfod indexes the .deb of
+/// `libadns1-dbg` (`-Z .deb=dpkg-deb --fsys-tarfile`), and a static function of `libadns.so.1.6`
+/// (unpacked from `libadns1`; neither package is installed) resolves
+/// through it to gdb's address in the debug file, which `.dynsym` alone
+/// could not name.
+#[test]
+fn a_debian_dbg_package_indexed_as_a_deb() {
+    let debs = std::env::var_os("PROBEADDR_DEBS")
+        .map(PathBuf::from)
+        .filter(|d| d.join("READY").exists())
+        .expect(
+            "PROBEADDR_DEBS: the libadns1 and libadns1-dbg .debs (scripts/test downloads them)",
+        );
+    let deb = |prefix: &str| {
+        std::fs::read_dir(&debs)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}*.deb in {}", debs.display()))
+    };
+    let (lib_deb, dbg_deb) = (deb("libadns1_"), deb("libadns1-dbg_"));
+    let unpacked = tmpdir("adns-root");
+    for d in [&lib_deb, &dbg_deb] {
+        let ok = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(d)
+            .arg(&*unpacked)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let lib = unpacked.join("usr/lib/libadns.so.1.6");
+    let debug = unpacked.join("usr/lib/debug/usr/lib/libadns.so.1.6");
+    let id = build_id(&lib);
+    assert_eq!(build_id(&debug), id);
+    // The server sees only the .deb.
+    let archive = tmpdir("adns-debs");
+    std::fs::copy(&dbg_deb, archive.join(dbg_deb.file_name().unwrap())).unwrap();
+    let port = free_port();
+    let db = archive.join(".debuginfod.sqlite");
+    let mut child = Command::new("debuginfod")
+        // dpkg-deb unpacks the .deb (-U would need bsdtar).
+        .args(["-Z", ".deb=dpkg-deb --fsys-tarfile"])
+        .arg(&*archive)
+        .args(["-p", &port.to_string(), "-d", db.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let ready = (0..300).any(|_| {
+        let (ok, _, _) = debuginfod_find(&tmpdir("adns-probe"), &url, &id);
+        ok || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    });
+    assert!(
+        ready,
+        "debuginfod -Z .deb did not serve {id} from {}",
+        dbg_deb.display()
+    );
+    let cache = tmpdir("adns-cache");
+    let o = Command::new(env!("CARGO_BIN_EXE_probeaddr"))
+        .args([
+            "resolve",
+            "-x",
+            lib.to_str().unwrap(),
+            "tcp_connected",
+            "--format",
+            "json",
+            "--debuginfod",
+            &url,
+        ])
+        .env("DEBUGINFOD_CACHE_PATH", &*cache)
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        address(&out),
+        oracle::gdb_address(&debug, "tcp_connected", None)
+    );
+    assert_eq!(
+        std::fs::read(cache.join(&id).join("debuginfo")).unwrap(),
+        std::fs::read(&debug).unwrap()
+    );
+}
