@@ -260,6 +260,17 @@ fn a_stalled_server_times_out_and_does_not_hold_up_a_good_one() {
     );
     assert!(err.contains("timeout"), "{err}");
     assert_no_trace(&cache);
+    // With no low-speed timeout (0), DEBUGINFOD_MAXTIME bounds the whole
+    // transfer.
+    let env = [
+        ("DEBUGINFOD_TIMEOUT", no_retry),
+        ("DEBUGINFOD_MAXTIME", one),
+        ("DEBUGINFOD_RETRY_LIMIT", no_retry),
+    ];
+    let (code, _, err) = resolve(&c, &cache, &[&stall], &env);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("timeout: global"), "{err}");
+    assert_no_trace(&cache);
     // Asked first beside a good server, it does not stop the answer (the
     // servers are asked at once; the default 90 s timeout applies).
     let server = serve(&c.files, &c.id);
