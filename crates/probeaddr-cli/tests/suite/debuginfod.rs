@@ -175,18 +175,33 @@ pub(super) fn fake_server(response: Vec<u8>) -> String {
         for c in l.incoming().take(4) {
             let Ok(mut c) = c else { continue };
             // Read the whole request before answering.
-            let mut req = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match c.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => req.extend_from_slice(&buf[..n]),
-                }
-            }
+            read_request(&mut c);
             let _ = c.write_all(&response);
         }
     });
     url
+}
+
+/// The request head (up to the blank line).
+pub(super) fn read_request(c: &mut std::net::TcpStream) -> String {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&req).into_owned()
+}
+
+/// A finished command's exit code, standard output and standard error.
+pub(super) fn outcome(o: std::process::Output) -> (Option<i32>, String, String) {
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// Nothing in the cache but elfutils' three configuration files.

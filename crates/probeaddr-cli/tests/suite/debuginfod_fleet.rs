@@ -6,14 +6,15 @@
 //! elfutils' `debuginfod-find` (negative entries included).
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
 use super::debuginfod::{
-    assert_no_trace, build_id, fake_server, free_port, serve, serve_answering, tmpdir,
+    assert_no_trace, build_id, fake_server, free_port, outcome, read_request, serve,
+    serve_answering, tmpdir,
 };
 use super::fixtures::{self, hexfield, Scratch};
 use super::oracle;
@@ -71,12 +72,7 @@ fn resolve(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(cmd.output().unwrap())
 }
 
 /// The address of the first location in a JSON answer.
@@ -225,19 +221,6 @@ fn stalling_server() -> String {
         }
     });
     url
-}
-
-/// The request head (up to the blank line).
-fn read_request(c: &mut TcpStream) -> String {
-    let mut req = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-        match c.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => req.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&req).into_owned()
 }
 
 #[test]
@@ -599,11 +582,7 @@ fn the_running_kernels_debug_vmlinux_by_its_build_id() {
             cmd.env(k, v);
         }
         let o = cmd.output().unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+        outcome(o)
     };
     let with_k = live(&["-k", w.vmlinux_path()], &[]);
     assert_eq!(with_k.0, Some(0), "{}", with_k.2);
@@ -663,11 +642,7 @@ fn debuginfo_says_where_each_debug_file_comes_from() {
             .env("DEBUGINFOD_CACHE_PATH", cache)
             .output()
             .unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+        outcome(o)
     };
     let cache = tmpdir("where-cache");
     let prog = fixtures::path("prog");
@@ -776,11 +751,7 @@ fn a_loaded_modules_debug_file_by_its_build_id() {
             .args(extra)
             .output()
             .unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+        outcome(o)
     };
     let with_m = run(&["-m", w.ko_path()]);
     assert_eq!(with_m.0, Some(0), "{}", with_m.2);

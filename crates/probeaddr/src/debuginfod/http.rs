@@ -66,25 +66,34 @@ pub(crate) fn system_roots() -> RootCerts {
     }
 }
 
-/// GET `url` into `out`, retrying failures other than 404 and 406 up to
-/// `retry_limit` times; `progress(received, total)` after each chunk.
-#[allow(clippy::too_many_arguments)]
+/// One request: where, as whom, through what.
+pub(crate) struct Request<'a> {
+    /// The query URL (credentials removed).
+    pub url: &'a str,
+    /// The `Authorization` value, from credentials in the server URL.
+    pub auth: Option<&'a str>,
+    /// The proxy URL, if one applies.
+    pub proxy: Option<&'a str>,
+    /// The TLS roots.
+    pub roots: &'a RootCerts,
+    /// The limits.
+    pub settings: &'a Settings,
+}
+
+/// GET `req.url` into `out`, retrying failures other than 404 and 406 up
+/// to `retry_limit` times; `progress(received, total)` after each chunk.
 pub(crate) fn download(
-    url: &str,
-    auth: Option<&str>,
-    proxy: Option<&str>,
-    roots: &RootCerts,
-    settings: &Settings,
+    req: &Request<'_>,
     out: &mut File,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Answer {
     let mut attempt = 0;
     loop {
-        let answer = once(url, auth, proxy, roots, settings, out, cancel, progress);
+        let answer = once(req, out, cancel, progress);
         match answer {
             Answer::Failed(_)
-                if attempt < settings.retry_limit && !cancel.load(Ordering::Relaxed) =>
+                if attempt < req.settings.retry_limit && !cancel.load(Ordering::Relaxed) =>
             {
                 attempt += 1;
                 // Start the file over.
@@ -100,17 +109,19 @@ pub(crate) fn download(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn once(
-    url: &str,
-    auth: Option<&str>,
-    proxy: Option<&str>,
-    roots: &RootCerts,
-    settings: &Settings,
+    req: &Request<'_>,
     out: &mut File,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Answer {
+    let Request {
+        url,
+        auth,
+        proxy,
+        roots,
+        settings,
+    } = *req;
     let proxy = match proxy.map(ureq::Proxy::new).transpose() {
         Ok(p) => p,
         Err(e) => return Answer::Failed(format!("proxy {:?}: {e}", proxy.unwrap_or(""))),
@@ -134,17 +145,17 @@ fn once(
         .tls_config(TlsConfig::builder().root_certs(roots.clone()).build())
         .build()
         .into();
-    let mut req = agent.get(url);
+    let mut get = agent.get(url);
     if let Some(a) = auth {
-        req = req.header("Authorization", a);
+        get = get.header("Authorization", a);
     }
     if let Some(m) = settings.max_size {
-        req = req.header("X-DEBUGINFOD-MAXSIZE", m.to_string());
+        get = get.header("X-DEBUGINFOD-MAXSIZE", m.to_string());
     }
     for (k, v) in &settings.headers {
-        req = req.header(k.as_str(), v.as_str());
+        get = get.header(k.as_str(), v.as_str());
     }
-    let resp = match req.call() {
+    let resp = match get.call() {
         Ok(r) => r,
         Err(e) => return Answer::Failed(e.to_string()),
     };

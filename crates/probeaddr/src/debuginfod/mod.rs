@@ -312,18 +312,16 @@ impl Client {
             // caller removes its file.
             std::thread::spawn(move || {
                 let ptx = tx.clone();
-                let answer = http::download(
-                    &url,
-                    auth.as_deref(),
-                    proxy.as_deref(),
-                    &roots,
-                    &settings,
-                    &mut file,
-                    &cancel,
-                    &mut |got, total| {
-                        let _ = ptx.send((i, Progress::Bytes(got, total)));
-                    },
-                );
+                let req = http::Request {
+                    url: &url,
+                    auth: auth.as_deref(),
+                    proxy: proxy.as_deref(),
+                    roots: &roots,
+                    settings: &settings,
+                };
+                let answer = http::download(&req, &mut file, &cancel, &mut |got, total| {
+                    let _ = ptx.send((i, Progress::Bytes(got, total)));
+                });
                 let _ = tx.send((i, Progress::Done(answer)));
             });
         }
