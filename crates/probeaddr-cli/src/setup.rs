@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 
 use probeaddr::link::Process;
-use probeaddr::resolve::{find_debug_file, DebugTarget};
-use probeaddr::spec::{Point, Target};
+use probeaddr::resolve::{find_debug_file, DebugOrigin, DebugTarget, Fetch};
+use probeaddr::spec::{InlineFilter, Point, ProbeKind, Target};
 use probeaddr::ProbeSpec;
 use probeaddr::{
     Error, ErrorKind, FormChoice, Linker, LinkerConfig, ResolveOptions, Resolver, Source,
@@ -203,6 +203,45 @@ fn needs_debug(spec: &ProbeSpec) -> bool {
         }
 }
 
+/// A point the kernel image's symbols and line programs answer alone (a
+/// debuginfod server's single sections, not the whole file): a function
+/// by its file, at its entry, no arguments, no inlined sites wanted.
+fn sections_enough(spec: &ProbeSpec, options: &ResolveOptions) -> bool {
+    let no_inlines = options.no_inlines
+        || spec.inlines == InlineFilter::CallOnly
+        || spec.kind == ProbeKind::Return;
+    spec.args.is_empty()
+        && no_inlines
+        && spec.inlines != InlineFilter::InlineOnly
+        && !options.skip_prologue
+        && options.variables.is_none()
+        && matches!(
+            &spec.point,
+            Point::Function {
+                file: Some(_),
+                line: None,
+                offset: 0,
+                ..
+            }
+        )
+}
+
+/// What the running kernel's image points need fetched: nothing when
+/// kallsyms answers them, sections when those do, else the whole file.
+fn image_fetch(points: &[ProbeSpec], options: &ResolveOptions) -> Fetch {
+    let needing: Vec<&ProbeSpec> = points
+        .iter()
+        .filter(|s| matches!(s.target, Target::Kernel | Target::Process(None)) && needs_debug(s))
+        .collect();
+    if needing.is_empty() {
+        Fetch::Nothing
+    } else if needing.iter().all(|s| sections_enough(s, options)) {
+        Fetch::Sections
+    } else {
+        Fetch::Whole
+    }
+}
+
 /// The running kernel's debug vmlinux (when no image is given) and the
 /// debug files of the modules the points name (when no module is), by build-id
 /// (`/sys/kernel/notes`, `/sys/module/M/notes`): from the debug
@@ -217,9 +256,7 @@ fn running_debug_files(
     sources: &mut Vec<Source>,
     notes: &mut Vec<String>,
 ) {
-    let fetch_image = points
-        .iter()
-        .any(|s| matches!(s.target, Target::Kernel | Target::Process(None)) && needs_debug(s));
+    let fetch_image = image_fetch(points, options);
     let image_id = if given_image {
         None
     } else {
@@ -229,14 +266,36 @@ fn running_debug_files(
         match find_debug_file(DebugTarget::Vmlinux(&id), options, fetch_image) {
             Ok(l) => match l.found {
                 Some(f) => {
+                    let how = match &f.origin {
+                        DebugOrigin::DebuginfodSections {
+                            url,
+                            sections,
+                            downloaded,
+                        } => format!(
+                            " (its symbols and line programs only, assembled from {}: {})",
+                            match url {
+                                Some(u) => format!(
+                                    "the sections {} sent, {downloaded} bytes",
+                                    u.rsplit_once("/section/").map_or(u.as_str(), |x| x.0)
+                                ),
+                                None => "sections in the debuginfod cache".into(),
+                            },
+                            if sections.is_empty() {
+                                "enough for these points".to_string()
+                            } else {
+                                format!("{}; enough for these points", sections.join(", "))
+                            }
+                        ),
+                        _ => String::new(),
+                    };
                     notes.push(format!(
-                        "the running kernel's debug vmlinux (build-id {}): {}",
+                        "the running kernel's debug vmlinux (build-id {}): {}{how}",
                         l.build_id.unwrap_or_default(),
                         f.path.display()
                     ));
                     sources.push(Source::Vmlinux(f.path));
                 }
-                None if fetch_image => notes.push(format!(
+                None if fetch_image != Fetch::Nothing => notes.push(format!(
                     "no debug vmlinux for the running kernel (build-id {}; searched: {})",
                     l.build_id.unwrap_or_default(),
                     l.searched.join(", ")
@@ -261,7 +320,11 @@ fn running_debug_files(
         let Ok(Some(id)) = linker.module_build_id(m) else {
             continue;
         };
-        let fetch = needs_debug(s);
+        let fetch = if needs_debug(s) {
+            Fetch::Whole
+        } else {
+            Fetch::Nothing
+        };
         match find_debug_file(DebugTarget::Module(m, &id), options, fetch) {
             Ok(l) => {
                 if let Some(f) = l.found {

@@ -32,6 +32,7 @@ use crate::index::{Binding, Symbol, SymbolIndex, SymbolKind};
 use crate::sources::debuginfo::{self, DebugSearch, FoundBy};
 use crate::sources::dwarf::CompUnits;
 use crate::sources::elf::{ElfObject, SymbolTableKind};
+use crate::sources::lineprograms::LinePrograms;
 use crate::spec::{Pattern, ProbeSpec};
 
 /// Where an object's symbols came from.
@@ -150,6 +151,9 @@ pub struct AnalysedObject {
     /// A debug file looked up only when DWARF is needed and the object has
     /// a `.symtab` but no `.debug_info` (`strip --strip-debug`).
     late_debug: OnceLock<Option<ElfObject>>,
+    /// Units from `.debug_line` alone, when there is no `.debug_info`
+    /// (a file assembled from sections a debuginfod server sent).
+    line_units: OnceLock<Option<LinePrograms>>,
 }
 
 impl AnalysedObject {
@@ -208,6 +212,7 @@ impl AnalysedObject {
             sup_error: OnceLock::new(),
             search: search.clone(),
             late_debug: OnceLock::new(),
+            line_units: OnceLock::new(),
         })
     }
 
@@ -278,6 +283,12 @@ impl AnalysedObject {
                 } else {
                     self.late_debug
                         .get_or_init(|| {
+                            // Assembled from the sections a server sent
+                            // because they were enough: asking for the
+                            // whole file now would undo that.
+                            if crate::sources::assembled::is_assembled(&self.elf) {
+                                return None;
+                            }
                             debuginfo::find(&self.elf, &self.search)
                                 .ok()
                                 .and_then(|r| r.found)
@@ -400,7 +411,10 @@ impl AnalysedObject {
             return self.source_file(idx, padded);
         }
         let mut stt = idx.file(s);
-        let unit = self.compile_units().and_then(|u| u.unit_at(s.addr));
+        let unit = match self.compile_units() {
+            Some(u) => u.unit_at(s.addr),
+            None => self.line_programs().and_then(|l| l.unit_at(s.addr, stt)),
+        };
         if name.starts_with(".L") && unit.is_some() {
             // An assembler label objtool kept: it follows the last file's
             // symbols, not its own file's. It is where its code is.
@@ -452,6 +466,20 @@ impl AnalysedObject {
             }),
             (None, None) => None,
         }
+    }
+
+    /// The line programs, read when there is no `.debug_info` to name
+    /// units (see [`LinePrograms`]).
+    fn line_programs(&self) -> Option<&LinePrograms> {
+        self.line_units
+            .get_or_init(|| {
+                let from = [Some(&self.elf), self.debug.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e.sections().iter().any(|s| s.name == ".debug_line"))?;
+                LinePrograms::load(from)
+            })
+            .as_ref()
     }
 
     /// `(full, relative)` declaration file of the function at `s`, from DWARF.
@@ -709,7 +737,9 @@ impl AnalysedObject {
                     )
                 })
                 .collect();
-            let only_basenames = fp.as_str().contains('/') && self.compile_units().is_none();
+            let only_basenames = fp.as_str().contains('/')
+                && self.compile_units().is_none()
+                && self.line_programs().is_none();
             return Error::new(
                 ErrorKind::NotFound,
                 format!(

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use probeaddr::resolve::{find_debug_file, DebugOrigin, DebugTarget};
+use probeaddr::resolve::{find_debug_file, DebugOrigin, DebugTarget, Fetch};
 use probeaddr::{Linker, LinkerConfig, ResolveOptions};
 
 use crate::flags::{DebuginfoArgs, ListFormat};
@@ -45,7 +45,7 @@ pub fn debuginfo(args: &DebuginfoArgs, out: &mut dyn Write) -> Result<bool> {
     } else {
         bail!("{what}: no such file, and not a hex build-id, `kernel` or `module:NAME`");
     };
-    let lookup = find_debug_file(target, &options, true)?;
+    let lookup = find_debug_file(target, &options, Fetch::Whole)?;
     if args.format == ListFormat::Json {
         serde_json::to_writer_pretty(&mut *out, &lookup)?;
         writeln!(out)?;

@@ -38,6 +38,9 @@
 mod cache;
 mod config;
 mod http;
+mod sections;
+
+pub use sections::Assembled;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

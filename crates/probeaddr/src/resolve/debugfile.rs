@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::resolve::ResolveOptions;
+pub use crate::sources::debuginfo::Fetch;
 use crate::sources::debuginfo::{self, DebugSearch, FoundBy, Wanted};
 use crate::sources::elf::{hex, ElfObject};
 
@@ -44,6 +45,16 @@ pub enum DebugOrigin {
     Debuginfod {
         /// The URL it was downloaded from now.
         url: Option<String>,
+    },
+    /// A kernel image assembled from a debuginfod server's single
+    /// sections (symbols and line programs, not the whole file).
+    DebuginfodSections {
+        /// A URL that sent some of them now (`None`: from the cache).
+        url: Option<String>,
+        /// The sections it holds.
+        sections: Vec<String>,
+        /// The bytes downloaded now.
+        downloaded: u64,
     },
 }
 
@@ -100,22 +111,31 @@ fn described(elf: &ElfObject, origin: DebugOrigin) -> FoundDebugFile {
 }
 
 /// Find the debug file of `target` the way resolving does: local places
-/// first, then (when `fetch` and `options` have a client) debuginfod.
+/// first, then (as `fetch` allows, when `options` have a client)
+/// debuginfod.
 /// For the kernel and modules, a local file is taken only with the
 /// build-id asked for.
 pub fn find_debug_file(
     target: DebugTarget<'_>,
     options: &ResolveOptions,
-    fetch: bool,
+    fetch: Fetch,
 ) -> Result<DebugLookup> {
     let search = DebugSearch::from_options(options);
     #[cfg_attr(not(feature = "debuginfod"), allow(unused_variables))]
-    let origin = |how: FoundBy, url: Option<String>| match how {
+    let origin = |how: FoundBy, url: Option<String>, sections: Option<(Vec<String>, u64)>| match how
+    {
         FoundBy::BuildId => DebugOrigin::BuildIdDir,
         FoundBy::DebugLink => DebugOrigin::DebugLink,
         FoundBy::KnownPath => DebugOrigin::KnownPath,
         #[cfg(feature = "debuginfod")]
-        FoundBy::Debuginfod => DebugOrigin::Debuginfod { url },
+        FoundBy::Debuginfod => match sections {
+            Some((sections, downloaded)) => DebugOrigin::DebuginfodSections {
+                url,
+                sections,
+                downloaded,
+            },
+            None => DebugOrigin::Debuginfod { url },
+        },
     };
     let listed = |v: Vec<PathBuf>| v.iter().map(|p| p.display().to_string()).collect();
     let (id, result) = match target {
@@ -131,7 +151,7 @@ pub fn find_debug_file(
             }
             #[cfg(feature = "debuginfod")]
             let search = DebugSearch {
-                debuginfod: search.debuginfod.filter(|_| fetch),
+                debuginfod: search.debuginfod.filter(|_| fetch != Fetch::Nothing),
                 ..search
             };
             (id, debuginfo::find(&elf, &search)?)
@@ -153,7 +173,7 @@ pub fn find_debug_file(
         build_id: id,
         found: result
             .found
-            .map(|d| described(&d.elf, origin(d.found_by, d.url))),
+            .map(|d| described(&d.elf, origin(d.found_by, d.url, d.sections))),
         searched: listed(result.searched),
     })
 }

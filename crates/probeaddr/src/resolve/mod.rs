@@ -20,7 +20,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub use debugfile::{find_debug_file, DebugLookup, DebugOrigin, DebugTarget, FoundDebugFile};
+pub use debugfile::{
+    find_debug_file, DebugLookup, DebugOrigin, DebugTarget, Fetch, FoundDebugFile,
+};
 pub use dups::{Duplicate, Instance};
 pub use list::{FunctionLines, InlinedSite, LineEntry, ListedFunction};
 pub use symbolize::{Answers, SourceLine, Symbolized, Symbolizer};

@@ -66,6 +66,24 @@ pub struct DebugFile {
     /// The URL a debuginfod server sent it from (`None`: from the cache,
     /// or not from debuginfod).
     pub url: Option<String>,
+    /// Set when it was assembled from a server's single sections: their
+    /// names and the bytes downloaded now (0: from the cache).
+    pub sections: Option<(Vec<String>, u64)>,
+}
+
+/// What may be downloaded from debuginfod when no local file has the
+/// build-id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fetch {
+    /// Nothing: the local places only.
+    Nothing,
+    /// The whole debug file.
+    Whole,
+    /// For a kernel image, its symbols and line programs alone (single
+    /// sections, a twenty-fifth of the file): enough to find a function
+    /// by its file. The whole file when the servers cannot send them.
+    Sections,
 }
 
 /// The outcome of a search: the file, if any, and every path tried.
@@ -140,6 +158,7 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
                         elf,
                         found_by: FoundBy::BuildId,
                         url: None,
+                        sections: None,
                     }),
                     searched,
                 });
@@ -174,6 +193,7 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
                         elf,
                         found_by: FoundBy::DebugLink,
                         url: None,
+                        sections: None,
                     }),
                     searched,
                 });
@@ -189,6 +209,7 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
                         elf,
                         found_by: FoundBy::Debuginfod,
                         url,
+                        sections: None,
                     }),
                     searched,
                 });
@@ -509,14 +530,14 @@ fn walk_for(dir: &Path, want: &str, out: &mut Vec<PathBuf>, depth: usize) {
 }
 
 /// Find the file with `build_id` as `wanted` from its build-id alone: in
-/// the local places, each checked for the build-id; then, when `fetch`,
-/// from debuginfod. Files of another build are skipped (and named among
-/// the paths searched).
+/// the local places, each checked for the build-id; then, as `fetch`
+/// allows, from debuginfod. Files of another build are skipped (and named
+/// among the paths searched).
 pub fn find_by_build_id(
     build_id: &[u8],
     wanted: Wanted<'_>,
     search: &DebugSearch,
-    fetch: bool,
+    fetch: Fetch,
 ) -> Result<SearchResult> {
     let mut searched = Vec::new();
     for (path, how) in local_candidates(build_id, wanted, &search.dirs) {
@@ -536,13 +557,40 @@ pub fn find_by_build_id(
                     elf,
                     found_by: how,
                     url: None,
+                    sections: None,
                 }),
                 searched,
             });
         }
     }
     #[cfg(feature = "debuginfod")]
-    if let (true, Some(d)) = (fetch, &search.debuginfod) {
+    if let (Fetch::Sections, Wanted::Vmlinux, Some(d)) = (fetch, wanted, &search.debuginfod) {
+        // The whole file already in the cache is better than sections.
+        let whole = d.cache_path(build_id, &crate::debuginfod::Artifact::Debuginfo);
+        if !std::fs::metadata(&whole).is_ok_and(|m| m.len() > 0) {
+            match d.fetch_kernel_sections(build_id) {
+                Ok(a) => {
+                    searched.push(a.path.clone());
+                    let elf = ElfObject::open(&a.path)?;
+                    return Ok(SearchResult {
+                        found: Some(DebugFile {
+                            elf,
+                            found_by: FoundBy::Debuginfod,
+                            url: a.url,
+                            sections: Some((a.sections, a.downloaded)),
+                        }),
+                        searched,
+                    });
+                }
+                Err(e) => searched.push(PathBuf::from(format!(
+                    "[sections: {}; so the whole file]",
+                    e.message()
+                ))),
+            }
+        }
+    }
+    #[cfg(feature = "debuginfod")]
+    if let (Fetch::Whole | Fetch::Sections, Some(d)) = (fetch, &search.debuginfod) {
         if let Some((path, url)) = self::fetch(d, build_id, &mut searched) {
             let elf = ElfObject::open(&path)?;
             return Ok(SearchResult {
@@ -550,6 +598,7 @@ pub fn find_by_build_id(
                     elf,
                     found_by: FoundBy::Debuginfod,
                     url,
+                    sections: None,
                 }),
                 searched,
             });

@@ -988,7 +988,7 @@ fn subprogram_entries(
 }
 
 /// Remove `.` components and fold `dir/..`.
-fn normalize(p: &str) -> String {
+pub(crate) fn normalize(p: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {

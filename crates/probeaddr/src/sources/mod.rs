@@ -3,11 +3,13 @@
 //! Private to the crate: the public API speaks of sources and locations, not
 //! of ELF tables.
 
+pub mod assembled;
 pub mod btf;
 pub mod debuginfo;
 pub mod dwarf;
 pub mod elf;
 pub mod kallsyms;
+pub mod lineprograms;
 pub mod maps;
 pub mod relocate;
 pub mod sdt;
