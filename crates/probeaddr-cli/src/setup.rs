@@ -286,7 +286,17 @@ fn running_debug_files(
                                 format!("{}; enough for these points", sections.join(", "))
                             }
                         ),
-                        _ => String::new(),
+                        _ => l
+                            .searched
+                            .iter()
+                            .find_map(|s| s.strip_prefix("[sections: "))
+                            .map(|why| {
+                                format!(
+                                    " (the whole file: its sections could not be had: {})",
+                                    why.trim_end_matches("; so the whole file]")
+                                )
+                            })
+                            .unwrap_or_default(),
                     };
                     notes.push(format!(
                         "the running kernel's debug vmlinux (build-id {}): {}{how}",

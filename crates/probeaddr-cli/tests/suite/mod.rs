@@ -9,6 +9,7 @@ mod errors;
 mod fixtures;
 mod json_schema;
 mod kernel;
+mod kernel_sections;
 mod lines;
 mod live;
 mod names;

@@ -275,12 +275,6 @@ impl LinePrograms {
         let i = all[..n].iter().rev().take(8).find(|r| a < r.1)?.2;
         self.programs[i].unit.clone()
     }
-
-    /// How many line programs there are, and how many name their unit.
-    pub fn counts(&self) -> (usize, usize) {
-        let named = self.programs.iter().filter(|p| p.unit.is_some()).count();
-        (self.programs.len(), named)
-    }
 }
 
 /// `(unit_length, size of the length field)` of a DWARF initial length.
