@@ -65,6 +65,22 @@ pub fn debuginfo(args: &DebuginfoArgs, out: &mut dyn Write) -> Result<bool> {
                 DebugOrigin::KnownPath => "distribution path (build-id matches)".to_string(),
                 DebugOrigin::Debuginfod { url: Some(u) } => format!("debuginfod {u}"),
                 DebugOrigin::Debuginfod { url: None } => "debuginfod cache".to_string(),
+                DebugOrigin::DebuginfodSections {
+                    url,
+                    sections,
+                    downloaded,
+                } => format!(
+                    "debuginfod sections ({}), symbols and line programs only: {}",
+                    if sections.is_empty() {
+                        "in the cache".to_string()
+                    } else {
+                        sections.join(", ")
+                    },
+                    match url {
+                        Some(u) => format!("{downloaded} bytes from {u}"),
+                        None => "debuginfod cache".to_string(),
+                    }
+                ),
                 _ => "elsewhere".to_string(),
             };
             writeln!(out, "path      {}", f.path.display())?;

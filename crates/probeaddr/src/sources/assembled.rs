@@ -17,6 +17,9 @@
 //! The file carries a [`MARK`] section, so that it is never mistaken for
 //! the whole debug file (and never makes a reader fetch that).
 
+// Only the debuginfod client assembles files; every build recognises them.
+#![cfg_attr(not(feature = "debuginfod"), allow(dead_code))]
+
 use crate::sources::elf::ElfObject;
 
 /// The name of the empty section that marks an assembled file.
@@ -98,7 +101,7 @@ struct Header {
 /// The bytes of the file `parts` make, or why they make none.
 pub fn assemble(parts: &Parts<'_>) -> Result<Vec<u8>, String> {
     let symtab = parts.symtab;
-    if symtab.len() % SYM != 0 || symtab.len() < SYM {
+    if !symtab.len().is_multiple_of(SYM) || symtab.len() < SYM {
         return Err(format!(
             ".symtab is {} bytes, not a whole number of 24-byte ELF64 symbols",
             symtab.len()
@@ -143,7 +146,7 @@ pub fn assemble(parts: &Parts<'_>) -> Result<Vec<u8>, String> {
 
     let mut out = vec![0u8; 64];
     let put = |out: &mut Vec<u8>, data: &[u8]| -> u64 {
-        while out.len() % 8 != 0 {
+        while !out.len().is_multiple_of(8) {
             out.push(0);
         }
         let at = out.len() as u64;
@@ -253,7 +256,7 @@ pub fn assemble(parts: &Parts<'_>) -> Result<Vec<u8>, String> {
     note.extend_from_slice(&3u32.to_le_bytes()); // NT_GNU_BUILD_ID
     note.extend_from_slice(b"GNU\0");
     note.extend_from_slice(parts.build_id);
-    while note.len() % 4 != 0 {
+    while !note.len().is_multiple_of(4) {
         note.push(0);
     }
     let at = put(&mut out, &note);
@@ -351,5 +354,86 @@ pub fn host_machine() -> u16 {
         "aarch64" => 183,
         "x86" => 3,
         _ => 62,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(name: u32, info: u8, shndx: u16, value: u64, size: u64) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&name.to_le_bytes());
+        b.extend_from_slice(&[info, 0]);
+        b.extend_from_slice(&shndx.to_le_bytes());
+        b.extend_from_slice(&value.to_le_bytes());
+        b.extend_from_slice(&size.to_le_bytes());
+        b
+    }
+
+    /// A NULL symbol, .text's section symbol at 0x1000, a local function
+    /// in it, `__start_kprobe_blacklist` and `__stop_kprobe_blacklist`
+    /// (two entries) in section 3 at 0x5000.
+    fn table() -> (Vec<u8>, Vec<u8>) {
+        let strtab = b"\0f\0__start_kprobe_blacklist\0__stop_kprobe_blacklist\0".to_vec();
+        let mut t = sym(0, 0, 0, 0, 0);
+        t.extend(sym(0, 3, 1, 0x1000, 0));
+        t.extend(sym(1, 2, 1, 0x1010, 0x20));
+        t.extend(sym(3, 0x10, 3, 0x5000, 0));
+        t.extend(sym(28, 0x10, 3, 0x5010, 0));
+        (t, strtab)
+    }
+
+    #[test]
+    fn headers_are_placed_by_the_symbols() {
+        let (t, s) = table();
+        let data = [0u8; 16];
+        let out = assemble(&Parts {
+            build_id: &[1, 2, 3, 4],
+            machine: 62,
+            symtab: &t,
+            strtab: &s,
+            init_data: Some(&data),
+            other: vec![(".debug_line", b"xyz")],
+        })
+        .unwrap();
+        let f = object::read::elf::ElfFile64::<object::LittleEndian>::parse(&out[..]).unwrap();
+        use object::{Object, ObjectSection};
+        let text = f.section_by_index(object::SectionIndex(1)).unwrap();
+        assert_eq!((text.address(), text.size()), (0x1000, 0x30));
+        assert_eq!(text.kind(), object::SectionKind::UninitializedData);
+        let init = f.section_by_index(object::SectionIndex(3)).unwrap();
+        assert_eq!(init.name().unwrap(), ".init.data");
+        assert_eq!((init.address(), init.data().unwrap()), (0x5000, &data[..]));
+        assert_eq!(
+            f.section_by_name(".debug_line").unwrap().data().unwrap(),
+            b"xyz"
+        );
+        assert!(f.section_by_name(MARK).is_some());
+        assert_eq!(f.symbols().count(), 4);
+        assert_eq!(f.build_id().unwrap(), Some(&[1u8, 2, 3, 4][..]));
+    }
+
+    #[test]
+    fn a_blacklist_without_its_bytes_is_refused() {
+        let (t, s) = table();
+        let parts = |init: Option<&'static [u8]>| Parts {
+            build_id: &[1],
+            machine: 62,
+            symtab: &t,
+            strtab: &s,
+            init_data: init,
+            other: Vec::new(),
+        };
+        let e = assemble(&parts(None)).unwrap_err();
+        assert!(e.contains("no .init.data came with them"), "{e}");
+        let e = assemble(&parts(Some(&[]))).unwrap_err();
+        assert!(e.contains("not inside the 0-byte .init.data"), "{e}");
+        let e = assemble(&Parts {
+            symtab: &t[..30],
+            ..parts(None)
+        })
+        .unwrap_err();
+        assert!(e.contains("not a whole number"), "{e}");
     }
 }

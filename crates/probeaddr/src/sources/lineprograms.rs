@@ -31,6 +31,9 @@ enum Data {
     Owned(Vec<u8>),
 }
 
+/// A program's sequences: `(begin, end)` addresses.
+type Ranges = Arc<Vec<(u64, u64)>>;
+
 /// One line program's header facts.
 #[derive(Debug)]
 struct Program {
@@ -50,7 +53,7 @@ pub struct LinePrograms {
     /// Program indices by the basename of their unit.
     by_base: HashMap<String, Vec<usize>>,
     /// The sequences of programs already run, by program index.
-    ranges: Mutex<HashMap<usize, Arc<Vec<(u64, u64)>>>>,
+    ranges: Mutex<HashMap<usize, Ranges>>,
     /// `(begin, end, program)` of every program, sorted: built when an
     /// address comes without a basename to narrow the search.
     all: OnceLock<Vec<(u64, u64, usize)>>,
@@ -208,7 +211,7 @@ impl LinePrograms {
     }
 
     /// The address ranges of program `i`'s sequences (run once).
-    fn program_ranges(&self, i: usize) -> Arc<Vec<(u64, u64)>> {
+    fn program_ranges(&self, i: usize) -> Ranges {
         if let Some(r) = self.ranges.lock().ok().and_then(|m| m.get(&i).cloned()) {
             return r;
         }
