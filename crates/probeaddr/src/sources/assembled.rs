@@ -98,6 +98,25 @@ struct Header {
     entsize: u64,
 }
 
+impl Header {
+    /// A header of `kind` named `name` for `size` bytes at `offset`,
+    /// aligned to `align`; no address, link or flags.
+    fn file(name: &str, kind: u32, offset: u64, size: u64, align: u64) -> Header {
+        Header {
+            name: name.to_string(),
+            kind,
+            flags: 0,
+            addr: 0,
+            offset,
+            size,
+            link: 0,
+            info: 0,
+            align,
+            entsize: 0,
+        }
+    }
+}
+
 /// The bytes of the file `parts` make, or why they make none.
 pub fn assemble(parts: &Parts<'_>) -> Result<Vec<u8>, String> {
     let symtab = parts.symtab;
@@ -153,35 +172,24 @@ pub fn assemble(parts: &Parts<'_>) -> Result<Vec<u8>, String> {
         out.extend_from_slice(data);
         at
     };
-    let mut headers: Vec<Header> = vec![Header {
-        name: String::new(),
-        kind: 0,
-        flags: 0,
-        addr: 0,
-        offset: 0,
-        size: 0,
-        link: 0,
-        info: 0,
-        align: 0,
-        entsize: 0,
-    }];
+    let mut headers: Vec<Header> = vec![Header::file("", 0, 0, 0, 0)];
     for (i, p) in placed.iter().enumerate().skip(1) {
         let addr = p.addr.unwrap_or(p.lowest);
-        let mut h = Header {
-            name: p.name.unwrap_or_default().to_string(),
-            kind: if p.used { 8 } else { 0 }, // SHT_NOBITS, SHT_NULL
-            flags: if p.used { 2 } else { 0 } | if p.exec { 4 } else { 0 },
-            addr: if p.used { addr } else { 0 },
-            offset: 0,
-            size: if p.used {
-                p.end.saturating_sub(addr)
-            } else {
-                0
+        let mut h = match p.used {
+            // SHT_NOBITS, SHF_ALLOC (and SHF_EXECINSTR).
+            true => Header {
+                flags: 2 | if p.exec { 4 } else { 0 },
+                addr,
+                ..Header::file(
+                    p.name.unwrap_or_default(),
+                    8,
+                    0,
+                    p.end.saturating_sub(addr),
+                    1,
+                )
             },
-            link: 0,
-            info: 0,
-            align: 1,
-            entsize: 0,
+            // SHT_NULL: no symbol names it.
+            false => Header::file("", 0, 0, 0, 1),
         };
         if let (Some((n, start)), Some(data)) = (blacklist_start, parts.init_data) {
             // .init.data's bytes, where the blacklist's symbols say it is:
@@ -211,44 +219,16 @@ pub fn assemble(parts: &Parts<'_>) -> Result<Vec<u8>, String> {
     let strtab_index = headers.len() as u32 + 1;
     let at = put(&mut out, symtab);
     headers.push(Header {
-        name: ".symtab".into(),
-        kind: 2,
-        flags: 0,
-        addr: 0,
-        offset: at,
-        size: symtab.len() as u64,
         link: strtab_index,
         info: first_global,
-        align: 8,
         entsize: SYM as u64,
+        ..Header::file(".symtab", 2, at, symtab.len() as u64, 8)
     });
     let at = put(&mut out, parts.strtab);
-    headers.push(Header {
-        name: ".strtab".into(),
-        kind: 3,
-        flags: 0,
-        addr: 0,
-        offset: at,
-        size: parts.strtab.len() as u64,
-        link: 0,
-        info: 0,
-        align: 1,
-        entsize: 0,
-    });
+    headers.push(Header::file(".strtab", 3, at, parts.strtab.len() as u64, 1));
     for (name, data) in &parts.other {
         let at = put(&mut out, data);
-        headers.push(Header {
-            name: name.to_string(),
-            kind: 1,
-            flags: 0,
-            addr: 0,
-            offset: at,
-            size: data.len() as u64,
-            link: 0,
-            info: 0,
-            align: 1,
-            entsize: 0,
-        });
+        headers.push(Header::file(name, 1, at, data.len() as u64, 1));
     }
     let mut note = Vec::new();
     note.extend_from_slice(&4u32.to_le_bytes());
@@ -260,42 +240,16 @@ pub fn assemble(parts: &Parts<'_>) -> Result<Vec<u8>, String> {
         note.push(0);
     }
     let at = put(&mut out, &note);
-    headers.push(Header {
-        name: ".note.gnu.build-id".into(),
-        kind: 7,
-        flags: 0,
-        addr: 0,
-        offset: at,
-        size: note.len() as u64,
-        link: 0,
-        info: 0,
-        align: 4,
-        entsize: 0,
-    });
-    headers.push(Header {
-        name: MARK.into(),
-        kind: 1,
-        flags: 0,
-        addr: 0,
-        offset: out.len() as u64,
-        size: 0,
-        link: 0,
-        info: 0,
-        align: 1,
-        entsize: 0,
-    });
-    headers.push(Header {
-        name: ".shstrtab".into(),
-        kind: 3,
-        flags: 0,
-        addr: 0,
-        offset: 0,
-        size: 0,
-        link: 0,
-        info: 0,
-        align: 1,
-        entsize: 0,
-    });
+    headers.push(Header::file(
+        ".note.gnu.build-id",
+        7,
+        at,
+        note.len() as u64,
+        4,
+    ));
+    headers.push(Header::file(MARK, 1, out.len() as u64, 0, 1));
+    // Its place and size once the names are known.
+    headers.push(Header::file(".shstrtab", 3, 0, 0, 1));
     if headers.len() >= SHN_LORESERVE as usize {
         return Err(format!(
             "the symbols name {} sections, more than an ELF file without extended numbering holds",
