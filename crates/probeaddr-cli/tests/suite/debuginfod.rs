@@ -42,6 +42,8 @@ pub(super) fn build_id(bin: &Path) -> String {
 pub(super) struct Server {
     child: Child,
     pub(super) url: String,
+    /// What it indexes, removed after it stops.
+    _dir: Option<fixtures::Scratch>,
 }
 
 impl Drop for Server {
@@ -49,6 +51,63 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+impl Server {
+    /// The server's `/metrics` (Prometheus text).
+    pub(super) fn metrics(&self) -> String {
+        let port: u16 = self.url.rsplit(':').next().unwrap().parse().unwrap();
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(c, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut s = String::new();
+        c.read_to_string(&mut s).unwrap();
+        s.split_once("\r\n\r\n")
+            .map_or(s.clone(), |x| x.1.to_string())
+    }
+
+    /// A counter's value in [`Self::metrics`] (0 when absent).
+    pub(super) fn metric(metrics: &str, name: &str) -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+/// elfutils debuginfod indexing Debian packages as shipped (`-Z .deb`
+/// through dpkg-deb; symlinks to them followed), once its scanner has
+/// counted every one as scanned.
+pub(super) fn serve_debs(debs: &[&Path]) -> Server {
+    let dir = tmpdir("debs");
+    for d in debs {
+        std::os::unix::fs::symlink(d, dir.join(d.file_name().unwrap())).unwrap();
+    }
+    let port = free_port();
+    let child = Command::new("debuginfod")
+        .args(["-L", "-Z", ".deb=dpkg-deb --fsys-tarfile"])
+        .arg(&*dir)
+        .args(["-p", &port.to_string(), "-d"])
+        .arg(dir.join(".debuginfod.sqlite"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("elfutils debuginfod (Debian package debuginfod) is needed");
+    let s = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: Some(dir),
+    };
+    // The server's own counter of archives indexed.
+    let want = debs.len() as f64;
+    for _ in 0..1200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && Server::metric(&s.metrics(), "scanned_files_total{source=\".deb archive\"}") >= want
+        {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("debuginfod on port {port} did not index {debs:?}");
 }
 
 pub(super) fn serve(dir: &Path, want: &str) -> Server {
@@ -75,7 +134,11 @@ pub(super) fn serve_answering(dir: &Path, probe: &str) -> Server {
         .spawn()
         .expect("elfutils debuginfod (Debian package debuginfod) is needed");
     let url = format!("http://127.0.0.1:{port}");
-    let s = Server { child, url };
+    let s = Server {
+        child,
+        url,
+        _dir: None,
+    };
     // Wait until it has indexed the directory and serves the file.
     for _ in 0..300 {
         if let Ok(o) = Command::new("bash")

@@ -869,3 +869,96 @@ fn a_debian_dbg_package_indexed_as_a_deb() {
         std::fs::read(&debug).unwrap()
     );
 }
+
+/// elfutils' server indexing `libc6-dbg` as shipped (the installed
+/// version's .deb; scripts/test downloads it), with `/usr/lib/debug`
+/// hidden in a mount namespace so that nothing local answers: the ten
+/// `static internal_getent` copies of this machine's libc come from the
+/// server, each at the address and with the `STT_FILE` readelf gives in
+/// the package's own debug file, and each printed pin selects its copy
+/// alone.
+#[test]
+fn libc6_dbg_indexed_as_a_deb_answers_for_this_machines_libc() {
+    const LIBC: &str = "/lib/x86_64-linux-gnu/libc.so.6";
+    let debs = std::env::var_os("PROBEADDR_DEBS")
+        .map(PathBuf::from)
+        .filter(|d| d.join("READY").exists())
+        .expect("PROBEADDR_DEBS: libc6-dbg's .deb (scripts/test downloads it)");
+    let version = String::from_utf8(
+        Command::new("dpkg-query")
+            .args(["-W", "-f=${Version}", "libc6"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let deb = debs.join(format!("libc6-dbg_{version}_amd64.deb"));
+    assert!(
+        deb.is_file(),
+        "{} missing: scripts/test downloads libc6-dbg at the installed libc6's version",
+        deb.display()
+    );
+    let id = build_id(Path::new(LIBC));
+    let unpacked = tmpdir("libc6-dbg");
+    let ok = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&*unpacked)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let debug = unpacked.join(format!(
+        "usr/lib/debug/.build-id/{}/{}.debug",
+        &id[..2],
+        &id[2..]
+    ));
+    let want: std::collections::BTreeSet<(u64, String)> = oracle::readelf_funcs(&debug, false)
+        .into_iter()
+        .filter(|f| f.name == "internal_getent")
+        .map(|f| (f.value, f.file.expect("a static has its STT_FILE")))
+        .collect();
+    assert_eq!(want.len(), 10, "{want:?}");
+    let server = super::debuginfod::serve_debs(&[&deb]);
+    let hidden = tmpdir("no-usr-lib-debug");
+    let cache = tmpdir("libc6-dbg-cache");
+    let resolve = |point: &str| {
+        let o = Command::new("unshare")
+            .args([
+                "-m",
+                "sh",
+                "-c",
+                "mount --bind \"$0\" /usr/lib/debug && exec \"$@\"",
+            ])
+            .arg(&*hidden)
+            .arg(env!("CARGO_BIN_EXE_probeaddr"))
+            .args(["resolve", "-x", LIBC, point, "--format", "json"])
+            .args(["--debuginfod", &server.url])
+            .env("DEBUGINFOD_CACHE_PATH", &*cache)
+            .output()
+            .unwrap();
+        let (code, out, err) = outcome(o);
+        assert_eq!(code, Some(0), "unshare -m (root) and the server: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["locations"].as_array().unwrap().clone()
+    };
+    let rows = resolve("internal_getent");
+    let got: std::collections::BTreeSet<(u64, String)> = rows
+        .iter()
+        .map(|l| {
+            let file = l["file"].as_str().unwrap();
+            (
+                hexfield(l, "addr"),
+                file.rsplit('/').next().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(build_id(&cache.join(&id).join("debuginfo")), id);
+    // From the cache now: each pin is its copy alone.
+    for l in &rows {
+        let pin = l["pin"].as_str().unwrap();
+        let one = resolve(pin);
+        assert_eq!(one.len(), 1, "{pin}");
+        assert_eq!(one[0]["addr"], l["addr"], "{pin}");
+    }
+}

@@ -4,12 +4,12 @@
 //! as shipped (scripts/test downloads the .deb), and a server that cannot
 //! send sections (503), where the whole file is fetched instead.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use super::debuginfod::{build_id, free_port, outcome, read_request, tmpdir, walk};
+use super::debuginfod::{build_id, outcome, read_request, serve_debs, tmpdir, walk, Server};
 use super::oracle;
 
 /// The `.deb` of linux-image-6.1.0-56-cloud-amd64-dbg.
@@ -24,24 +24,6 @@ fn kernel_deb() -> PathBuf {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
         .unwrap_or_else(|| panic!("no .deb in {}", dir.display()))
-}
-
-/// One HTTP GET of `path` on 127.0.0.1:`port`: the body.
-fn get(port: u16, path: &str) -> String {
-    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(c, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut s = String::new();
-    c.read_to_string(&mut s).unwrap();
-    s.split_once("\r\n\r\n")
-        .map_or(s.clone(), |x| x.1.to_string())
-}
-
-/// A Prometheus counter's value in `metrics` (0 when absent).
-fn metric(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// A kallsyms and a sysfs (`kernel/notes`) that describe `vmlinux` as the
@@ -144,41 +126,8 @@ fn a_kernel_function_by_its_file_from_sections_of_a_debian_dbg_deb() {
     );
 
     // The server sees only the .deb.
-    let archive = work.join("archive");
-    std::fs::create_dir_all(&archive).unwrap();
-    let deb = kernel_deb();
-    std::os::unix::fs::symlink(&deb, archive.join(deb.file_name().unwrap())).unwrap();
-    let port = free_port();
-    let server = Command::new("debuginfod")
-        .args(["-L", "-Z", ".deb=dpkg-deb --fsys-tarfile"])
-        .arg(&archive)
-        .args(["-p", &port.to_string(), "-d"])
-        .arg(work.join("db.sqlite"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("elfutils debuginfod (Debian package debuginfod) is needed");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let guard = Kill(server);
-    // Ready when its scanner has counted the archive as scanned (the
-    // server's own counter, bumped once the package is indexed).
-    let scanned = (0..1200).any(|_| {
-        let m = std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(|_| get(port, "/metrics"));
-        m.is_some_and(|m| metric(&m, "scanned_files_total{source=\".deb archive\"}") >= 1.0) || {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            false
-        }
-    });
-    assert!(scanned, "debuginfod did not index {}", deb.display());
-    let url = format!("http://127.0.0.1:{port}");
+    let server = serve_debs(&[&kernel_deb()]);
+    let url = server.url.clone();
     let cache = work.join("cache");
     let (got, err) = resolve(
         &ks,
@@ -193,15 +142,15 @@ fn a_kernel_function_by_its_file_from_sections_of_a_debian_dbg_deb() {
         "{err}"
     );
     // What was sent: sections, under 5% of the file, never the file.
-    let m = get(port, "/metrics");
-    let sent = metric(
+    let m = server.metrics();
+    let sent = Server::metric(
         &m,
         "http_responses_transfer_bytes_sum{code=\"200\",type=\"section\"}",
     );
     let whole = std::fs::metadata(vmlinux).unwrap().len() as f64;
     assert!(sent > 0.0 && sent < 0.05 * whole, "{sent} of {whole} bytes");
     assert_eq!(
-        metric(
+        Server::metric(
             &m,
             "http_responses_transfer_bytes_sum{code=\"200\",type=\"debuginfo\"}"
         ),
@@ -270,7 +219,7 @@ fn a_kernel_function_by_its_file_from_sections_of_a_debian_dbg_deb() {
         assert_eq!(by_lines[k], serde_json::json!([null, null]), "{k:?}");
     }
     // Server gone: the cache answers alone.
-    drop(guard);
+    drop(server);
     let (again, err) = resolve(
         &ks,
         &sys,
