@@ -962,3 +962,85 @@ fn libc6_dbg_indexed_as_a_deb_answers_for_this_machines_libc() {
         assert_eq!(one[0]["addr"], l["addr"], "{pin}");
     }
 }
+
+/// With `DEBUGINFOD_URLS` unset, the servers come from
+/// `/etc/debuginfod/*.urls` (as the profile script of Debian's
+/// libdebuginfod-common sets them up); and a server whose host name has
+/// two addresses is reached on the second when the first refuses. Both
+/// in a mount namespace, where a test directory stands for
+/// `/etc/debuginfod` and a test file for `/etc/hosts` (`::1` first, where
+/// nothing listens; then `127.0.0.1`): the machine's own are not touched.
+#[test]
+fn etc_debuginfod_urls_and_a_host_with_two_addresses() {
+    let c = case("etc");
+    let body = std::fs::read(c.files.join("prog.debug")).unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let want = format!("/buildid/{}/debuginfo", c.id);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let req = read_request(&mut conn);
+            let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
+            if path == want {
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(&body);
+            } else {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+            let _ = tx.send(path);
+        }
+    });
+    let dir = tmpdir("etc");
+    let etc = dir.join("debuginfod");
+    std::fs::create_dir_all(&etc).unwrap();
+    // elfutils' format: URLs separated by white space, one file per source;
+    // a file not ending in .urls is not read.
+    std::fs::write(etc.join("test.urls"), format!("http://twoaddrs:{port}\n")).unwrap();
+    std::fs::write(etc.join("other.txt"), "http://127.0.0.1:1\n").unwrap();
+    let hosts = dir.join("hosts");
+    std::fs::write(&hosts, "::1 twoaddrs\n127.0.0.1 twoaddrs\n").unwrap();
+    let cache = tmpdir("etc-cache");
+    let run = |hosts: &Path| {
+        let o = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /etc/debuginfod && mount --bind \"$1\" /etc/hosts && shift && exec \"$@\"",
+        ])
+        .arg(&etc)
+        .arg(hosts)
+        .arg(env!("CARGO_BIN_EXE_probeaddr"))
+        .args(["resolve", "-x", c.stripped.to_str().unwrap(), POINT])
+        .args(["--format", "json"])
+        .env_remove("DEBUGINFOD_URLS")
+        .env("DEBUGINFOD_CACHE_PATH", &*cache)
+        .output()
+        .unwrap();
+        outcome(o)
+    };
+    // The first address alone refuses: the name is resolved by the hosts
+    // file given, and ::1 is really asked.
+    let only_v6 = dir.join("hosts-v6");
+    std::fs::write(&only_v6, "::1 twoaddrs\n").unwrap();
+    let (code, _, err) = run(&only_v6);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!("http://twoaddrs:{port}/buildid/")),
+        "{err}"
+    );
+    assert_resolves(&c, run(&hosts));
+    assert_eq!(
+        rx.try_iter().collect::<Vec<_>>(),
+        vec![format!("/buildid/{}/debuginfo", c.id)]
+    );
+    assert_eq!(build_id(&cache.join(&c.id).join("debuginfo")), c.id);
+}
