@@ -1044,3 +1044,40 @@ fn etc_debuginfod_urls_and_a_host_with_two_addresses() {
     );
     assert_eq!(build_id(&cache.join(&c.id).join("debuginfo")), c.id);
 }
+
+/// A server URL with a query string is not an error: the query is sent
+/// as elfutils' client sends it (the path appended to the URL as
+/// written), and a server that answers there is used.
+#[test]
+fn a_server_url_with_a_query_string_is_sent_as_elfutils_sends_it() {
+    let c = case("query");
+    let body = std::fs::read(c.files.join("prog.debug")).unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/dbg?x=1", l.local_addr().unwrap());
+    let want = format!("GET /dbg?x=1/buildid/{}/debuginfo HTTP/1.1", c.id);
+    let (tx, rx) = mpsc::channel();
+    let line = want.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let req = read_request(&mut conn);
+            let first = req.lines().next().unwrap_or("").to_string();
+            if first == line {
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(&body);
+            } else {
+                let _ = conn.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+            let _ = tx.send(first);
+        }
+    });
+    let cache = tmpdir("query-cache");
+    assert_resolves(&c, resolve(&c, &cache, &[&url], &[]));
+    assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![want]);
+}
