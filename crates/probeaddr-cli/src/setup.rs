@@ -296,7 +296,19 @@ fn running_debug_files(
                                     why.trim_end_matches("; so the whole file]")
                                 )
                             })
-                            .unwrap_or_default(),
+                            .unwrap_or_else(|| {
+                                // Downloaded whole only for the inlined sites.
+                                let no_inlines = ResolveOptions {
+                                    no_inlines: true,
+                                    ..options.clone()
+                                };
+                                match (&f.origin, image_fetch(points, &no_inlines)) {
+                                    (DebugOrigin::Debuginfod { url: Some(_) }, Fetch::Sections) => {
+                                        " (the whole file, for inlined sites; with --no-inlines only its symbols and line programs, a twenty-fifth of it, are fetched)".to_string()
+                                    }
+                                    _ => String::new(),
+                                }
+                            }),
                     };
                     notes.push(format!(
                         "the running kernel's debug vmlinux (build-id {}): {}{how}",

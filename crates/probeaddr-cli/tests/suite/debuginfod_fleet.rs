@@ -627,6 +627,14 @@ fn the_running_kernels_debug_vmlinux_by_its_build_id() {
     assert_eq!(fetched.0, Some(0), "{}", fetched.2);
     assert_eq!(fetched.1, with_k.1);
     assert_eq!(build_id(&cache.join(&id).join("debuginfo")), id);
+    // Fetched whole for the inlined sites; the user learns what would do.
+    assert!(
+        fetched
+            .2
+            .contains("(the whole file, for inlined sites; with --no-inlines only its symbols and line programs"),
+        "{}",
+        fetched.2
+    );
 }
 
 /// `probeaddr debuginfo` says where each debug file comes from, as
