@@ -5,9 +5,31 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// What `probeaddr --help` and the man page show after the commands.
+const AFTER_HELP: &str = "\
+Probe points (perf probe syntax; SystemTap's process(\"P\").function(\"F@FILE\")
+and kernel.function(...) / module(\"M\").function(...) mean the same):
+  FUNC                  every function of that name, each with its file
+  FUNC@FILE             in that source file (matched on whole path components)
+  FUNC+OFF              OFF bytes into it (checked on an instruction boundary)
+  FUNC:LINE  FILE:LINE  a source line (DWARF line tables)
+  FUNC%return           its return
+  FUNC ARG...           with fetch arguments (name, name->field, $argN, :string)
+
+Examples:
+  probeaddr resolve -x ./prog 'helper@b.c' --format uprobe
+  probeaddr resolve -k /usr/lib/debug/boot/vmlinux-$(uname -r) 'init_once@fs/proc/inode.c' --format kprobe
+  probeaddr resolve 'init_once@fs/proc/inode.c' --no-inlines   # the running kernel, debug info by build-id
+  probeaddr trace -x ./prog 'helper@b.c' -- ./prog
+  probeaddr dups -k VMLINUX
+  probeaddr completions bash > /etc/bash_completion.d/probeaddr
+
+Exit status: 0 on success (and when standard output is closed early);
+2 on any error, a probe point that matches nothing included.";
+
 /// Turn symbolic probe points into exact, verified probe addresses.
 #[derive(Debug, Parser)]
-#[command(name = "probeaddr", version, about, long_about = None)]
+#[command(name = "probeaddr", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -53,6 +75,29 @@ pub enum Command {
     /// itself, a .build-id directory, .gnu_debuglink, a distribution's
     /// path, or a debuginfod server (fetched, like debuginfod-find).
     Debuginfo(DebuginfoArgs),
+    /// Print a shell completion script (`probeaddr completions bash >
+    /// /etc/bash_completion.d/probeaddr`).
+    Completions(CompletionsArgs),
+    /// Print the man page probeaddr(1), or write it and one page per
+    /// command (probeaddr-resolve(1), ...) into a directory.
+    Man(ManArgs),
+}
+
+/// `probeaddr completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `probeaddr man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write probeaddr.1 and probeaddr-COMMAND.1 here instead of printing
+    /// probeaddr.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `probeaddr debuginfo`.

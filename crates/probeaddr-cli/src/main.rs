@@ -50,6 +50,8 @@ fn main() -> ExitCode {
         flags::Command::Vars(a) => cmd::resolve::vars(&a, &mut out),
         flags::Command::KallsymsCost(a) => cmd::study::cost(&a, &mut out),
         flags::Command::KallsymsExport(a) => cmd::study::export(&a, &mut out),
+        flags::Command::Completions(a) => cmd::docs::completions(&a, &mut out),
+        flags::Command::Man(a) => cmd::docs::man(&a, &mut out),
     };
     let result = result.and_then(|ok| out.flush().map(|()| ok).map_err(anyhow::Error::from));
     match result {

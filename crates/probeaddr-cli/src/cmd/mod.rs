@@ -1,6 +1,7 @@
 //! One file per command.
 
 pub mod debuginfo;
+pub mod docs;
 pub mod kernel;
 pub mod list;
 pub mod resolve;

@@ -18,6 +18,7 @@ mod packages;
 mod pipeline;
 mod qemu;
 mod resolve;
+mod shell;
 mod trace;
 mod unitnames;
 mod usdt;
