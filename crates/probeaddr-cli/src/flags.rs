@@ -42,7 +42,7 @@ pub enum Command {
     /// Probe points use perf-probe syntax (`helper@b.c`, `helper+0x4`,
     /// `helper%return`, `b.c:12`) or SystemTap syntax
     /// (`process("./prog").function("helper@b.c").return`).
-    Resolve(ResolveArgs),
+    Resolve(ResolveCmd),
     /// Resolve probe points into a plan (JSON) to link on another machine.
     Plan(ResolveArgs),
     /// Link a plan on this machine: check build-ids, fetch anchors, print definitions.
@@ -65,7 +65,7 @@ pub enum Command {
     Lines(ListArgs),
     /// List the variables at each location of a probe point: type, and the
     /// fetch argument that reads it there or why none can (like perf probe -V).
-    Vars(ResolveArgs),
+    Vars(VarsCmd),
     /// Turn kernel addresses into symbol+offset [file] (module).
     ///
     /// Addresses come from the arguments, or one per line from standard input.
@@ -263,17 +263,9 @@ pub struct ResolveArgs {
     #[arg(long, value_name = "FILE")]
     pub maps: Option<PathBuf>,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-
     /// Make more than one match an error that lists every candidate.
     #[arg(long)]
     pub unique: bool,
-
-    /// Event group for probe definitions.
-    #[arg(long, default_value = "probeaddr", value_name = "NAME")]
-    pub group: String,
 
     /// Look for separate debug files here too (before /usr/lib/debug).
     #[arg(long = "debug-dir", value_name = "DIR")]
@@ -301,18 +293,44 @@ pub struct ResolveArgs {
     #[arg(long)]
     pub no_inlines: bool,
 
-    /// Which form --format kprobe writes.
-    #[arg(long, value_enum, default_value_t = FormArg::Safest)]
-    pub form: FormArg,
-
     #[command(flatten)]
     pub kernel: KernelFlags,
 
     /// A fetch argument for every probe (`x=%di:s32`, `$retval`); repeatable.
     #[arg(long = "arg", value_name = "FETCHARG")]
     pub args: Vec<String>,
+}
 
-    /// `vars`: also list the unit's globals and statics (perf's --externs).
+/// `probeaddr resolve`: the points, and how to print them.
+#[derive(Debug, Args)]
+pub struct ResolveCmd {
+    #[command(flatten)]
+    pub points: ResolveArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Event group for probe definitions.
+    #[arg(long, default_value = "probeaddr", value_name = "NAME")]
+    pub group: String,
+
+    /// Which form --format kprobe writes.
+    #[arg(long, value_enum, default_value_t = FormArg::Safest)]
+    pub form: FormArg,
+}
+
+/// `probeaddr vars`: the points, and how to list their variables.
+#[derive(Debug, Args)]
+pub struct VarsCmd {
+    #[command(flatten)]
+    pub points: ResolveArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+
+    /// Also list the unit's globals and statics (perf's --externs).
     #[arg(long)]
     pub externs: bool,
 }
@@ -347,6 +365,10 @@ pub struct LinkArgs {
 pub struct TraceArgs {
     #[command(flatten)]
     pub resolve: ResolveArgs,
+
+    /// Which kprobe form is registered.
+    #[arg(long, value_enum, default_value_t = FormArg::Safest)]
+    pub form: FormArg,
 
     /// Attach the probes of this plan instead of resolving probe points.
     #[arg(long, value_name = "PLAN")]

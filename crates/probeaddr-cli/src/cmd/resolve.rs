@@ -9,7 +9,7 @@ use probeaddr::emit::json::{Document, Entry};
 use probeaddr::emit::ProbeType;
 use probeaddr::{ErrorKind, Linked, Location, Plan, ProbeDef, ProbeSpec, ResolveOptions};
 
-use crate::flags::{Format, ResolveArgs};
+use crate::flags::{Format, ListFormat, ResolveArgs, ResolveCmd, VarsCmd};
 use crate::print::{self, report, Notes, Row};
 use crate::setup::{self, Inputs, Setup};
 
@@ -40,14 +40,15 @@ pub fn resolve_points(
     process: bool,
     notes: &mut Notes,
 ) -> Result<(Option<Resolved>, bool)> {
-    resolve_points_with(args, process, false, notes)
+    resolve_points_with(args, process, None, notes)
 }
 
-/// [`resolve_points`], listing each location's variables when `variables`.
+/// [`resolve_points`], listing each location's variables when `variables`
+/// (`Some(true)`: the unit's globals too).
 fn resolve_points_with(
     args: &ResolveArgs,
     process: bool,
-    variables: bool,
+    variables: Option<bool>,
     notes: &mut Notes,
 ) -> Result<(Option<Resolved>, bool)> {
     if args.points.is_empty() {
@@ -75,7 +76,7 @@ fn resolve_points_with(
         modules: Vec::new(),
         module_dir: None,
         options: ResolveOptions {
-            variables: variables.then_some(args.externs),
+            variables,
             ..options(args)
         },
         pid: args.pid.filter(|_| process),
@@ -227,8 +228,9 @@ pub fn link_points(
 }
 
 /// `probeaddr resolve`.
-pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
-    let group = match GroupName::new(&args.group) {
+pub fn resolve(cmd: &ResolveCmd, out: &mut dyn Write) -> Result<bool> {
+    let args = &cmd.points;
+    let group = match GroupName::new(&cmd.group) {
         Ok(g) => g,
         Err(e) => {
             report(&e);
@@ -240,7 +242,7 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
     let Some(mut resolved) = resolved else {
         return Ok(false);
     };
-    if args.format == Format::Plan {
+    if cmd.format == Format::Plan {
         let (plan, plan_ok) = plan_of(&resolved);
         writeln!(out, "{}", plan.to_json())?;
         return Ok(ok && plan_ok);
@@ -250,7 +252,7 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
     let linked: Vec<&Linked> = points.iter().flat_map(|p| &p.2).collect();
     let locations: Vec<&Location> = linked.iter().map(|l| &l.location).collect();
     let events = name_events(&locations, &mut EventNamer::new());
-    let form = setup::form(args.form);
+    let form = setup::form(cmd.form);
     let lines: Vec<Result<String, String>> = linked
         .iter()
         .zip(&events)
@@ -260,9 +262,9 @@ pub fn resolve(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
                 .map_err(|e| e.to_string())
         })
         .collect();
-    match args.format {
+    match cmd.format {
         Format::Uprobe | Format::Kprobe => {
-            let want = if args.format == Format::Kprobe {
+            let want = if cmd.format == Format::Kprobe {
                 ProbeType::Kprobe
             } else {
                 ProbeType::Uprobe
@@ -389,13 +391,13 @@ pub fn plan(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
 /// `probeaddr vars`: each location of each point, then its variables
 /// (`int n  %di:s32`, or why it cannot be read there); `--format json`
 /// gives the locations with their `variables`.
-pub fn vars(args: &ResolveArgs, out: &mut dyn Write) -> Result<bool> {
+pub fn vars(cmd: &VarsCmd, out: &mut dyn Write) -> Result<bool> {
     let mut notes = Notes::default();
-    let (resolved, ok) = resolve_points_with(args, false, true, &mut notes)?;
+    let (resolved, ok) = resolve_points_with(&cmd.points, false, Some(cmd.externs), &mut notes)?;
     let Some(resolved) = resolved else {
         return Ok(false);
     };
-    if args.format == Format::Json {
+    if cmd.format == ListFormat::Json {
         let all: Vec<&Location> = resolved.points.iter().flat_map(|(_, l)| l).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
         return Ok(ok);

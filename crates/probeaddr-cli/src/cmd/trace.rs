@@ -215,7 +215,7 @@ pub fn trace(args: &TraceArgs, out: &mut dyn Write) -> Result<Exit> {
         }
     };
     // Everything is validated before anything is written.
-    let linked = match link_plan(&locations, &linker, setup::form(r.form)) {
+    let linked = match link_plan(&locations, &linker, setup::form(args.form)) {
         Ok(l) => l,
         Err(e) => {
             report(&e);

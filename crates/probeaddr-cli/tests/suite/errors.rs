@@ -775,3 +775,33 @@ fn the_debug_file_search_goes_past_a_wrong_build() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A flag a command would ignore is not offered: clap refuses it, names
+/// it, and exits 2 (`trace` prints hits, never a `--format`; a plan is
+/// JSON; `vars` is a table or JSON; `--externs` is `vars`' alone).
+#[test]
+fn flags_a_command_would_ignore_are_refused() {
+    for (args, flag) in [
+        (&["trace", "--format", "json", "main"][..], "'--format'"),
+        (&["trace", "--group", "g", "main"][..], "'--group'"),
+        (&["plan", "--format", "table", "main"][..], "'--format'"),
+        (&["plan", "--form", "text", "main"][..], "'--form'"),
+        (&["resolve", "--externs", "main"][..], "'--externs'"),
+    ] {
+        let r = probeaddr(args);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(
+            r.stderr
+                .contains(&format!("unexpected argument {flag} found")),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    let r = probeaddr(["vars", "--format", "uprobe", "main"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("[possible values: table, json]"),
+        "{}",
+        r.stderr
+    );
+}
