@@ -12,6 +12,7 @@ use super::{
     parse_number, InlineFilter, LineSpec, ParseError, Pattern, Point, ProbeKind, ProbeSpec, Syntax,
     Target,
 };
+use crate::emit::event::MAX_NAME_LEN as MAX_EVENT_NAME;
 
 pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
     if let Some(at) = text.find(|c: char| c.is_whitespace()) {
@@ -35,6 +36,23 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
             return Err(ParseError::new(
                 bad,
                 "an event name takes only letters, digits and '_'",
+            ));
+        }
+        // The kernel's is_good_name() and MAX_EVENT_NAME_LEN: a name it
+        // would refuse is refused here, never rewritten.
+        if name.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(ParseError::new(
+                0,
+                "an event name starts with a letter or '_' (tracefs refuses a leading digit)",
+            ));
+        }
+        if name.len() > MAX_EVENT_NAME {
+            return Err(ParseError::new(
+                MAX_EVENT_NAME,
+                format!(
+                    "an event name has at most {MAX_EVENT_NAME} characters (the kernel's MAX_EVENT_NAME_LEN - 1); this one has {}",
+                    name.len()
+                ),
             ));
         }
         event = Some(name.to_string());
@@ -239,6 +257,9 @@ pub(crate) fn parse(text: &str) -> Result<ProbeSpec, ParseError> {
                         at - 1,
                         "%return cannot be combined with an offset or a line",
                     ));
+                }
+                if kind == ProbeKind::Return {
+                    return Err(ParseError::new(at - 1, "%return given twice"));
                 }
                 kind = ProbeKind::Return;
             }
