@@ -24,8 +24,12 @@ Examples:
   probeaddr dups -k VMLINUX
   probeaddr completions bash > /etc/bash_completion.d/probeaddr
 
+Probe definitions (--format uprobe|kprobe|bpftrace) are all or nothing: when a
+point fails none is printed, unless --keep-going.
+
 Exit status: 0 on success (and when standard output is closed early);
-2 on any error, a probe point that matches nothing included.";
+2 on any error, a probe point that matches nothing included; trace -- CMD
+exits with CMD's status.";
 
 /// Turn symbolic probe points into exact, verified probe addresses.
 #[derive(Debug, Parser)]
@@ -318,6 +322,12 @@ pub struct ResolveCmd {
     /// Which form --format kprobe writes.
     #[arg(long, value_enum, default_value_t = FormArg::Safest)]
     pub form: FormArg,
+
+    /// With --format uprobe, kprobe or bpftrace, print the definitions of
+    /// the points that resolved even when others did not (the exit status
+    /// is still 2). Without it a batch is all or nothing.
+    #[arg(long)]
+    pub keep_going: bool,
 }
 
 /// `probeaddr vars`: the points, and how to list their variables.

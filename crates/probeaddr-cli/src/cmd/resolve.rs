@@ -262,6 +262,9 @@ pub fn resolve(cmd: &ResolveCmd, out: &mut dyn Write) -> Result<bool> {
                 .map_err(|e| e.to_string())
         })
         .collect();
+    // Probe definitions are all or nothing: `>> uprobe_events` must never
+    // register half a batch.
+    let mut defs: Vec<String> = Vec::new();
     match cmd.format {
         Format::Uprobe | Format::Kprobe => {
             let want = if cmd.format == Format::Kprobe {
@@ -276,7 +279,7 @@ pub fn resolve(cmd: &ResolveCmd, out: &mut dyn Write) -> Result<bool> {
                     continue;
                 }
                 match line {
-                    Ok(line) => writeln!(out, "{line}")?,
+                    Ok(line) => defs.push(line.clone()),
                     Err(e) => {
                         notes.about(&l.location, e, "error");
                         ok = false;
@@ -294,7 +297,7 @@ pub fn resolve(cmd: &ResolveCmd, out: &mut dyn Write) -> Result<bool> {
         Format::Bpftrace => {
             for l in &linked {
                 match probeaddr::bpftrace_probe(l) {
-                    Ok(spec) => writeln!(out, "{spec}")?,
+                    Ok(spec) => defs.push(spec.to_string()),
                     Err(e) => {
                         eprintln!("probeaddr: error: {e}");
                         ok = false;
@@ -354,6 +357,16 @@ pub fn resolve(cmd: &ResolveCmd, out: &mut dyn Write) -> Result<bool> {
             }
         }
         Format::Plan => unreachable!("handled above"),
+    }
+    if ok || cmd.keep_going {
+        for d in &defs {
+            writeln!(out, "{d}")?;
+        }
+    } else if !defs.is_empty() {
+        eprintln!(
+            "probeaddr: error: no probe definition printed ({} resolved, but not every point did: all or nothing, so that `>> uprobe_events` never registers half a batch); --keep-going prints those",
+            defs.len()
+        );
     }
     Ok(ok)
 }

@@ -805,3 +805,50 @@ fn flags_a_command_would_ignore_are_refused() {
         r.stderr
     );
 }
+
+/// Probe definitions are all or nothing: a batch with a point that fails
+/// prints none (so `>> uprobe_events` never registers half of it) and
+/// says so; `--keep-going` prints the ones that resolved, still exit 2.
+#[test]
+fn a_batch_of_probe_definitions_is_all_or_nothing() {
+    let prog = fixtures::path("prog");
+    let p = prog.to_str().unwrap();
+    let alone = probeaddr(["resolve", "-x", p, "helper@a.c", "--format", "uprobe"]);
+    assert_eq!(alone.code, 0, "{}", alone.stderr);
+    assert_eq!(alone.stdout.lines().count(), 1, "{}", alone.stdout);
+    for format in ["uprobe", "bpftrace"] {
+        let batch = probeaddr([
+            "resolve",
+            "-x",
+            p,
+            "helper@a.c",
+            "nosuch",
+            "--format",
+            format,
+        ]);
+        assert_eq!(batch.code, 2);
+        assert_eq!(batch.stdout, "", "{format}");
+        assert!(
+            batch
+                .stderr
+                .contains("'nosuch': no function matches 'nosuch'")
+                && batch
+                    .stderr
+                    .contains("no probe definition printed (1 resolved, but not every point did"),
+            "{}",
+            batch.stderr
+        );
+    }
+    let kept = probeaddr([
+        "resolve",
+        "-x",
+        p,
+        "helper@a.c",
+        "nosuch",
+        "--format",
+        "uprobe",
+        "--keep-going",
+    ]);
+    assert_eq!(kept.code, 2);
+    assert_eq!(kept.stdout, alone.stdout);
+}
