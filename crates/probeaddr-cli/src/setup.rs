@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use probeaddr::link::Process;
-use probeaddr::resolve::{find_debug_file, DebugOrigin, DebugTarget, Fetch};
+use probeaddr::resolve::{find_debug_file, DebugOrigin, DebugTarget, Fetch, FoundDebugFile};
 use probeaddr::spec::{InlineFilter, Point, ProbeKind, Target};
 use probeaddr::ProbeSpec;
 use probeaddr::{
@@ -242,6 +242,44 @@ fn image_fetch(points: &[ProbeSpec], options: &ResolveOptions) -> Fetch {
     }
 }
 
+/// What the note on the running kernel's debug vmlinux adds about how it
+/// was fetched: from sections (which, how many bytes), whole because
+/// sections could not be had, or whole only for the inlined sites.
+fn fetched_how(f: &FoundDebugFile, points: &[ProbeSpec], options: &ResolveOptions) -> String {
+    if let DebugOrigin::DebuginfodSections {
+        url,
+        sections,
+        downloaded,
+    } = &f.origin
+    {
+        let from = match url {
+            Some(u) => format!(
+                "the sections {} sent, {downloaded} bytes",
+                u.rsplit_once("/section/").map_or(u.as_str(), |x| x.0)
+            ),
+            None => "sections in the debuginfod cache".into(),
+        };
+        let which = match sections.is_empty() {
+            true => String::new(),
+            false => format!("{}; ", sections.join(", ")),
+        };
+        return format!(" (its symbols and line programs only, assembled from {from}: {which}enough for these points)");
+    }
+    if let Some(why) = &f.sections_refused {
+        return format!(" (the whole file: its sections could not be had: {why})");
+    }
+    let no_inlines = ResolveOptions {
+        no_inlines: true,
+        ..options.clone()
+    };
+    match (&f.origin, image_fetch(points, &no_inlines)) {
+        (DebugOrigin::Debuginfod { url: Some(_) }, Fetch::Sections) => {
+            " (the whole file, for inlined sites; with --no-inlines only its symbols and line programs, a twenty-fifth of it, are fetched)".to_string()
+        }
+        _ => String::new(),
+    }
+}
+
 /// The running kernel's debug vmlinux (when no image is given) and the
 /// debug files of the modules the points name (when no module is), by build-id
 /// (`/sys/kernel/notes`, `/sys/module/M/notes`): from the debug
@@ -266,50 +304,7 @@ fn running_debug_files(
         match find_debug_file(DebugTarget::Vmlinux(&id), options, fetch_image) {
             Ok(l) => match l.found {
                 Some(f) => {
-                    let how = match &f.origin {
-                        DebugOrigin::DebuginfodSections {
-                            url,
-                            sections,
-                            downloaded,
-                        } => format!(
-                            " (its symbols and line programs only, assembled from {}: {})",
-                            match url {
-                                Some(u) => format!(
-                                    "the sections {} sent, {downloaded} bytes",
-                                    u.rsplit_once("/section/").map_or(u.as_str(), |x| x.0)
-                                ),
-                                None => "sections in the debuginfod cache".into(),
-                            },
-                            if sections.is_empty() {
-                                "enough for these points".to_string()
-                            } else {
-                                format!("{}; enough for these points", sections.join(", "))
-                            }
-                        ),
-                        _ => l
-                            .searched
-                            .iter()
-                            .find_map(|s| s.strip_prefix("[sections: "))
-                            .map(|why| {
-                                format!(
-                                    " (the whole file: its sections could not be had: {})",
-                                    why.trim_end_matches("; so the whole file]")
-                                )
-                            })
-                            .unwrap_or_else(|| {
-                                // Downloaded whole only for the inlined sites.
-                                let no_inlines = ResolveOptions {
-                                    no_inlines: true,
-                                    ..options.clone()
-                                };
-                                match (&f.origin, image_fetch(points, &no_inlines)) {
-                                    (DebugOrigin::Debuginfod { url: Some(_) }, Fetch::Sections) => {
-                                        " (the whole file, for inlined sites; with --no-inlines only its symbols and line programs, a twenty-fifth of it, are fetched)".to_string()
-                                    }
-                                    _ => String::new(),
-                                }
-                            }),
-                    };
+                    let how = fetched_how(&f, points, options);
                     notes.push(format!(
                         "the running kernel's debug vmlinux (build-id {}): {}{how}",
                         l.build_id.unwrap_or_default(),

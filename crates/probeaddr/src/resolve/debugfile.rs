@@ -71,6 +71,10 @@ pub struct FoundDebugFile {
     pub dwarf: bool,
     /// It has a `.symtab`: every function, `static` ones included.
     pub symtab: bool,
+    /// Why the sections asked for first could not be had, when the whole
+    /// file was fetched instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sections_refused: Option<String>,
 }
 
 /// The outcome of [`find_debug_file`].
@@ -107,6 +111,7 @@ fn described(elf: &ElfObject, origin: DebugOrigin) -> FoundDebugFile {
         build_id: elf.build_id().map(hex),
         dwarf: elf.has_debug_info(),
         symtab: elf.has_symtab(),
+        sections_refused: None,
     }
 }
 
@@ -171,9 +176,10 @@ pub fn find_debug_file(
     };
     Ok(DebugLookup {
         build_id: id,
-        found: result
-            .found
-            .map(|d| described(&d.elf, origin(d.found_by, d.url, d.sections))),
+        found: result.found.map(|d| FoundDebugFile {
+            sections_refused: d.sections_refused,
+            ..described(&d.elf, origin(d.found_by, d.url, d.sections))
+        }),
         searched: listed(result.searched),
     })
 }

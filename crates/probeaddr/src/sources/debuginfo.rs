@@ -69,6 +69,9 @@ pub struct DebugFile {
     /// Set when it was assembled from a server's single sections: their
     /// names and the bytes downloaded now (0: from the cache).
     pub sections: Option<(Vec<String>, u64)>,
+    /// Why the sections asked for first could not be had, when the whole
+    /// file came instead.
+    pub sections_refused: Option<String>,
 }
 
 /// What may be downloaded from debuginfod when no local file has the
@@ -159,6 +162,7 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
                         found_by: FoundBy::BuildId,
                         url: None,
                         sections: None,
+                        sections_refused: None,
                     }),
                     searched,
                 });
@@ -194,6 +198,7 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
                         found_by: FoundBy::DebugLink,
                         url: None,
                         sections: None,
+                        sections_refused: None,
                     }),
                     searched,
                 });
@@ -210,6 +215,7 @@ pub fn find(object: &ElfObject, search: &DebugSearch) -> Result<SearchResult> {
                         found_by: FoundBy::Debuginfod,
                         url,
                         sections: None,
+                        sections_refused: None,
                     }),
                     searched,
                 });
@@ -558,11 +564,14 @@ pub fn find_by_build_id(
                     found_by: how,
                     url: None,
                     sections: None,
+                    sections_refused: None,
                 }),
                 searched,
             });
         }
     }
+    #[cfg(feature = "debuginfod")]
+    let mut refused = None;
     #[cfg(feature = "debuginfod")]
     if let (Fetch::Sections, Wanted::Vmlinux, Some(d)) = (fetch, wanted, &search.debuginfod) {
         // The whole file already in the cache is better than sections.
@@ -578,14 +587,18 @@ pub fn find_by_build_id(
                             found_by: FoundBy::Debuginfod,
                             url: a.url,
                             sections: Some((a.sections, a.downloaded)),
+                            sections_refused: None,
                         }),
                         searched,
                     });
                 }
-                Err(e) => searched.push(PathBuf::from(format!(
-                    "[sections: {}; so the whole file]",
-                    e.message()
-                ))),
+                Err(e) => {
+                    searched.push(PathBuf::from(format!(
+                        "[sections: {}; so the whole file]",
+                        e.message()
+                    )));
+                    refused = Some(e.message().to_string());
+                }
             }
         }
     }
@@ -599,6 +612,7 @@ pub fn find_by_build_id(
                     found_by: FoundBy::Debuginfod,
                     url,
                     sections: None,
+                    sections_refused: refused,
                 }),
                 searched,
             });
