@@ -245,6 +245,39 @@ pub(super) fn fake_server(response: Vec<u8>) -> String {
     url
 }
 
+/// An HTTP server on 127.0.0.1, a request per connection: `answer` gets
+/// each request's target (`/buildid/ID/debuginfo`) and gives the status
+/// (`"200 OK"`) and body. Returns the port, and each request head (up to
+/// the blank line) in the order asked.
+pub(super) fn http_server(
+    answer: impl Fn(&str) -> (&'static str, Vec<u8>) + Send + 'static,
+) -> (u16, std::sync::mpsc::Receiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let head = read_request(&mut conn);
+            let (status, body) = answer(target(&head));
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(&body);
+            let _ = tx.send(head);
+        }
+    });
+    (port, rx)
+}
+
+/// The target of a request head (`/buildid/ID/debuginfo` of
+/// `GET /buildid/ID/debuginfo HTTP/1.1`).
+pub(super) fn target(head: &str) -> &str {
+    head.split_whitespace().nth(1).unwrap_or("")
+}
+
 /// The request head (up to the blank line).
 pub(super) fn read_request(c: &mut std::net::TcpStream) -> String {
     let mut req = Vec::new();

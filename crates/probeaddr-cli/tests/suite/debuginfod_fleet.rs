@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
 use super::debuginfod::{
-    assert_no_trace, build_id, fake_server, free_port, outcome, read_request, serve,
-    serve_answering, tmpdir,
+    assert_no_trace, build_id, fake_server, free_port, http_server, outcome, read_request, serve,
+    serve_answering, target, tmpdir,
 };
 use super::fixtures::{self, hexfield, Scratch};
 use super::oracle;
@@ -408,19 +408,8 @@ fn the_cache_is_shared_with_elfutils_both_ways() {
 
 /// A server that records each request head and answers 404.
 fn recording_server() -> (String, mpsc::Receiver<String>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            let _ = tx.send(read_request(&mut c));
-            let _ = c.write_all(
-                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            );
-        }
-    });
-    (url, rx)
+    let (port, rx) = http_server(|_| ("404 Not Found", Vec::new()));
+    (format!("http://127.0.0.1:{port}"), rx)
 }
 
 #[test]
@@ -982,29 +971,10 @@ fn libc6_dbg_indexed_as_a_deb_answers_for_this_machines_libc() {
 fn etc_debuginfod_urls_and_a_host_with_two_addresses() {
     let c = case("etc");
     let body = std::fs::read(c.files.join("prog.debug")).unwrap();
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
     let want = format!("/buildid/{}/debuginfo", c.id);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let req = read_request(&mut conn);
-            let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
-            if path == want {
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(&body);
-            } else {
-                let _ = conn.write_all(
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-            }
-            let _ = tx.send(path);
-        }
+    let (port, rx) = http_server(move |t| match t == want {
+        true => ("200 OK", body.clone()),
+        false => ("404 Not Found", Vec::new()),
     });
     let dir = tmpdir("etc");
     let etc = dir.join("debuginfod");
@@ -1047,7 +1017,9 @@ fn etc_debuginfod_urls_and_a_host_with_two_addresses() {
     );
     assert_resolves(&c, run(&hosts));
     assert_eq!(
-        rx.try_iter().collect::<Vec<_>>(),
+        rx.try_iter()
+            .map(|l| target(&l).to_string())
+            .collect::<Vec<_>>(),
         vec![format!("/buildid/{}/debuginfo", c.id)]
     );
     assert_eq!(build_id(&cache.join(&c.id).join("debuginfo")), c.id);
@@ -1060,32 +1032,19 @@ fn etc_debuginfod_urls_and_a_host_with_two_addresses() {
 fn a_server_url_with_a_query_string_is_sent_as_elfutils_sends_it() {
     let c = case("query");
     let body = std::fs::read(c.files.join("prog.debug")).unwrap();
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/dbg?x=1", l.local_addr().unwrap());
     let want = format!("GET /dbg?x=1/buildid/{}/debuginfo HTTP/1.1", c.id);
-    let (tx, rx) = mpsc::channel();
-    let line = want.clone();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let req = read_request(&mut conn);
-            let first = req.lines().next().unwrap_or("").to_string();
-            if first == line {
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(&body);
-            } else {
-                let _ = conn.write_all(
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-            }
-            let _ = tx.send(first);
-        }
+    let path = target(&want).to_string();
+    let (port, rx) = http_server(move |t| match t == path {
+        true => ("200 OK", body.clone()),
+        false => ("404 Not Found", Vec::new()),
     });
+    let url = format!("http://127.0.0.1:{port}/dbg?x=1");
     let cache = tmpdir("query-cache");
     assert_resolves(&c, resolve(&c, &cache, &[&url], &[]));
-    assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![want]);
+    assert_eq!(
+        rx.try_iter()
+            .map(|h| h.lines().next().unwrap_or("").to_string())
+            .collect::<Vec<_>>(),
+        vec![want]
+    );
 }

@@ -4,12 +4,10 @@
 //! as shipped (scripts/test downloads the .deb), and a server that cannot
 //! send sections (503), where the whole file is fetched instead.
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::debuginfod::{build_id, outcome, read_request, serve_debs, tmpdir, walk, Server};
+use super::debuginfod::{build_id, http_server, outcome, serve_debs, target, tmpdir, walk, Server};
 use super::oracle;
 
 /// The `.deb` of linux-image-6.1.0-56-cloud-amd64-dbg.
@@ -239,34 +237,18 @@ fn without_sections_the_whole_debug_vmlinux_is_fetched() {
     let vmlinux = PathBuf::from(w.vmlinux_path());
     let id = build_id(&vmlinux);
     let body = std::fs::read(&vmlinux).unwrap();
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = asked.clone();
     let want_path = format!("/buildid/{id}/debuginfo");
     let whole = want_path.clone();
-    std::thread::spawn(move || {
-        for c in l.incoming() {
-            let Ok(mut c) = c else { continue };
-            let req = read_request(&mut c);
-            let path = req.split_whitespace().nth(1).unwrap_or("").to_string();
-            log.lock().unwrap().push(path.clone());
-            if path.contains("/section/") {
-                let _ = c.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            } else if path == whole {
-                let _ = write!(
-                    c,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = c.write_all(&body);
-            } else {
-                let _ = c.write_all(
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-            }
+    let (port, asked) = http_server(move |t| {
+        if t.contains("/section/") {
+            ("503 Service Unavailable", Vec::new())
+        } else if t == whole {
+            ("200 OK", body.clone())
+        } else {
+            ("404 Not Found", Vec::new())
         }
     });
+    let url = format!("http://127.0.0.1:{port}");
     let cache = tmpdir("ksec-503-cache");
     let point = "init_once@fs/proc/inode.c";
     let run = |extra: &[&str]| {
@@ -296,7 +278,7 @@ fn without_sections_the_whole_debug_vmlinux_is_fetched() {
         "{}",
         fetched.2
     );
-    let asked = asked.lock().unwrap().clone();
+    let asked: Vec<String> = asked.try_iter().map(|l| target(&l).to_string()).collect();
     assert_eq!(
         asked,
         vec![format!("/buildid/{id}/section/.symtab"), want_path.clone()]
