@@ -248,7 +248,9 @@ pub(super) fn fake_server(response: Vec<u8>) -> String {
 /// An HTTP server on 127.0.0.1, a request per connection: `answer` gets
 /// each request's target (`/buildid/ID/debuginfo`) and gives the status
 /// (`"200 OK"`) and body. Returns the port, and each request head (up to
-/// the blank line) in the order asked.
+/// the blank line) in the order asked. A head is recorded before its
+/// answer is written, so once a client has its answers every request it
+/// made is in the receiver (no wait for the server thread).
 pub(super) fn http_server(
     answer: impl Fn(&str) -> (&'static str, Vec<u8>) + Send + 'static,
 ) -> (u16, std::sync::mpsc::Receiver<String>) {
@@ -260,13 +262,13 @@ pub(super) fn http_server(
             let Ok(mut conn) = conn else { continue };
             let head = read_request(&mut conn);
             let (status, body) = answer(target(&head));
+            let _ = tx.send(head);
             let _ = write!(
                 conn,
                 "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             let _ = conn.write_all(&body);
-            let _ = tx.send(head);
         }
     });
     (port, rx)
