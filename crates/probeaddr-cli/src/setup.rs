@@ -259,9 +259,10 @@ fn fetched_how(f: &FoundDebugFile, points: &[ProbeSpec], options: &ResolveOption
             ),
             None => "sections in the debuginfod cache".into(),
         };
-        let which = match sections.is_empty() {
-            true => String::new(),
-            false => format!("{}; ", sections.join(", ")),
+        let which = if sections.is_empty() {
+            String::new()
+        } else {
+            format!("{}; ", sections.join(", "))
         };
         return format!(" (its symbols and line programs only, assembled from {from}: {which}enough for these points)");
     }

@@ -972,9 +972,12 @@ fn etc_debuginfod_urls_and_a_host_with_two_addresses() {
     let c = case("etc");
     let body = std::fs::read(c.files.join("prog.debug")).unwrap();
     let want = format!("/buildid/{}/debuginfo", c.id);
-    let (port, rx) = http_server(move |t| match t == want {
-        true => ("200 OK", body.clone()),
-        false => ("404 Not Found", Vec::new()),
+    let (port, rx) = http_server(move |t| {
+        if t == want {
+            ("200 OK", body.clone())
+        } else {
+            ("404 Not Found", Vec::new())
+        }
     });
     let dir = tmpdir("etc");
     let etc = dir.join("debuginfod");
@@ -1034,9 +1037,12 @@ fn a_server_url_with_a_query_string_is_sent_as_elfutils_sends_it() {
     let body = std::fs::read(c.files.join("prog.debug")).unwrap();
     let want = format!("GET /dbg?x=1/buildid/{}/debuginfo HTTP/1.1", c.id);
     let path = target(&want).to_string();
-    let (port, rx) = http_server(move |t| match t == path {
-        true => ("200 OK", body.clone()),
-        false => ("404 Not Found", Vec::new()),
+    let (port, rx) = http_server(move |t| {
+        if t == path {
+            ("200 OK", body.clone())
+        } else {
+            ("404 Not Found", Vec::new())
+        }
     });
     let url = format!("http://127.0.0.1:{port}/dbg?x=1");
     let cache = tmpdir("query-cache");
